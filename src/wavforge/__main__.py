@@ -1,0 +1,3 @@
+from wavforge.cli import main
+
+main()

@@ -1,0 +1,20 @@
+"""Exceptions raised by the audio engine.
+
+Callers (HTTP layer, worker) only ever see these types: every PyAV/FFmpeg error is translated
+inside ``wavforge.audio`` so nothing library-specific leaks out, and ``str(exc)`` is a short
+human sentence that is safe to show to an API client (no paths, no tracebacks).
+"""
+
+from __future__ import annotations
+
+
+class AudioError(Exception):
+    """Base class for every failure of the audio engine."""
+
+
+class UnsupportedAudio(AudioError):
+    """The input is not audio, or has no audio stream that can be decoded."""
+
+
+class ConversionFailed(AudioError):
+    """Decoding or writing failed part-way through a conversion."""

@@ -1,0 +1,208 @@
+"""The ``wavforge`` command: run the service, administer keys, convert local files."""
+
+from __future__ import annotations
+
+import json
+import signal
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from wavforge import __version__, audio
+from wavforge.config import Settings
+from wavforge.core import accounts
+from wavforge.core.accounts import IssuedKey
+from wavforge.db import migrate
+from wavforge.db.database import Database
+from wavforge.errors import WavforgeError
+
+app = typer.Typer(
+    help="wavforge: music tracks to lossless WAV, behind a task API.", no_args_is_help=True
+)
+keys_app = typer.Typer(help="Create, list, revoke and reset API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+out = Console()
+err = Console(stderr=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        _fail(f"invalid settings: {problems}")
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _database() -> Database:
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url)
+    migrate.upgrade(db)
+    return db
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address [default: 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port [default: 8000].")] = None,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="API only; convert elsewhere.")
+    ] = False,
+) -> None:
+    """Run the API, with an embedded worker unless --no-worker."""
+    import uvicorn
+
+    from wavforge.http.app import create_app
+    from wavforge.runtime import build_runtime, configure_logging
+
+    settings = _settings(host=host, port=port)
+    configure_logging()
+    runtime = build_runtime(settings)
+    api = create_app(runtime, with_worker=not no_worker)
+    uvicorn.run(api, host=settings.host, port=settings.port, log_level="info", access_log=False)
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker alone: conversions, callbacks and recovery, no API."""
+    from wavforge.runtime import build_runtime, configure_logging
+
+    configure_logging()
+    runtime = build_runtime(_settings())
+    running = runtime.worker()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: running.stop(graceful=True))
+    running.start()
+    out.print(f"wavforge {__version__} worker running; Ctrl-C to stop")
+    running.wait()
+    runtime.close()
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who the account is for.")],
+    credits: Annotated[int, typer.Option(min=0, help="Starting credit balance.")] = 0,
+    admin: Annotated[bool, typer.Option("--admin", help="May use the admin API.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Create an account and its first key; the key is shown this once."""
+    issued = accounts.create_account(_database(), name, credits=credits, admin=admin)
+    _show_issued(issued, as_json, credits=credits)
+
+
+def _show_issued(issued: IssuedKey, as_json: bool, **extra: Any) -> None:
+    data = {
+        "key": issued.key,
+        "key_id": issued.key_id,
+        "account_id": issued.account_id,
+        "webhook_secret": issued.webhook_secret,
+        **extra,
+    }
+    if as_json:
+        print(json.dumps(data))
+        return
+    out.print(f"API key (shown once): [bold]{issued.key}[/bold]")
+    out.print(f"key id: {issued.key_id}   account: {issued.account_id}")
+
+
+@keys_app.command("list")
+def keys_list(as_json: JsonOption = False) -> None:
+    """List keys (prefixes only; keys themselves are not stored)."""
+    rows = accounts.list_keys(_database())
+    if as_json:
+        print(json.dumps([_key_json(row) for row in rows]))
+        return
+    table = Table("key id", "prefix", "name", "account", "credits", "admin", "last used", "state")
+    for row in rows:
+        table.add_row(
+            row.key_id,
+            row.prefix + "…",
+            row.name,
+            row.account_id,
+            str(row.credits),
+            "yes" if row.is_admin else "",
+            _when(row.last_used_at),
+            "revoked" if row.revoked_at else "active",
+        )
+    out.print(table)
+
+
+def _key_json(row: accounts.KeyInfo) -> dict[str, Any]:
+    return {
+        "key_id": row.key_id,
+        "prefix": row.prefix,
+        "name": row.name,
+        "account_id": row.account_id,
+        "credits": row.credits,
+        "admin": row.is_admin,
+        "created_at": _when(row.created_at),
+        "last_used_at": _when(row.last_used_at) or None,
+        "revoked": row.revoked_at is not None,
+    }
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key id (see `keys list`).")],
+) -> None:
+    """Revoke a key at once."""
+    try:
+        accounts.revoke_key(_database(), key_id)
+    except WavforgeError as error:
+        _fail(error.message)
+    out.print(f"revoked {key_id}")
+
+
+@keys_app.command("reset")
+def keys_reset(
+    key_id: Annotated[str, typer.Argument(help="The key id (see `keys list`).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke a key and print its replacement."""
+    try:
+        issued = accounts.reset_key(_database(), key_id)
+    except WavforgeError as error:
+        _fail(error.message)
+    _show_issued(issued, as_json)
+
+
+@app.command("convert-file")
+def convert_file(
+    source: Annotated[Path, typer.Argument(help="An audio file.", exists=True, dir_okay=False)],
+    target: Annotated[Path, typer.Argument(help="Where to write the WAV.")],
+) -> None:
+    """Convert a local file with the service's audio engine; no server needed."""
+    target = target.resolve()
+    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".part", delete=False) as tmp:
+        scratch = Path(tmp.name)
+    try:
+        result = audio.convert(source, scratch)
+        scratch.replace(target)
+    except audio.AudioError as error:
+        _fail(f"{source.name}: {error}")
+    finally:
+        scratch.unlink(missing_ok=True)
+    out.print(
+        f"{target.name}: {result.frames} frames, {result.sample_rate} Hz, "
+        f"{result.channels} ch, 16-bit PCM, {result.bytes_written} bytes"
+    )
+
+
+def main() -> None:
+    app()

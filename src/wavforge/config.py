@@ -1,0 +1,131 @@
+"""Typed settings, read once from ``WAVFORGE_*`` environment variables and passed in explicitly.
+
+Nothing deeper in the package reads the environment: a process builds one :class:`Settings`
+and hands it to the pieces it starts, so tests can run several differently configured
+services side by side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AnyHttpUrl, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_FILE = "server-secret"  # noqa: S105 - a file name, not a secret
+
+
+class Settings(BaseSettings):
+    """Every operator-facing setting; the README's settings table is checked against this class."""
+
+    model_config = SettingsConfigDict(env_prefix="WAVFORGE_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(
+        default=Path("./wavforge-data"),
+        description="Where the embedded database, queue and files live.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the database; default: a SQLite file in the data dir.",
+    )
+    storage_url: str | None = Field(
+        default=None,
+        description="Where files are stored; default: `file://` directory `files` in the data dir.",
+    )
+    public_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="Base of every URL the API hands out; default `http://<host>:<port>`.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `wavforge serve` listens on.")
+    port: Annotated[int, Field(ge=1, le=65535)] = Field(
+        default=8000, description="Port `wavforge serve` listens on."
+    )
+    secret_key: str | None = Field(
+        default=None,
+        min_length=32,
+        description="HMAC key for download links; default: generated into the data dir.",
+    )
+    retention_seconds: Annotated[int, Field(ge=1)] = Field(
+        default=1_296_000, description="How long WAV files (and their links) are kept."
+    )
+    wav_cost: Annotated[int, Field(ge=0)] = Field(default=1, description="Credits per conversion.")
+    callback_allow_private: bool = Field(
+        default=False,
+        description="Allow loopback/private callback and import URLs (development only).",
+    )
+    callback_timeout: Annotated[float, Field(gt=0, le=60)] = Field(
+        default=15.0, description="Seconds a callback receiver has to answer."
+    )
+    max_upload_bytes: Annotated[int, Field(ge=1024)] = Field(
+        default=512 * 1024 * 1024, description="Largest accepted upload or imported file (413)."
+    )
+    worker_threads: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=2, description="Conversion threads per worker process."
+    )
+    lease_seconds: Annotated[float, Field(gt=0)] = Field(
+        default=60.0,
+        description="How long a worker's claim on a task lasts without renewal.",
+    )
+    sweep_seconds: Annotated[float, Field(gt=0)] = Field(
+        default=15.0,
+        description="How often a worker looks for lost tasks (expired leases, never queued).",
+    )
+    max_attempts: Annotated[int, Field(ge=1)] = Field(
+        default=3, description="Conversion attempts before a task is failed for good."
+    )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _known_backends(self) -> Settings:
+        if self.storage_url and not self.storage_url.startswith("file://"):
+            raise ValueError("WAVFORGE_STORAGE_URL: only file:// is supported in this version")
+        return self
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'wavforge.db'}"
+
+    @cached_property
+    def storage_dir(self) -> Path:
+        if self.storage_url:
+            return Path(self.storage_url.removeprefix("file://")).expanduser().resolve()
+        return self.data_dir / "files"
+
+    @cached_property
+    def queue_path(self) -> Path:
+        return self.data_dir / "queue.db"
+
+    @cached_property
+    def scratch_dir(self) -> Path:
+        return self.data_dir / "tmp"
+
+    @cached_property
+    def base_url(self) -> str:
+        if self.public_url:
+            return str(self.public_url).rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+    def link_secret(self) -> bytes:
+        """The download-link key: configured, or created once in the data dir and reused."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.data_dir / SECRET_FILE
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{SECRET_FILE}.{secrets.token_hex(8)}")
+            tmp.write_text(secrets.token_urlsafe(48))
+            tmp.chmod(0o600)
+            # link() fails if another process won the race; then everyone reads its secret.
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+            tmp.unlink()
+        return path.read_text().strip().encode()

@@ -1,0 +1,170 @@
+"""Accounts and their API keys. A key is shown once; only its SHA-256 and a prefix are kept.
+
+Keys carry 256 bits of randomness, so a fast unsalted hash is the right tool: there is nothing
+to brute-force, and authentication stays one indexed lookup.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from wavforge.core import clock, ids
+from wavforge.db.database import Database
+from wavforge.db.models import Account, ApiKey
+from wavforge.errors import NotFound, Unauthorized
+
+KEY_PREFIX = "wf_"
+VISIBLE_CHARS = 10
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Principal:
+    account_id: str
+    key_id: str
+    is_admin: bool
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key: str
+    key_id: str
+    account_id: str
+    webhook_secret: str
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    key_id: str
+    account_id: str
+    account_name: str
+    name: str
+    prefix: str
+    is_admin: bool
+    credits: int
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def _new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def create_account(db: Database, name: str, *, credits: int = 0, admin: bool = False) -> IssuedKey:
+    """A new account with its first key."""
+    account = Account(
+        id=ids.prefixed("acct"),
+        name=name,
+        credits=credits,
+        is_admin=admin,
+        webhook_secret=_new_webhook_secret(),
+        created_at=clock.now(),
+    )
+    with db.write() as session:
+        session.add(account)
+        session.flush()
+        return _issue(session, account, name)
+
+
+def _issue(session: Session, account: Account, name: str) -> IssuedKey:
+    key = _new_key()
+    row = ApiKey(
+        id=ids.prefixed("key"),
+        account_id=account.id,
+        name=name,
+        prefix=key[:VISIBLE_CHARS],
+        key_hash=hash_key(key),
+        created_at=clock.now(),
+    )
+    session.add(row)
+    return IssuedKey(key, row.id, account.id, account.webhook_secret)
+
+
+def authenticate(db: Database, key: str) -> Principal:
+    """The principal behind a presented key, or :class:`Unauthorized`."""
+    if not key.startswith(KEY_PREFIX) or len(key) > 200:
+        raise Unauthorized()
+    with db.read() as session:
+        found = session.execute(
+            select(ApiKey.id, ApiKey.last_used_at, Account.id, Account.is_admin)
+            .join(Account, Account.id == ApiKey.account_id)
+            .where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
+        ).first()
+    if found is None:
+        raise Unauthorized()
+    key_id, last_used, account_id, is_admin = found
+    if last_used is None or clock.now() - last_used > LAST_USED_RESOLUTION:
+        _touch(db, key_id)
+    return Principal(account_id=account_id, key_id=key_id, is_admin=is_admin)
+
+
+def _touch(db: Database, key_id: str) -> None:
+    """Record use at a coarse resolution, so authentication is not a write per request."""
+    with db.write() as session:
+        session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=clock.now()))
+
+
+def list_keys(db: Database) -> list[KeyInfo]:
+    with db.read() as session:
+        rows = session.execute(
+            select(ApiKey, Account).join(Account).order_by(ApiKey.created_at)
+        ).all()
+    return [_info(key, account) for key, account in rows]
+
+
+def _info(key: ApiKey, account: Account) -> KeyInfo:
+    return KeyInfo(
+        key_id=key.id,
+        account_id=account.id,
+        account_name=account.name,
+        name=key.name,
+        prefix=key.prefix,
+        is_admin=account.is_admin,
+        credits=account.credits,
+        created_at=key.created_at,
+        last_used_at=key.last_used_at,
+        revoked_at=key.revoked_at,
+    )
+
+
+def revoke_key(db: Database, key_id: str) -> None:
+    with db.write() as session:
+        result = session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+            .values(revoked_at=clock.now())
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            raise NotFound(f"no active key {key_id!r}")
+
+
+def reset_key(db: Database, key_id: str) -> IssuedKey:
+    """Revoke a key and issue its replacement, in one transaction."""
+    with db.write() as session:
+        old = session.get(ApiKey, key_id)
+        if old is None or old.revoked_at is not None:
+            raise NotFound(f"no active key {key_id!r}")
+        old.revoked_at = clock.now()
+        account = session.get_one(Account, old.account_id)
+        return _issue(session, account, old.name)
+
+
+def balance(db: Database, account_id: str) -> int:
+    with db.read() as session:
+        return session.scalar(select(Account.credits).where(Account.id == account_id)) or 0

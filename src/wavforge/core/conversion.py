@@ -1,0 +1,160 @@
+"""A conversion, as a worker runs it: claim the row, convert, store, finish — each state change
+one guarded transaction, so running the same message twice cannot convert twice."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from wavforge import audio
+from wavforge.core import clock
+from wavforge.core.context import Context
+from wavforge.core.deliveries import enqueue_event
+from wavforge.core.leases import LeaseLost, claim_wav, renew_wav, worker_identity
+from wavforge.core.records import wav_record
+from wavforge.core.states import FailureCode, WavStatus
+from wavforge.db.models import Account, Track, WavTask
+
+log = logging.getLogger(__name__)
+
+RENEW_EVERY_SECONDS = 2.0
+
+
+def run(ctx: Context, task_id: str) -> None:
+    owner = worker_identity()
+    with ctx.db.write() as session:
+        if not claim_wav(session, task_id, owner, ctx.settings.lease_seconds):
+            return
+        task = session.get_one(WavTask, task_id)
+        track = session.get_one(Track, task.track_id)
+        attempts, source_key = task.attempts, track.source_key
+    if attempts > ctx.settings.max_attempts:
+        _fail(
+            ctx,
+            task_id,
+            owner,
+            FailureCode.SERVER_ERROR,
+            "conversion gave up after repeated worker failures",
+        )
+        return
+    _convert(ctx, task_id, owner, source_key)
+
+
+def _convert(ctx: Context, task_id: str, owner: str, source_key: str) -> None:
+    scratch = _scratch_path(ctx, task_id)
+    try:
+        with ctx.storage.local_copy(source_key) as source:
+            result = audio.convert(source, scratch, progress=_heartbeat(ctx, task_id, owner))
+        wav_key = f"wav/{task_id}.wav"
+        ctx.storage.put(wav_key, scratch)
+    except LeaseLost:
+        log.warning("task %s: lease lost, leaving it to its new owner", task_id)
+    except audio.UnsupportedAudio as error:
+        _fail(ctx, task_id, owner, FailureCode.BAD_SOURCE, f"unsupported source: {error}")
+    except audio.AudioError as error:
+        _fail(ctx, task_id, owner, FailureCode.CONVERSION_FAILED, f"conversion failed: {error}")
+    except Exception:
+        log.exception("task %s: conversion crashed", task_id)
+        _fail(ctx, task_id, owner, FailureCode.SERVER_ERROR, "server error during conversion")
+    else:
+        _succeed(ctx, task_id, owner, wav_key, result.bytes_written)
+    finally:
+        scratch.unlink(missing_ok=True)
+
+
+def _scratch_path(ctx: Context, task_id: str) -> Path:
+    """One name per task, so a retried conversion overwrites a dead worker's leftovers."""
+    ctx.settings.scratch_dir.mkdir(parents=True, exist_ok=True)
+    return ctx.settings.scratch_dir / f"{task_id}.wav.part"
+
+
+def _heartbeat(ctx: Context, task_id: str, owner: str):
+    """A progress callback that renews the lease and stores progress, a few times a minute."""
+    interval = min(RENEW_EVERY_SECONDS, ctx.settings.lease_seconds / 3)
+    last = time.monotonic()
+
+    def beat(fraction: float) -> None:
+        nonlocal last
+        if time.monotonic() - last < interval:
+            return
+        last = time.monotonic()
+        with ctx.db.write() as session:
+            renew_wav(session, task_id, owner, ctx.settings.lease_seconds, round(fraction, 4))
+
+    return beat
+
+
+def _succeed(ctx: Context, task_id: str, owner: str, wav_key: str, size: int) -> None:
+    now = clock.now()
+    values = {
+        "status": WavStatus.SUCCESS,
+        "wav_key": wav_key,
+        "wav_bytes": size,
+        "progress": 1.0,
+        "completed_at": now,
+        "expires_at": clock.later(ctx.settings.retention_seconds),
+        "lease_owner": None,
+        "lease_expires_at": None,
+    }
+    with ctx.db.write() as session:
+        if not _finish(session, task_id, owner, values):
+            return
+        delivery_id = _announce(ctx, session, task_id)
+    log.info("task %s: converted (%d bytes)", task_id, size)
+    _dispatch(ctx, delivery_id)
+
+
+def _fail(ctx: Context, task_id: str, owner: str, code: int, message: str) -> None:
+    """Fail the task, free its track and refund it — all in one transaction, at most once."""
+    values = {
+        "status": WavStatus.GENERATE_WAV_FAILED,
+        "live_track_id": None,
+        "error_code": code,
+        "error_message": message,
+        "completed_at": clock.now(),
+        "lease_owner": None,
+        "lease_expires_at": None,
+    }
+    with ctx.db.write() as session:
+        if not _finish(session, task_id, owner, values):
+            return
+        task = session.get_one(WavTask, task_id)
+        session.execute(
+            update(Account)
+            .where(Account.id == task.account_id)
+            .values(credits=Account.credits + task.credits_charged)
+        )
+        delivery_id = _announce(ctx, session, task_id)
+    log.info("task %s: failed (%s)", task_id, message)
+    _dispatch(ctx, delivery_id)
+
+
+def _finish(session: Session, task_id: str, owner: str, values: dict[str, object]) -> bool:
+    result = session.execute(
+        update(WavTask)
+        .where(
+            WavTask.id == task_id, WavTask.status == WavStatus.RUNNING, WavTask.lease_owner == owner
+        )
+        .values(**values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _announce(ctx: Context, session: Session, task_id: str) -> str | None:
+    """Write the task's callback into the outbox, inside the finishing transaction."""
+    task = session.get_one(WavTask, task_id, populate_existing=True)
+    track = session.get_one(Track, task.track_id)
+    return enqueue_event(ctx, session, wav_record(task, track, ctx.links), task.account_id)
+
+
+def _dispatch(ctx: Context, delivery_id: str | None) -> None:
+    if delivery_id is None:
+        return
+    try:
+        ctx.dispatch.deliver(delivery_id)
+    except Exception:
+        log.exception("could not enqueue delivery %s; the sweep will", delivery_id)

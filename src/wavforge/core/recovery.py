@@ -1,0 +1,71 @@
+"""The sweep: hands lost work back to the queue.
+
+The queue may drop a message (a worker killed mid-task, a crash between commit and enqueue),
+so every so often a worker re-dispatches rows whose lease ran out or that were never picked
+up. Dispatching twice is harmless: claims are guarded.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import and_, or_, select, update
+
+from wavforge.core import clock
+from wavforge.core.context import Context
+from wavforge.core.states import DeliveryStatus, WavStatus
+from wavforge.db.models import Delivery, WavTask
+
+log = logging.getLogger(__name__)
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    conversions: int
+    deliveries: int
+
+
+def sweep(ctx: Context) -> SweepResult:
+    now = clock.now()
+    stale = now - timedelta(seconds=ctx.settings.lease_seconds)
+    wav_ids = _redispatch_wav(ctx, now, stale)
+    delivery_ids = _redispatch_deliveries(ctx, now, stale)
+    for task_id in wav_ids:
+        ctx.dispatch.convert(task_id)
+    for delivery_id in delivery_ids:
+        ctx.dispatch.deliver(delivery_id)
+    if wav_ids or delivery_ids:
+        log.info(
+            "sweep re-dispatched %d conversions, %d deliveries", len(wav_ids), len(delivery_ids)
+        )
+    return SweepResult(len(wav_ids), len(delivery_ids))
+
+
+def _redispatch_wav(ctx: Context, now, stale) -> list[str]:
+    lost = or_(
+        and_(WavTask.status == WavStatus.RUNNING, WavTask.lease_expires_at < now),
+        and_(WavTask.status == WavStatus.PENDING, WavTask.dispatched_at < stale),
+    )
+    with ctx.db.write() as session:
+        ids = list(session.scalars(select(WavTask.id).where(lost).limit(BATCH)))
+        if ids:
+            session.execute(update(WavTask).where(WavTask.id.in_(ids)).values(dispatched_at=now))
+    return ids
+
+
+def _redispatch_deliveries(ctx: Context, now, stale) -> list[str]:
+    lost = and_(
+        Delivery.status == DeliveryStatus.PENDING,
+        or_(
+            Delivery.lease_expires_at < now,
+            and_(Delivery.lease_expires_at.is_(None), Delivery.dispatched_at < stale),
+        ),
+    )
+    with ctx.db.write() as session:
+        ids = list(session.scalars(select(Delivery.id).where(lost).limit(BATCH)))
+        if ids:
+            session.execute(update(Delivery).where(Delivery.id.in_(ids)).values(dispatched_at=now))
+    return ids

@@ -1,0 +1,38 @@
+"""Every state a record can be in, named once."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class WavStatus(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCESS = "SUCCESS"
+    CREATE_TASK_FAILED = "CREATE_TASK_FAILED"
+    GENERATE_WAV_FAILED = "GENERATE_WAV_FAILED"
+    CALLBACK_EXCEPTION = "CALLBACK_EXCEPTION"
+
+
+UNFINISHED = (WavStatus.PENDING, WavStatus.RUNNING)
+FAILED = (WavStatus.CREATE_TASK_FAILED, WavStatus.GENERATE_WAV_FAILED)
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "PENDING"
+    DELIVERED = "DELIVERED"
+    FAILED = "FAILED"
+
+
+class FailureCode:
+    """The callback codes of a failed conversion (CONTRACT §4)."""
+
+    BAD_SOURCE = 400
+    FETCH_FAILED = 451
+    SERVER_ERROR = 500
+    CONVERSION_FAILED = 501
+
+
+class Dialect(StrEnum):
+    SUNO = "suno"
+    UNIFIED = "unified"

@@ -1,0 +1,152 @@
+"""Accepting WAV conversions, whichever dialect asks: the rules live here once.
+
+- at least one of task id / audio id; both must belong together;
+- one live WAV record per track, enforced by a unique index so racing requests cannot both win;
+- the conversion's credits are taken in the transaction that accepts it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from wavforge.core import clock, ids
+from wavforge.core.context import Context
+from wavforge.core.records import WavRecord, wav_record
+from wavforge.core.states import Dialect, WavStatus
+from wavforge.db.models import Account, Track, WavTask
+from wavforge.errors import Conflict, InsufficientCredits, InvalidRequest, NotFound, TooLarge
+from wavforge.outbound.urls import check_url
+
+log = logging.getLogger(__name__)
+
+MAX_ID_LENGTH = 128
+
+
+@dataclass(frozen=True)
+class WavRequest:
+    dialect: Dialect
+    task_id: str | None = None
+    audio_id: str | None = None
+    callback_url: str | None = None
+    options: dict[str, object] = field(default_factory=dict)
+
+
+def submit(ctx: Context, account_id: str, request: WavRequest) -> WavRecord:
+    """Accept a conversion and wake a worker; the row is written before the queue is told."""
+    _validate(ctx, request)
+    with ctx.db.read() as session:
+        track = _resolve_track(session, account_id, request)
+    try:
+        record = _accept(ctx, account_id, track, request)
+    except IntegrityError:
+        raise Conflict(data=_live_task_id(ctx, track.id)) from None
+    try:
+        ctx.dispatch.convert(record.id)
+    except Exception:
+        log.exception("could not enqueue task %s; the sweep will", record.id)
+    return record
+
+
+def _validate(ctx: Context, request: WavRequest) -> None:
+    for name, value in (("taskId", request.task_id), ("audioId", request.audio_id)):
+        if value is not None and len(value) > MAX_ID_LENGTH:
+            raise TooLarge(f"{name} is longer than {MAX_ID_LENGTH} characters")
+    if not request.task_id and not request.audio_id:
+        raise InvalidRequest("taskId or audioId is required")
+    if request.callback_url is not None:
+        check_url(request.callback_url, what="callback URL")
+
+
+def _resolve_track(session: Session, account_id: str, request: WavRequest) -> Track:
+    query = select(Track).where(Track.account_id == account_id)
+    if request.audio_id:
+        query = query.where(Track.id == request.audio_id)
+    if request.task_id:
+        query = query.where(Track.music_task_id == request.task_id)
+    track = session.scalars(query.order_by(Track.position).limit(1)).first()
+    if track is not None:
+        return track
+    if request.audio_id and request.task_id and _exists(session, account_id, request):
+        raise InvalidRequest("audioId does not belong to taskId")
+    raise NotFound("no such track for this account")
+
+
+def _exists(session: Session, account_id: str, request: WavRequest) -> bool:
+    """Both ids exist on their own, so the request's fault is pairing them."""
+    owned = (Track.account_id == account_id,)
+    by_audio = session.scalar(select(Track.id).where(Track.id == request.audio_id, *owned))
+    by_task = session.scalar(
+        select(Track.id).where(Track.music_task_id == request.task_id, *owned).limit(1)
+    )
+    return by_audio is not None and by_task is not None
+
+
+def _accept(ctx: Context, account_id: str, track: Track, request: WavRequest) -> WavRecord:
+    cost = ctx.settings.wav_cost
+    with ctx.db.write() as session:
+        live = _live_in(session, track.id)
+        if live is not None:
+            raise Conflict(data=live)
+        _charge(session, account_id, cost)
+        task = _new_task(account_id, track, request, cost)
+        session.add(task)
+        session.flush()
+        return wav_record(task, track, ctx.links)
+
+
+def _charge(session: Session, account_id: str, cost: int) -> None:
+    if cost == 0:
+        return
+    charged = session.execute(
+        update(Account)
+        .where(Account.id == account_id, Account.credits >= cost)
+        .values(credits=Account.credits - cost)
+    )
+    if charged.rowcount == 0:  # type: ignore[attr-defined]
+        raise InsufficientCredits(f"insufficient credits: a conversion costs {cost}")
+
+
+def _new_task(account_id: str, track: Track, request: WavRequest, cost: int) -> WavTask:
+    now = clock.now()
+    return WavTask(
+        id=ids.task_id(),
+        account_id=account_id,
+        track_id=track.id,
+        live_track_id=track.id,
+        dialect=request.dialect.value,
+        callback_url=request.callback_url,
+        options=request.options,
+        status=WavStatus.PENDING.value,
+        progress=0.0,
+        credits_charged=cost,
+        attempts=0,
+        dispatched_at=now,
+        created_at=now,
+    )
+
+
+def _live_in(session: Session, track_id: str) -> str | None:
+    return session.scalar(select(WavTask.id).where(WavTask.live_track_id == track_id))
+
+
+def _live_task_id(ctx: Context, track_id: str) -> str | None:
+    with ctx.db.read() as session:
+        return _live_in(session, track_id)
+
+
+def get_wav(ctx: Context, account_id: str, task_id: str) -> WavRecord:
+    with ctx.db.read() as session:
+        found = session.execute(
+            select(WavTask, Track)
+            .join(Track, Track.id == WavTask.track_id)
+            .where(WavTask.id == task_id, WavTask.account_id == account_id)
+        ).first()
+    if found is None:
+        raise NotFound(f"no WAV task {task_id!r}")
+    task, track = found
+    return wav_record(task, track, ctx.links)

@@ -1,0 +1,163 @@
+"""Tables. Portable SQL only: every type and constraint here works on SQLite and PostgreSQL.
+
+Times are naive UTC ``DateTime`` values everywhere (SQLite has no time zones, and mixing aware
+and naive values is a classic source of bugs); :func:`wavforge.core.clock.now` makes them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID = String(40)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    credits: Mapped[int] = mapped_column(Integer, default=0)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    webhook_secret: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ApiKey(Base):
+    """Only a SHA-256 of the key is kept, plus a short prefix people can recognise it by."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(20))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class MusicTask(Base):
+    """A batch of tracks; in wavforge they arrive by import rather than by generation."""
+
+    __tablename__ = "music_tasks"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(30))
+    params: Mapped[dict[str, object]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Track(Base):
+    __tablename__ = "tracks"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    music_task_id: Mapped[str] = mapped_column(ForeignKey("music_tasks.id"), index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(400))
+    tags: Mapped[str] = mapped_column(String(400))
+    prompt: Mapped[str] = mapped_column(Text)
+    duration: Mapped[float] = mapped_column(Float)
+    source_key: Mapped[str] = mapped_column(String(300))
+    source_name: Mapped[str] = mapped_column(String(300))
+    source_format: Mapped[str] = mapped_column(String(40))
+    source_codec: Mapped[str] = mapped_column(String(40))
+    sample_rate: Mapped[int] = mapped_column(Integer)
+    channels: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class WavTask(Base):
+    """One conversion; the row, not the queue, is the truth about it.
+
+    ``live_track_id`` equals ``track_id`` while the record blocks a new conversion of its
+    track (pending, running, or succeeded and not expired) and is NULL otherwise; a unique
+    index on it makes "one live WAV per track" hold even for racing submissions.
+    """
+
+    __tablename__ = "wav_tasks"
+    __table_args__ = (Index("ix_wav_tasks_status_lease", "status", "lease_expires_at"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    track_id: Mapped[str] = mapped_column(ForeignKey("tracks.id"), index=True)
+    live_track_id: Mapped[str | None] = mapped_column(ID, unique=True)
+    dialect: Mapped[str] = mapped_column(String(20))
+    callback_url: Mapped[str | None] = mapped_column(String(2048))
+    options: Mapped[dict[str, object]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(30))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    credits_charged: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(80))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime)
+    wav_key: Mapped[str | None] = mapped_column(String(300))
+    wav_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Delivery(Base):
+    """An outbox row: one event to deliver to a callback URL, written with the state change."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_status_lease", "status", "lease_expires_at"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    wav_task_id: Mapped[str] = mapped_column(ForeignKey("wav_tasks.id"), index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    payload: Mapped[dict[str, object]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(80))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class DeliveryAttempt(Base):
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(500))

@@ -1,0 +1,103 @@
+"""The Suno-style dialect (``/api/v1/...``): ``{code, msg, data}``, camelCase, ``successFlag``."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from wavforge.core.records import MusicRecord, TrackRecord, WavRecord
+from wavforge.core.states import Dialect, WavStatus
+from wavforge.core.wav_tasks import WavRequest
+from wavforge.errors import Conflict, WavforgeError
+
+MODEL_NAME = "wavforge-import"
+# Suno has no RUNNING flag: a task is PENDING until it ends.
+SUCCESS_FLAG = {WavStatus.RUNNING: WavStatus.PENDING}
+
+
+class WavGenerateBody(BaseModel):
+    """``POST /api/v1/wav/generate``; lengths and URL rules are the core's, checked there."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    taskId: str | None = None
+    audioId: str | None = None
+    callBackUrl: str
+
+    def to_request(self) -> WavRequest:
+        return WavRequest(
+            dialect=Dialect.SUNO,
+            task_id=self.taskId or None,
+            audio_id=self.audioId or None,
+            callback_url=self.callBackUrl,
+        )
+
+
+def time(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else None
+
+
+def success(data: Any) -> dict[str, Any]:
+    return {"code": 200, "msg": "success", "data": data}
+
+
+def error(err: WavforgeError) -> dict[str, Any]:
+    data = {"taskId": err.data} if isinstance(err, Conflict) and err.data else None
+    return {"code": err.code, "msg": err.message, "data": data}
+
+
+def wav_record(record: WavRecord) -> dict[str, Any]:
+    return {
+        "taskId": record.id,
+        "musicId": record.track_id,
+        "musicIndex": record.track_position,
+        "callbackUrl": record.callback_url,
+        "createTime": time(record.created_at),
+        "completeTime": time(record.completed_at),
+        "response": {"audioWavUrl": record.wav_url},
+        "successFlag": SUCCESS_FLAG.get(record.status, record.status).value,
+        "errorCode": record.error_code,
+        "errorMessage": record.error_message,
+    }
+
+
+def callback_body(record: WavRecord) -> dict[str, Any]:
+    data = {"task_id": record.id, "audioWavUrl": record.wav_url, "audio_wav_url": record.wav_url}
+    if record.status == WavStatus.SUCCESS:
+        return {"code": 200, "msg": "success", "data": data}
+    return {"code": record.error_code or 500, "msg": record.error_message or "failed", "data": data}
+
+
+def track(record: TrackRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "audioUrl": record.audio_url,
+        "streamAudioUrl": record.audio_url,
+        "imageUrl": None,
+        "prompt": record.prompt,
+        "modelName": MODEL_NAME,
+        "title": record.title,
+        "tags": record.tags,
+        "createTime": time(record.created_at),
+        "duration": record.duration,
+    }
+
+
+def music_record(record: MusicRecord) -> dict[str, Any]:
+    return {
+        "taskId": record.id,
+        "parentMusicId": "",
+        "param": json.dumps(record.params, separators=(",", ":")),
+        "response": {"taskId": record.id, "sunoData": [track(t) for t in record.tracks]},
+        "status": record.status,
+        "type": record.kind,
+        "errorCode": None,
+        "errorMessage": None,
+    }
+
+
+def imported(record: MusicRecord) -> dict[str, Any]:
+    return {"taskId": record.id, "tracks": [track(t) for t in record.tracks]}

@@ -1,0 +1,90 @@
+"""The domain's errors, each carrying the contract code it answers with.
+
+The core raises these; the HTTP layer turns every one of them into its dialect's envelope in
+one place (``wavforge.http.errors``), and the CLI prints their message. ::
+
+    WavforgeError (500)
+    ├── InvalidRequest (400)
+    ├── Unauthorized (401)
+    ├── Forbidden (403)         a download link that was altered
+    ├── NotFound (404)
+    ├── Conflict (409)          data: the existing task id
+    ├── Gone (410)              a download link whose file has expired
+    ├── TooLarge (413)
+    ├── InsufficientCredits (429)
+    └── ServerError (500)       message is safe to show; details go to the log only
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class WavforgeError(Exception):
+    """Base of every error a client may see; ``message`` is safe to show."""
+
+    code: ClassVar[int] = 500
+    default_message: ClassVar[str] = "server error"
+
+    def __init__(self, message: str | None = None, *, data: Any = None) -> None:
+        self.message = message or self.default_message
+        self.data = data
+        super().__init__(self.message)
+
+
+class InvalidRequest(WavforgeError):
+    code = 400
+    default_message = "invalid parameters"
+
+
+class Unauthorized(WavforgeError):
+    code = 401
+    default_message = "unauthorized: send 'Authorization: Bearer <api key>' with a valid key"
+
+
+class Forbidden(WavforgeError):
+    code = 403
+    default_message = "invalid download link"
+
+
+class NotFound(WavforgeError):
+    code = 404
+    default_message = "not found"
+
+
+class Conflict(WavforgeError):
+    code = 409
+    default_message = "a WAV record already exists for this track"
+
+
+class Gone(WavforgeError):
+    code = 410
+    default_message = "the file has expired"
+
+
+class TooLarge(WavforgeError):
+    code = 413
+    default_message = "request too large"
+
+
+class InsufficientCredits(WavforgeError):
+    code = 429
+    default_message = "insufficient credits"
+
+
+class ServerError(WavforgeError):
+    code = 500
+    default_message = "server error"
+
+
+ALL_ERRORS: tuple[type[WavforgeError], ...] = (
+    InvalidRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    Gone,
+    TooLarge,
+    InsufficientCredits,
+    ServerError,
+)

@@ -1,0 +1,49 @@
+"""The ASGI application: routers of both edges over one core context."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from wavforge import __version__
+from wavforge.http import errors
+from wavforge.http.body_limit import JSON_BODY_LIMIT, BodyLimit
+from wavforge.http.routes import files, health, imports, suno
+from wavforge.runtime import Runtime
+
+IMPORT_PATH = "/api/v1/music/import"
+
+
+def create_app(runtime: Runtime, *, with_worker: bool = True) -> FastAPI:
+    """The API; with ``with_worker`` the process also converts (the embedded default)."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        worker = runtime.worker() if with_worker else None
+        if worker:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker:
+                worker.stop(graceful=True)
+            runtime.close()
+
+    app = FastAPI(
+        title="wavforge",
+        version=__version__,
+        description="Convert music tracks to lossless WAV. Suno-style dialect under /api/v1.",
+        lifespan=lifespan,
+    )
+    app.state.context = runtime.context
+    errors.install(app)
+    for module in (suno, imports, files, health):
+        app.include_router(module.router)
+    upload_limit = runtime.context.settings.max_upload_bytes
+    app.add_middleware(
+        BodyLimit,  # type: ignore[arg-type]
+        limit_for=lambda path: upload_limit if path == IMPORT_PATH else JSON_BODY_LIMIT,
+    )
+    return app

@@ -1,0 +1,61 @@
+"""Request-size limits, enforced while the body streams in rather than after it arrived."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from wavforge.errors import TooLarge
+from wavforge.http.errors import body_for
+
+JSON_BODY_LIMIT = 1024 * 1024
+
+
+class BodyTooLarge(TooLarge):
+    pass
+
+
+class BodyLimit:
+    """413 for a body over the limit of its path: declared (Content-Length) or actual."""
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if declared.isdigit() and int(declared) > limit:
+            await _refuse(send, body_for(scope["path"])(TooLarge(_message(limit))))
+            return
+        await self.app(scope, _counting(receive, limit), send)
+
+
+def _counting(receive: Receive, limit: int) -> Receive:
+    seen = 0
+
+    async def counted() -> Message:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise BodyTooLarge(_message(limit))
+        return message
+
+    return counted
+
+
+def _message(limit: int) -> str:
+    return f"request body is larger than {limit} bytes"
+
+
+async def _refuse(send: Send, envelope: dict[str, object]) -> None:
+    body = json.dumps(envelope).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

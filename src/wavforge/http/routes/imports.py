@@ -1,0 +1,138 @@
+"""``POST /api/v1/music/import``: files (multipart) or URLs (JSON) become a music task."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import UploadFile
+
+from wavforge.core import tracks
+from wavforge.core.context import Context
+from wavforge.core.tracks import ImportMeta, StagedFile
+from wavforge.dialects import suno
+from wavforge.errors import InvalidRequest, TooLarge
+from wavforge.http.deps import ContextDep, PrincipalDep
+from wavforge.outbound.download import download
+
+router = APIRouter(prefix="/api/v1", tags=["Import"])
+
+MAX_FILES = 20
+
+
+class UrlImport(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    urls: list[str] = Field(min_length=1, max_length=MAX_FILES)
+    title: str | None = Field(default=None, max_length=400)
+    tags: str = Field(default="", max_length=400)
+    prompt: str = Field(default="", max_length=5000)
+
+    def meta(self) -> ImportMeta:
+        return ImportMeta(title=self.title, tags=self.tags, prompt=self.prompt)
+
+
+@router.post(
+    "/music/import",
+    summary="Import tracks from files or URLs",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "file": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                            },
+                            "title": {"type": "string"},
+                            "tags": {"type": "string"},
+                            "prompt": {"type": "string"},
+                        },
+                        "required": ["file"],
+                    }
+                },
+                "application/json": {"schema": UrlImport.model_json_schema()},
+            }
+        }
+    },
+)
+async def import_music(request: Request, ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        staged, meta = await _from_form(request, ctx)
+    elif content_type.startswith("application/json"):
+        staged, meta = await _from_json(request, ctx)
+    else:
+        raise InvalidRequest("send multipart/form-data with 'file' parts, or JSON with 'urls'")
+    record = await run_in_threadpool(tracks.import_files, ctx, who.account_id, staged, meta)
+    return suno.success(suno.imported(record))
+
+
+async def _from_form(request: Request, ctx: Context) -> tuple[list[StagedFile], ImportMeta]:
+    async with request.form(max_files=MAX_FILES, max_fields=20) as form:
+        uploads = [part for part in form.getlist("file") if isinstance(part, UploadFile)]
+        if not uploads:
+            raise InvalidRequest("no 'file' part in the form")
+        meta = ImportMeta(
+            title=_text(form.get("title"), 400) or None,
+            tags=_text(form.get("tags"), 400),
+            prompt=_text(form.get("prompt"), 5000),
+        )
+        staged = [await run_in_threadpool(_stage_upload, ctx, upload) for upload in uploads]
+    return staged, meta
+
+
+def _text(value: object, limit: int) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidRequest("title, tags and prompt must be text fields")
+    if len(value) > limit:
+        raise TooLarge(f"a text field is longer than {limit} characters")
+    return value
+
+
+def _scratch(ctx: Context) -> Path:
+    ctx.settings.scratch_dir.mkdir(parents=True, exist_ok=True)
+    return ctx.settings.scratch_dir / f"import-{uuid.uuid4().hex}"
+
+
+def _stage_upload(ctx: Context, upload: UploadFile) -> StagedFile:
+    target = _scratch(ctx)
+    with target.open("wb") as out:
+        shutil.copyfileobj(upload.file, out, 1024 * 1024)
+    return StagedFile(path=target, filename=upload.filename or "upload")
+
+
+async def _from_json(request: Request, ctx: Context) -> tuple[list[StagedFile], ImportMeta]:
+    try:
+        body = UrlImport.model_validate_json(await request.body())
+    except ValidationError as error:
+        raise RequestValidationError(error.errors(include_url=False)) from None
+    staged: list[StagedFile] = []
+    try:
+        for url in body.urls:
+            staged.append(await run_in_threadpool(_stage_url, ctx, url))
+    except BaseException:
+        for item in staged:
+            item.path.unlink(missing_ok=True)
+        raise
+    return staged, body.meta()
+
+
+def _stage_url(ctx: Context, url: str) -> StagedFile:
+    target = _scratch(ctx)
+    try:
+        name = download(url, target, max_bytes=ctx.settings.max_upload_bytes)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return StagedFile(path=target, filename=name)

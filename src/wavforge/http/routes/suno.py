@@ -1,0 +1,45 @@
+"""Routes of the Suno-style dialect. Each handler: parse, call the core, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
+
+from wavforge.core import accounts, tracks, wav_tasks
+from wavforge.dialects import suno
+from wavforge.http.deps import ContextDep, PrincipalDep
+
+router = APIRouter(prefix="/api/v1", tags=["Suno dialect"])
+
+TaskIdQuery = Query(..., alias="taskId", max_length=128, description="The task id.")
+
+
+@router.post("/wav/generate", summary="Convert a track to WAV")
+async def generate_wav(
+    body: suno.WavGenerateBody, ctx: ContextDep, who: PrincipalDep
+) -> dict[str, Any]:
+    record = await run_in_threadpool(wav_tasks.submit, ctx, who.account_id, body.to_request())
+    return suno.success({"taskId": record.id})
+
+
+@router.get("/wav/record-info", summary="A WAV task's state")
+async def wav_record_info(
+    ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdQuery
+) -> dict[str, Any]:
+    record = await run_in_threadpool(wav_tasks.get_wav, ctx, who.account_id, task_id)
+    return suno.success(suno.wav_record(record))
+
+
+@router.get("/generate/record-info", summary="A music task and its tracks")
+async def music_record_info(
+    ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdQuery
+) -> dict[str, Any]:
+    record = await run_in_threadpool(tracks.get_music, ctx, who.account_id, task_id)
+    return suno.success(suno.music_record(record))
+
+
+@router.get("/generate/credit", summary="The account's credit balance")
+async def credit(ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
+    return suno.success(await run_in_threadpool(accounts.balance, ctx.db, who.account_id))

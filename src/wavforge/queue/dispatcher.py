@@ -1,0 +1,49 @@
+"""The Huey instance and the two messages wavforge sends through it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from huey import Huey, SqliteHuey
+
+from wavforge.config import Settings
+from wavforge.core.context import Context
+
+
+def create_huey(settings: Settings) -> Huey:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Results are never read (the row is the result), so Huey need not store them.
+    return SqliteHuey("wavforge", filename=str(settings.queue_path), results=False, timeout=30)
+
+
+class HueyDispatcher:
+    """Registers the task functions; they reach the core through a context bound later.
+
+    Binding late breaks the cycle "the context needs a dispatcher, the tasks need a context".
+    """
+
+    def __init__(self, huey: Huey) -> None:
+        self.huey = huey
+        self._context: Context | None = None
+        self._convert = huey.task(name="wavforge.convert")(self._call("conversion"))
+        self._deliver = huey.task(name="wavforge.deliver")(self._call("delivery"))
+
+    def bind(self, context: Context) -> None:
+        self._context = context
+
+    def convert(self, wav_task_id: str) -> None:
+        self._convert(wav_task_id)
+
+    def deliver(self, delivery_id: str) -> None:
+        self._deliver(delivery_id)
+
+    def _call(self, job: str) -> Callable[[str], None]:
+        def task(row_id: str) -> None:
+            from wavforge.core import conversion, deliveries
+
+            if self._context is None:
+                raise RuntimeError("dispatcher used before bind()")
+            module = conversion if job == "conversion" else deliveries
+            module.run(self._context, row_id)
+
+        return task
