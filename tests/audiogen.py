@@ -39,7 +39,6 @@ def _signal(
 def _encode(
     path: Path,
     codec: str,
-    fmt: str,
     signal: np.ndarray,
     rate: int,
     *,
@@ -107,7 +106,6 @@ def make_mp3(
     return _encode(
         Path(path),
         "libmp3lame",
-        "mp3",
         signal,
         rate,
         options=options,
@@ -119,7 +117,7 @@ def make_mp3(
 def make_flac(path: Path, seconds: float = 2.0, *, rate: int = 44100, channels: int = 2) -> Path:
     """Write a 16-bit FLAC (the encoder's s16 input format) via PyAV."""
     signal = _signal(seconds, rate, channels, loud=False, seed=99)
-    return _encode(Path(path), "flac", "flac", signal, rate)
+    return _encode(Path(path), "flac", signal, rate)
 
 
 def make_wav(
@@ -131,8 +129,27 @@ def make_wav(
     codec: str = "pcm_s16le",
 ) -> Path:
     """Write a WAV with any PCM codec (pcm_u8, pcm_s24le, pcm_f32le, pcm_f64le, ...)."""
-    signal = _signal(seconds, rate, channels, loud=False, seed=7)
-    return _encode(Path(path), codec, "wav", signal, rate)
+    return make_audio(path, codec, seconds, rate=rate, channels=channels)
+
+
+def make_audio(
+    path: Path,
+    codec: str,
+    seconds: float = 1.0,
+    *,
+    rate: int = 44100,
+    channels: int = 2,
+    loud: bool = False,
+    signal: np.ndarray | None = None,
+) -> Path:
+    """Encode with any PyAV encoder (alac, wavpack, pcm_*); the muxer follows the file suffix.
+
+    ``signal`` (float planar, channels x n) overrides the synthesised tones, e.g. to inject
+    NaN or out-of-range samples into float PCM.
+    """
+    if signal is None:
+        signal = _signal(seconds, rate, channels, loud=loud, seed=7)
+    return _encode(Path(path), codec, signal, rate)
 
 
 def ffmpeg_s16(path: Path) -> bytes:

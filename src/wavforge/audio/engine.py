@@ -11,19 +11,23 @@ by libavcodec itself through skip-samples side data, exactly as in the CLI.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-import av.error
 import numpy as np
 from av.audio.frame import AudioFrame
 from av.audio.stream import AudioStream
 from av.container import InputContainer
 
 from wavforge.audio.errors import ConversionFailed, UnsupportedAudio
-from wavforge.audio.probe import audio_stream, open_source, require_regular_file, stream_duration
+from wavforge.audio.probe import (
+    FrameReader,
+    audio_stream,
+    open_source,
+    stream_duration,
+)
 from wavforge.audio.wavfile import WavWriter
 
 __all__ = ["ConversionResult", "ProgressCallback", "convert", "to_s16le"]
@@ -57,8 +61,7 @@ def convert(
     failure; an exception raised by ``progress`` propagates unchanged so a worker can abort a job
     it no longer owns. Whenever ``convert`` raises, ``dst`` has been removed.
     """
-    source = require_regular_file(src)
-    with open_source(source) as container:
+    with open_source(Path(src)) as container:
         stream = audio_stream(container)
         tracker = _Progress(progress, progress_interval, stream_duration(container, stream))
         with WavWriter(Path(dst)) as wav:
@@ -72,7 +75,7 @@ def _pump(
 ) -> int:
     """Convert and append every decoded frame; returns the number of sample frames written."""
     written = 0
-    with closing(_decode(container, stream)) as decoded:
+    with closing(iter(FrameReader(container, stream))) as decoded:
         for frame in decoded:
             rate, channels = frame.sample_rate, len(frame.layout.channels)
             if written == 0:
@@ -86,25 +89,6 @@ def _pump(
     if written == 0:
         raise UnsupportedAudio("audio could not be decoded (no audio frames)")
     return written
-
-
-def _decode(container: InputContainer, stream: AudioStream) -> Iterator[AudioFrame]:
-    """Yield non-empty decoded frames, translating FFmpeg errors into ``AudioError``s.
-
-    A failure before the first frame means the input was never decodable (unsupported);
-    after that it is a conversion that broke part-way.
-    """
-    started = False
-    try:
-        for packet in container.demux(stream):
-            for frame in packet.decode():
-                if isinstance(frame, AudioFrame) and frame.samples > 0:
-                    started = True
-                    yield frame
-    except av.error.FFmpegError:
-        if not started:
-            raise UnsupportedAudio("audio could not be decoded") from None
-        raise ConversionFailed("audio could not be decoded part-way through the file") from None
 
 
 def to_s16le(frame: AudioFrame) -> bytes:

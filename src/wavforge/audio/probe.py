@@ -12,16 +12,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import av
 import av.error
 from av.audio.frame import AudioFrame
 from av.audio.stream import AudioStream
 from av.container import InputContainer
+from av.packet import Packet
 
-from wavforge.audio.errors import UnsupportedAudio
+from wavforge.audio.errors import ConversionFailed, UnsupportedAudio
 
-__all__ = ["AudioInfo", "probe"]
+__all__ = ["AudioInfo", "FrameReader", "probe"]
 
 # Tags worth surfacing; anything else (lyrics, encoder strings, binary blobs) is dropped.
 _TAG_KEYS = ("title", "artist", "album", "genre", "date", "comment")
@@ -31,6 +33,13 @@ _MAX_TAG_CHARS = 1024
 _LOSSLESS_HYBRIDS = frozenset({"wavpack"})
 # Keep FFmpeg on the local file system: no http/tcp/... even if a playlist format asks for it.
 _OPEN_OPTIONS = {"protocol_whitelist": "file"}
+# Demuxers that read *other* files named inside the input (a neighbour's upload, say): refused
+# before anything is decoded.
+_INDIRECT_FORMATS = frozenset({"concat", "hls", "dash", "imf", "webm_dash_manifest"})
+# ffmpeg's default -max_error_rate: above this share of failed decodes the CLI reports failure.
+MAX_ERROR_RATE = 2 / 3
+# probe() stops looking for a first decodable frame after this many rejected packets.
+_PROBE_MAX_FAILURES = 64
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,8 @@ def open_source(path: Path) -> Iterator[InputContainer]:
     except av.error.FFmpegError as exc:
         raise UnsupportedAudio(f"audio file could not be opened ({exc.strerror})") from None
     with container:
+        if _INDIRECT_FORMATS.intersection(container.format.name.split(",")):
+            raise UnsupportedAudio("playlists and file lists are not accepted, only audio files")
         yield container
 
 
@@ -107,14 +118,61 @@ def audio_stream(container: InputContainer) -> AudioStream:
 
 def first_frame(container: InputContainer, stream: AudioStream) -> AudioFrame:
     """Decode until the first non-empty frame; proves the payload is really decodable audio."""
-    try:
-        for packet in container.demux(stream):
-            for frame in packet.decode():
-                if isinstance(frame, AudioFrame) and frame.samples > 0:
-                    return frame
-    except av.error.FFmpegError:
-        raise UnsupportedAudio("audio could not be decoded") from None
+    for frame in FrameReader(container, stream, give_up_after=_PROBE_MAX_FAILURES):
+        return frame
     raise UnsupportedAudio("audio could not be decoded (no audio frames)")
+
+
+class FrameReader:
+    """Iterate decoded audio frames, tolerating corrupt packets the way the ffmpeg CLI does.
+
+    ``ffmpeg`` logs and skips a packet the decoder rejects (junk between concatenated MP3s, a
+    damaged frame in a download) and carries on, so skipping is required to produce the same
+    samples. Like its default ``-max_error_rate``, the whole read fails when more than 2/3 of
+    the attempts failed. Demuxer errors are never skipped: they mean the container itself broke.
+    """
+
+    def __init__(
+        self, container: InputContainer, stream: AudioStream, *, give_up_after: int | None = None
+    ) -> None:
+        self._container = container
+        self._stream = stream
+        self._give_up_after = give_up_after  # failed packets tolerated before any frame decodes
+        self.frames = 0
+        self.failures = 0
+
+    def __iter__(self) -> Iterator[AudioFrame]:
+        for packet in self._packets():
+            for frame in self._decode(packet):
+                self.frames += 1
+                yield frame
+        if self.failures > MAX_ERROR_RATE * (self.frames + self.failures):
+            self._fail("too much of the audio is corrupt")
+
+    def _packets(self) -> Iterator[Packet]:
+        """Demux the chosen stream only, translating demuxer errors."""
+        try:
+            yield from self._container.demux(self._stream)
+        except av.error.FFmpegError:
+            self._fail("the audio container is damaged part-way through")
+
+    def _decode(self, packet: Packet) -> list[AudioFrame]:
+        """Decode one packet; a rejected packet is counted and skipped, as ffmpeg does."""
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError:
+            self.failures += 1
+            limit = self._give_up_after
+            if self.frames == 0 and limit is not None and self.failures >= limit:
+                raise UnsupportedAudio("audio could not be decoded") from None
+            return []
+        return [f for f in frames if isinstance(f, AudioFrame) and f.samples > 0]
+
+    def _fail(self, reason: str) -> NoReturn:
+        """Refuse input that never decoded; report a part-way failure otherwise."""
+        if self.frames == 0:
+            raise UnsupportedAudio(f"audio could not be decoded: {reason}") from None
+        raise ConversionFailed(reason) from None
 
 
 def stream_duration(container: InputContainer, stream: AudioStream) -> float | None:

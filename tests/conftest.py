@@ -1,0 +1,213 @@
+"""Real parts on loopback: wavforge servers as subprocesses, a callback receiver, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from audiogen import make_mp3
+
+STARTUP_SECONDS = 30
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wavforge(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the real command line, as an operator would."""
+    return subprocess.run(
+        [sys.executable, "-m", "wavforge", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=60,
+    )
+
+
+@dataclass
+class Server:
+    """A ``wavforge serve`` process on its own data dir and port."""
+
+    data_dir: Path
+    port: int
+    extra_env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WAVFORGE_")}
+        env.update(
+            WAVFORGE_DATA_DIR=str(self.data_dir),
+            WAVFORGE_PORT=str(self.port),
+            WAVFORGE_CALLBACK_ALLOW_PRIVATE="true",
+            WAVFORGE_SWEEP_SECONDS="0.5",
+            WAVFORGE_LEASE_SECONDS="3",
+            **self.extra_env,
+        )
+        return env
+
+    def start(self) -> Server:
+        with (self.data_dir.parent / f"serve-{self.port}.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "wavforge", "serve"], env=self.env, stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def create_key(self, credits: int = 100, name: str = "test") -> dict[str, Any]:
+        result = wavforge(
+            "keys", "create", "--name", name, "--credits", str(credits), "--json", env=self.env
+        )
+        return dict(json.loads(result.stdout))
+
+    def client(self, key: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+def make_server(tmp: Path, **env: str) -> Server:
+    data = tmp / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    return Server(data_dir=data, port=free_port(), extra_env=env)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One shared server for tests that do not disturb it."""
+    running = make_server(
+        tmp_path_factory.mktemp("shared"), WAVFORGE_MAX_UPLOAD_BYTES=str(4 * 1024 * 1024)
+    ).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[Server]:
+    """A server of the test's own, for tests that damage or kill it (not started yet)."""
+    created = make_server(tmp_path)
+    yield created
+    created.stop()
+
+
+@pytest.fixture
+def account(server: Server) -> dict[str, Any]:
+    return server.create_key()
+
+
+@pytest.fixture
+def api(server: Server, account: dict[str, Any]) -> Iterator[httpx.Client]:
+    with server.client(account["key"]) as client:
+        yield client
+
+
+class Receiver:
+    """A callback receiver on loopback that records every POST it gets."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self._arrived = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                body = self.rfile.read(length)
+                with receiver._arrived:
+                    receiver.calls.append(
+                        {"path": self.path, "headers": dict(self.headers), "body": json.loads(body)}
+                    )
+                    receiver._arrived.notify_all()
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._http.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._http.server_address[1]}/callback"
+
+    def wait_for(self, count: int, timeout: float = 30) -> list[dict[str, Any]]:
+        with self._arrived:
+            self._arrived.wait_for(lambda: len(self.calls) >= count, timeout=timeout)
+        assert len(self.calls) >= count, f"expected {count} callbacks, got {len(self.calls)}"
+        return list(self.calls)
+
+    def close(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    running = Receiver()
+    yield running
+    running.close()
+
+
+@pytest.fixture(scope="session")
+def mp3(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_mp3(tmp_path_factory.mktemp("audio") / "song.mp3", 4.0, title="Song Title")
+
+
+def import_file(api: httpx.Client, path: Path, **form: str) -> dict[str, Any]:
+    with path.open("rb") as handle:
+        response = api.post("/api/v1/music/import", files={"file": (path.name, handle)}, data=form)
+    assert response.status_code == 200, response.text
+    return dict(response.json()["data"])
+
+
+def wait_for_wav(api: httpx.Client, task_id: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        data = api.get("/api/v1/wav/record-info", params={"taskId": task_id}).json()["data"]
+        if data["successFlag"] != "PENDING":
+            return dict(data)
+        time.sleep(0.05)
+    raise AssertionError(f"task {task_id} still pending after {timeout} s")
