@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import struct
+import subprocess
 import time
 import wave
 from pathlib import Path
@@ -181,6 +182,15 @@ def test_wav_writer_refuses_to_exceed_limit_and_removes_file(tmp_path: Path) -> 
     assert not dst.exists()
 
 
+def test_output_path_that_is_not_a_regular_file_is_left_alone(tmp_path: Path) -> None:
+    src = make_mp3(tmp_path / "in.mp3", 1.0)
+    target = tmp_path / "a-directory"
+    target.mkdir()
+    with pytest.raises(ConversionFailed, match="not a regular file"):
+        convert(src, target)
+    assert target.is_dir()
+
+
 # --------------------------------------------------------------------------- progress
 
 
@@ -194,6 +204,21 @@ def test_progress_is_monotonic_and_ends_at_one(tmp_path: Path) -> None:
     assert seen[-1] == 1.0
     assert seen.count(1.0) == 1
     assert seen[len(seen) // 2] == pytest.approx(0.5, abs=0.1)
+
+
+def test_progress_without_known_duration_falls_back_to_bytes(tmp_path: Path) -> None:
+    """Matroska written to a pipe has no duration; progress then follows the bytes read."""
+    flac = make_flac(tmp_path / "in.flac", 3.0)
+    streamed = tmp_path / "streamed.mka"
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(flac), "-c:a", "flac", "-f", "matroska"]
+    with streamed.open("wb") as out:
+        subprocess.run([*cmd, "-"], stdout=out, check=True)
+    assert probe(streamed).duration == 0.0
+    seen: list[float] = []
+    assert_matches_ffmpeg(streamed, tmp_path / "out.wav")
+    convert(streamed, tmp_path / "out.wav", progress=seen.append, progress_interval=0)
+    assert seen == sorted(seen) and seen[-1] == 1.0
+    assert 0.3 < seen[len(seen) // 2] < 0.7
 
 
 def test_progress_is_throttled_by_default(tmp_path: Path) -> None:

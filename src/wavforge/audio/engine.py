@@ -63,7 +63,8 @@ def convert(
     """
     with open_source(Path(src)) as container:
         stream = audio_stream(container)
-        tracker = _Progress(progress, progress_interval, stream_duration(container, stream))
+        duration = stream_duration(container, stream)
+        tracker = _Progress(progress, progress_interval, duration, container.size)
         with WavWriter(Path(dst)) as wav:
             frames = _pump(container, stream, wav, tracker)
             tracker.finish()
@@ -75,7 +76,8 @@ def _pump(
 ) -> int:
     """Convert and append every decoded frame; returns the number of sample frames written."""
     written = 0
-    with closing(iter(FrameReader(container, stream))) as decoded:
+    reader = FrameReader(container, stream)
+    with closing(iter(reader)) as decoded:
         for frame in decoded:
             rate, channels = frame.sample_rate, len(frame.layout.channels)
             if written == 0:
@@ -85,7 +87,7 @@ def _pump(
                 raise ConversionFailed("audio format changes part-way through the file")
             wav.write(to_s16le(frame))
             written += frame.samples
-            tracker.update(written / rate)
+            tracker.update(written / rate, reader.position)
     if written == 0:
         raise UnsupportedAudio("audio could not be decoded (no audio frames)")
     return written
@@ -144,27 +146,35 @@ _CONVERTERS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 
 class _Progress:
-    """Throttled progress reporting: at most one call per interval, then exactly one 1.0."""
+    """Throttled progress reporting: at most one call per interval, then exactly one 1.0.
+
+    The worker renews its lease from this callback, so it keeps being called at the interval
+    even when no estimate is possible (the value then simply stays where it was).
+    """
 
     def __init__(
-        self, callback: ProgressCallback | None, interval: float, duration: float | None
+        self,
+        callback: ProgressCallback | None,
+        interval: float,
+        duration: float | None,
+        file_size: int | None,
     ) -> None:
         self._callback = callback
         self._interval = interval
         self._duration = duration if duration and duration > 0 else None
+        self._file_size = file_size if file_size and file_size > 0 else None
         self._last_call = time.monotonic()
         self._value = 0.0
 
-    def update(self, seconds_done: float) -> None:
-        """Report ``seconds_done / duration`` if the interval has passed (never decreasing)."""
-        if self._callback is None or self._duration is None:
+    def update(self, seconds_done: float, byte_position: int) -> None:
+        """Report progress if the interval has passed; values never decrease."""
+        if self._callback is None:
             return
         now = time.monotonic()
         if now - self._last_call < self._interval:
             return
         self._last_call = now
-        fraction = min(seconds_done / self._duration, _INTERMEDIATE_CAP)
-        self._value = max(self._value, fraction)
+        self._value = max(self._value, self._estimate(seconds_done, byte_position))
         self._callback(self._value)
 
     def finish(self) -> None:
@@ -172,3 +182,13 @@ class _Progress:
         if self._callback is not None:
             self._value = 1.0
             self._callback(1.0)
+
+    def _estimate(self, seconds_done: float, byte_position: int) -> float:
+        """Decoded time over duration, else bytes read over file size; below 1.0 until done."""
+        if self._duration is not None:
+            fraction = seconds_done / self._duration
+        elif self._file_size is not None:
+            fraction = byte_position / self._file_size
+        else:
+            fraction = self._value
+        return min(fraction, _INTERMEDIATE_CAP)

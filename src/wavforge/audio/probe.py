@@ -99,7 +99,8 @@ def open_source(path: Path) -> Iterator[InputContainer]:
     except av.error.InvalidDataError:
         raise UnsupportedAudio("not an audio file (format not recognised)") from None
     except av.error.FFmpegError as exc:
-        raise UnsupportedAudio(f"audio file could not be opened ({exc.strerror})") from None
+        reason = exc.strerror or "unknown error"
+        raise UnsupportedAudio(f"audio file could not be opened ({reason})") from None
     with container:
         if _INDIRECT_FORMATS.intersection(container.format.name.split(",")):
             raise UnsupportedAudio("playlists and file lists are not accepted, only audio files")
@@ -140,6 +141,7 @@ class FrameReader:
         self._give_up_after = give_up_after  # failed packets tolerated before any frame decodes
         self.frames = 0
         self.failures = 0
+        self.position = 0  # byte offset of the latest packet, for progress without a duration
 
     def __iter__(self) -> Iterator[AudioFrame]:
         for packet in self._packets():
@@ -152,7 +154,10 @@ class FrameReader:
     def _packets(self) -> Iterator[Packet]:
         """Demux the chosen stream only, translating demuxer errors."""
         try:
-            yield from self._container.demux(self._stream)
+            for packet in self._container.demux(self._stream):
+                if packet.pos is not None and packet.pos > self.position:
+                    self.position = packet.pos
+                yield packet
         except av.error.FFmpegError:
             self._fail("the audio container is damaged part-way through")
 

@@ -44,13 +44,16 @@ class WavWriter:
         self._created = False  # only ever delete a file this writer created
 
     def __enter__(self) -> WavWriter:
+        if self.path.exists() and not self.path.is_file():
+            # Never write into (and later unlink) a device, FIFO or directory by mistake.
+            raise ConversionFailed("output path is not a regular file")
         try:
             self._file = open(self.path, "wb", buffering=_BUFFER)
             self._created = True
             self._file.write(_header(0, 0, 0))  # placeholder, patched by finish()
         except OSError as exc:
             self.abort()
-            raise ConversionFailed(f"could not write output ({exc.strerror})") from None
+            raise _write_failed(exc) from None
         return self
 
     def __exit__(
@@ -77,7 +80,7 @@ class WavWriter:
         try:
             self._file.write(pcm)
         except OSError as exc:
-            raise ConversionFailed(f"could not write output ({exc.strerror})") from None
+            raise _write_failed(exc) from None
         self.data_bytes += len(pcm)
 
     @property
@@ -105,7 +108,12 @@ class WavWriter:
             self._file = None
         except OSError as exc:
             self.abort()
-            raise ConversionFailed(f"could not write output ({exc.strerror})") from None
+            raise _write_failed(exc) from None
+
+
+def _write_failed(exc: OSError) -> ConversionFailed:
+    """One-line message from an OS error without the file name (it is a server-side path)."""
+    return ConversionFailed(f"could not write output ({exc.strerror or 'I/O error'})")
 
 
 def _header(sample_rate: int, channels: int, data_bytes: int) -> bytes:

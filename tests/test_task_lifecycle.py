@@ -1,0 +1,143 @@
+"""The task state machine seen from outside: one live record per track, clean failures,
+and recovery after the serving process is killed mid-conversion."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+from audiogen import make_mp3
+from conftest import Receiver, Server, import_file, wait_for_wav
+
+
+def generate(api: httpx.Client, receiver: Receiver, **ids: str) -> httpx.Response:
+    return api.post("/api/v1/wav/generate", json={**ids, "callBackUrl": receiver.url})
+
+
+def test_racing_submissions_make_exactly_one_task(
+    server: Server, receiver: Receiver, mp3: Path
+) -> None:
+    key = server.create_key(credits=50)["key"]
+    with server.client(key) as api:
+        track = import_file(api, mp3)
+
+    def submit(_: int) -> httpx.Response:
+        with server.client(key) as client:
+            return generate(client, receiver, audioId=track["tracks"][0]["id"])
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(submit, range(12)))
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [200] + [409] * 11
+    (winner,) = [a.json()["data"]["taskId"] for a in answers if a.status_code == 200]
+    assert {a.json()["data"]["taskId"] for a in answers if a.status_code == 409} == {winner}
+    with server.client(key) as api:
+        assert api.get("/api/v1/generate/credit").json()["data"] == 49
+        assert wait_for_wav(api, winner)["successFlag"] == "SUCCESS"
+        # still 409 once it has succeeded: the WAV exists and has not expired
+        assert generate(api, receiver, taskId=track["taskId"]).status_code == 409
+
+
+def break_stored_source(server: Server, track_id: str) -> None:
+    """Corrupt the stored source after import: the conversion, not the import, must fail."""
+    (source,) = (server.data_dir / "files" / "sources").glob(f"{track_id}.*")
+    source.write_bytes(b"\xff\xfb\x90\x00" + b"garbage" * 2000)
+
+
+def test_a_failed_conversion_is_clean_refunded_and_retryable(
+    server: Server, receiver: Receiver, tmp_path: Path
+) -> None:
+    key = server.create_key(credits=5)["key"]
+    with server.client(key) as api:
+        track = import_file(api, make_mp3(tmp_path / "doomed.mp3", 1.0))
+        track_id = track["tracks"][0]["id"]
+        break_stored_source(server, track_id)
+        task_id = generate(api, receiver, audioId=track_id).json()["data"]["taskId"]
+
+        record = wait_for_wav(api, task_id)
+        assert record["successFlag"] == "GENERATE_WAV_FAILED"
+        assert record["errorCode"] in (400, 501)
+        assert record["errorMessage"].startswith(("unsupported source", "conversion failed"))
+        assert record["response"]["audioWavUrl"] is None
+        assert api.get("/api/v1/generate/credit").json()["data"] == 5  # refunded
+
+        (call,) = receiver.wait_for(1)
+        assert call["body"]["code"] == record["errorCode"]
+        assert call["body"]["msg"] == record["errorMessage"]
+        assert call["body"]["data"] == {
+            "task_id": task_id, "audioWavUrl": None, "audio_wav_url": None
+        }  # fmt: skip
+
+        assert not (server.data_dir / "files" / "wav" / f"{task_id}.wav").exists()
+        assert not list((server.data_dir / "tmp").glob(f"{task_id}*"))
+        # after a failure the track may be converted again
+        assert generate(api, receiver, audioId=track_id).status_code == 200
+
+
+def test_a_missing_source_fails_with_a_server_error(
+    server: Server, receiver: Receiver, tmp_path: Path
+) -> None:
+    with server.client(server.create_key()["key"]) as api:
+        track = import_file(api, make_mp3(tmp_path / "gone.mp3", 1.0))
+        track_id = track["tracks"][0]["id"]
+        for path in (server.data_dir / "files" / "sources").glob(f"{track_id}.*"):
+            path.unlink()
+        task_id = generate(api, receiver, audioId=track_id).json()["data"]["taskId"]
+        record = wait_for_wav(api, task_id)
+    assert record["successFlag"] == "GENERATE_WAV_FAILED"
+    assert record["errorCode"] == 500
+    assert record["errorMessage"] == "server error during conversion"
+
+
+def task_row(server: Server, task_id: str) -> dict[str, Any]:
+    with sqlite3.connect(server.data_dir / "wavforge.db") as db:
+        db.row_factory = sqlite3.Row
+        row = db.execute("SELECT * FROM wav_tasks WHERE id = ?", (task_id,)).fetchone()
+    return dict(row)
+
+
+def deliveries(server: Server, task_id: str) -> int:
+    with sqlite3.connect(server.data_dir / "wavforge.db") as db:
+        query = "SELECT count(*) FROM deliveries WHERE wav_task_id = ?"
+        return int(db.execute(query, (task_id,)).fetchone()[0])
+
+
+def wait_until_running(server: Server, task_id: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if task_row(server, task_id)["status"] == "RUNNING":
+            return
+        time.sleep(0.005)
+    raise AssertionError("the conversion never started")
+
+
+def test_sigkill_mid_conversion_finishes_exactly_once(
+    own_server: Server, receiver: Receiver, tmp_path: Path
+) -> None:
+    source = make_mp3(tmp_path / "long.mp3", 240.0, bitrate=128_000)
+    own_server.start()
+    key = own_server.create_key()["key"]
+    with own_server.client(key) as api:
+        track = import_file(api, source)
+        task_id = generate(api, receiver, taskId=track["taskId"]).json()["data"]["taskId"]
+    wait_until_running(own_server, task_id)
+    own_server.kill()
+    assert task_row(own_server, task_id)["status"] == "RUNNING"
+
+    own_server.start()  # same data dir; the lease (3 s here) must run out before the sweep
+    with own_server.client(key) as api:
+        record = wait_for_wav(api, task_id)
+    assert record["successFlag"] == "SUCCESS"
+    (call,) = receiver.wait_for(1)
+    time.sleep(1.5)  # any duplicate callback would have arrived by now
+    assert len(receiver.calls) == 1 and call["body"]["data"]["task_id"] == task_id
+    row = task_row(own_server, task_id)
+    assert row["attempts"] == 2 and deliveries(own_server, task_id) == 1
+    assert [p.name for p in (own_server.data_dir / "files" / "wav").iterdir()] == [
+        f"{task_id}.wav"
+    ]
+    assert not list((own_server.data_dir / "tmp").iterdir())
