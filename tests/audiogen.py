@@ -52,6 +52,7 @@ def _encode(
     with av.open(str(path), "w") as out:
         out.metadata.update(metadata or {})
         stream = out.add_stream(codec, rate=rate, layout=layout, options=options or {})
+        assert isinstance(stream, av.AudioStream)
         if bit_rate:
             stream.bit_rate = bit_rate
         sample_fmt = stream.codec_context.format.name
@@ -68,6 +69,7 @@ def _encode(
 def _frame(chunk: np.ndarray, sample_fmt: str, layout: str, rate: int, pts: int) -> av.AudioFrame:
     """Build an AudioFrame in the encoder's native sample format from float planar data."""
     wide = chunk.astype(np.float64)
+    data: np.ndarray
     if sample_fmt.startswith("u8"):
         data = (np.clip(np.rint(wide * 127.0), -128, 127) + 128).astype(np.uint8)
     elif sample_fmt.startswith("s16"):

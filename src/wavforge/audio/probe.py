@@ -8,7 +8,7 @@ and are shared with the conversion engine.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,9 +112,10 @@ def audio_stream(container: InputContainer) -> AudioStream:
     if not container.streams.audio:
         raise UnsupportedAudio("no audio stream in file")
     try:
-        return container.streams.best("audio") or container.streams.audio[0]
+        best = container.streams.best("audio")
     except av.error.FFmpegError:
-        return container.streams.audio[0]
+        best = None
+    return best if isinstance(best, AudioStream) else container.streams.audio[0]
 
 
 def first_frame(container: InputContainer, stream: AudioStream) -> AudioFrame:
@@ -143,7 +144,7 @@ class FrameReader:
         self.failures = 0
         self.position = 0  # byte offset of the latest packet, for progress without a duration
 
-    def __iter__(self) -> Iterator[AudioFrame]:
+    def __iter__(self) -> Generator[AudioFrame, None, None]:
         for packet in self._packets():
             for frame in self._decode(packet):
                 self.frames += 1
@@ -164,7 +165,7 @@ class FrameReader:
     def _decode(self, packet: Packet) -> list[AudioFrame]:
         """Decode one packet; a rejected packet is counted and skipped, as ffmpeg does."""
         try:
-            frames = packet.decode()
+            frames = self._stream.decode(packet)
         except av.error.FFmpegError:
             self.failures += 1
             limit = self._give_up_after
