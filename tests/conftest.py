@@ -63,8 +63,8 @@ class Server:
             WAVFORGE_CALLBACK_ALLOW_PRIVATE="true",
             WAVFORGE_SWEEP_SECONDS="0.5",
             WAVFORGE_LEASE_SECONDS="3",
-            **self.extra_env,
         )
+        env.update(self.extra_env)
         return env
 
     def start(self) -> Server:

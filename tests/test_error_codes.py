@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Receiver, Server, import_file, wavforge
+from conftest import Receiver, Server, import_file, make_server, wavforge
 
 from wavforge.errors import ALL_ERRORS
 
@@ -225,3 +225,29 @@ def test_every_domain_error_has_a_distinct_contract_code() -> None:
     codes = [error.code for error in ALL_ERRORS]
     assert len(codes) == len(set(codes))
     assert {400, 401, 404, 409, 413, 429, 500} <= set(codes)
+
+
+
+INTERNAL_URLS = [
+    "http://127.0.0.1:9/cb",
+    "http://10.1.2.3/cb",
+    "http://169.254.169.254/latest",
+    "http://[::1]/cb",
+    "http://[::ffff:127.0.0.1]/cb",
+    "http://localhost/cb",
+    "http://0.0.0.0/cb",
+]
+
+
+def test_400_for_internal_addresses_unless_allowed(tmp_path: Path, mp3: Path) -> None:
+    guarded = make_server(tmp_path, WAVFORGE_CALLBACK_ALLOW_PRIVATE="false").start()
+    try:
+        with guarded.client(guarded.create_key()["key"]) as api:
+            imported = import_file(api, mp3)
+            for url in INTERNAL_URLS:
+                response = generate(api, taskId=imported["taskId"], callBackUrl=url)
+                assert "private or internal" in assert_envelope(response, 400)["msg"], url
+                refused = api.post("/api/v1/music/import", json={"urls": [url]})
+                assert "private or internal" in assert_envelope(refused, 400)["msg"], url
+    finally:
+        guarded.stop()

@@ -50,7 +50,13 @@ def run(ctx: Context, delivery_id: str) -> None:
         delivery = session.get_one(Delivery, delivery_id)
         url, payload = delivery.url, delivery.payload
     started = clock.now()
-    attempt = post_json(url, payload, timeout=ctx.settings.callback_timeout, headers={})
+    attempt = post_json(
+        url,
+        payload,
+        timeout=ctx.settings.callback_timeout,
+        headers={},
+        allow_private=ctx.settings.callback_allow_private,
+    )
     _record(ctx, delivery_id, owner, started, attempt)
 
 

@@ -59,7 +59,11 @@ def _validate(ctx: Context, request: WavRequest) -> None:
     if not request.task_id and not request.audio_id:
         raise InvalidRequest("taskId or audioId is required")
     if request.callback_url is not None:
-        check_url(request.callback_url, what="callback URL")
+        check_url(
+            request.callback_url,
+            what="callback URL",
+            allow_private=ctx.settings.callback_allow_private,
+        )
 
 
 def _resolve_track(session: Session, account_id: str, request: WavRequest) -> Track:

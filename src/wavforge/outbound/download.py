@@ -15,7 +15,7 @@ READ_TIMEOUT = 60.0
 MAX_REDIRECTS = 5
 
 
-def download(url: str, target: Path, *, max_bytes: int) -> str:
+def download(url: str, target: Path, *, max_bytes: int, allow_private: bool) -> str:
     """Write the body of ``url`` to ``target`` and return a file name for it.
 
     Redirects are followed by hand so every hop passes :func:`check_url`.
@@ -23,7 +23,7 @@ def download(url: str, target: Path, *, max_bytes: int) -> str:
     timeout = httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT)
     with httpx.Client(timeout=timeout, follow_redirects=False) as client:
         for _ in range(MAX_REDIRECTS + 1):
-            check_url(url, what="import URL")
+            check_url(url, what="import URL", allow_private=allow_private)
             location = _fetch(client, url, target, max_bytes)
             if location is None:
                 return _name_from(url)

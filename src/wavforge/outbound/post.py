@@ -27,11 +27,16 @@ class Attempt:
 
 
 def post_json(
-    url: str, body: dict[str, Any], *, timeout: float, headers: dict[str, str]
+    url: str,
+    body: dict[str, Any],
+    *,
+    timeout: float,
+    headers: dict[str, str],
+    allow_private: bool,
 ) -> Attempt:
     started = time.monotonic()
     try:
-        check_url(url, what="callback URL")
+        check_url(url, what="callback URL", allow_private=allow_private)
         status = _send(url, body, timeout, headers)
         return Attempt(status, None, _ms_since(started))
     except WavforgeError as error:

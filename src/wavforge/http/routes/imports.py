@@ -131,7 +131,12 @@ async def _from_json(request: Request, ctx: Context) -> tuple[list[StagedFile], 
 def _stage_url(ctx: Context, url: str) -> StagedFile:
     target = _scratch(ctx)
     try:
-        name = download(url, target, max_bytes=ctx.settings.max_upload_bytes)
+        name = download(
+            url,
+            target,
+            max_bytes=ctx.settings.max_upload_bytes,
+            allow_private=ctx.settings.callback_allow_private,
+        )
     except BaseException:
         target.unlink(missing_ok=True)
         raise
