@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from audiogen import make_mp3
 
 STARTUP_SECONDS = 30
@@ -29,7 +30,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wavforge(*args: str, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess[str]:
+def wavforge(
+    *args: str, env: dict[str, str], check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """Run the real command line, as an operator would."""
     return subprocess.run(
         [sys.executable, "-m", "wavforge", *args],
@@ -48,6 +51,7 @@ class Server:
     data_dir: Path
     port: int
     extra_env: dict[str, str] = field(default_factory=dict)
+    start_args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -70,7 +74,10 @@ class Server:
     def start(self) -> Server:
         with (self.data_dir.parent / f"serve-{self.port}.log").open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "wavforge", "serve"], env=self.env, stdout=log, stderr=log
+                [sys.executable, "-m", "wavforge", "serve", *self.start_args],
+                env=self.env,
+                stdout=log,
+                stderr=log,
             )
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:

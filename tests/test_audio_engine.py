@@ -14,14 +14,6 @@ import numpy as np
 import pytest
 
 import wavforge.audio as audio
-from audiogen import (
-    ffmpeg_s16,
-    make_audio,
-    make_flac,
-    make_mp3,
-    make_wav,
-    wav_pcm_bytes,
-)
 from wavforge.audio import (
     AudioError,
     AudioInfo,
@@ -33,6 +25,15 @@ from wavforge.audio import (
 )
 from wavforge.audio.engine import to_s16le
 from wavforge.audio.wavfile import HEADER_SIZE, WavWriter
+
+from audiogen import (
+    ffmpeg_s16,
+    make_audio,
+    make_flac,
+    make_mp3,
+    make_wav,
+    wav_pcm_bytes,
+)
 
 
 class Abort(Exception):

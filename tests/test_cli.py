@@ -23,7 +23,10 @@ def test_keys_create_list_reset_revoke(own_server: Server) -> None:
 
     replaced = json.loads(wavforge("keys", "reset", created["key_id"], "--json", env=env).stdout)
     assert replaced["account_id"] == created["account_id"] and replaced["key"] != created["key"]
-    states = {r["key_id"]: r["revoked"] for r in json.loads(wavforge("keys", "list", "--json", env=env).stdout)}
+    states = {
+        r["key_id"]: r["revoked"]
+        for r in json.loads(wavforge("keys", "list", "--json", env=env).stdout)
+    }
     assert states == {created["key_id"]: True, replaced["key_id"]: False}
 
     wavforge("keys", "revoke", replaced["key_id"], env=env)

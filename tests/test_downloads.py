@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import httpx
 import pytest
+
 from conftest import import_file
 
 
@@ -41,7 +42,7 @@ def test_a_bare_get_downloads_with_length_and_type(link: str, mp3: Path) -> None
         lambda url: altered(url, expires="soon"),
     ],
 )
-def test_an_altered_link_is_forbidden(link: str, tamper) -> None:  # noqa: ANN001
+def test_an_altered_link_is_forbidden(link: str, tamper) -> None:
     response = httpx.get(tamper(link))
     assert response.status_code == 403
     assert response.json()["code"] == 403

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from audiogen import ffmpeg_s16, make_mp3
 from conftest import Receiver, Server, import_file, wait_for_wav
 
@@ -80,7 +81,8 @@ def test_import_several_files_in_one_task(api: httpx.Client, tmp_path: Path) -> 
     handles = [path.open("rb") for path in files]
     try:
         answer = api.post(
-            "/api/v1/music/import", files=[("file", (p.name, h)) for p, h in zip(files, handles)]
+            "/api/v1/music/import",
+            files=[("file", (p.name, h)) for p, h in zip(files, handles, strict=True)],
         )
     finally:
         for handle in handles:

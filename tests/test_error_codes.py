@@ -8,9 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Receiver, Server, import_file, make_server, wavforge
 
 from wavforge.errors import ALL_ERRORS
+
+from conftest import Receiver, Server, import_file, make_server, wavforge
 
 
 def assert_envelope(response: httpx.Response, code: int) -> dict[str, Any]:
@@ -93,7 +94,12 @@ def test_400_import_of_a_bad_url(api: httpx.Client) -> None:
 
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"Authorization": "Bearer"}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer wf_nope"}],
+    [
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Basic abc"},
+        {"Authorization": "Bearer wf_nope"},
+    ],
 )
 def test_401_without_a_valid_key(server: Server, headers: dict[str, str]) -> None:
     for method, path in [("GET", "/api/v1/generate/credit"), ("POST", "/api/v1/wav/generate")]:
@@ -177,7 +183,7 @@ def test_413_for_an_upload_over_the_limit(api: httpx.Client) -> None:
 
 
 def test_413_for_a_streamed_body_without_length(api: httpx.Client) -> None:
-    def chunks():  # noqa: ANN202 - chunked transfer: no Content-Length to check up front
+    def chunks():
         yield b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.mp3"\r\n\r\n'
         for _ in range(6):
             yield b"\0" * (1024 * 1024)
@@ -225,7 +231,6 @@ def test_every_domain_error_has_a_distinct_contract_code() -> None:
     codes = [error.code for error in ALL_ERRORS]
     assert len(codes) == len(set(codes))
     assert {400, 401, 404, 409, 413, 429, 500} <= set(codes)
-
 
 
 INTERNAL_URLS = [

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from audiogen import make_mp3
 from conftest import Receiver, Server, import_file, wait_for_wav
 
@@ -137,7 +138,5 @@ def test_sigkill_mid_conversion_finishes_exactly_once(
     assert len(receiver.calls) == 1 and call["body"]["data"]["task_id"] == task_id
     row = task_row(own_server, task_id)
     assert row["attempts"] == 2 and deliveries(own_server, task_id) == 1
-    assert [p.name for p in (own_server.data_dir / "files" / "wav").iterdir()] == [
-        f"{task_id}.wav"
-    ]
+    assert [p.name for p in (own_server.data_dir / "files" / "wav").iterdir()] == [f"{task_id}.wav"]
     assert not list((own_server.data_dir / "tmp").iterdir())

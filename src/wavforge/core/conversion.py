@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from sqlalchemy import update
@@ -133,7 +134,7 @@ def _fail(ctx: Context, task_id: str, owner: str, code: int, message: str) -> No
     _dispatch(ctx, delivery_id)
 
 
-def _finish(session: Session, task_id: str, owner: str, values: dict[str, object]) -> bool:
+def _finish(session: Session, task_id: str, owner: str, values: Mapping[str, object]) -> bool:
     result = session.execute(
         update(WavTask)
         .where(

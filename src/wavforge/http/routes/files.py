@@ -22,6 +22,7 @@ from wavforge.links import LinkState
 router = APIRouter(tags=["Files"])
 
 RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+UNSATISFIABLE = object()
 
 
 @router.api_route("/files/{kind}/{ident}/{filename}", methods=["GET", "HEAD"], summary="Download")
@@ -49,10 +50,10 @@ def _respond(request: Request, ctx: ContextDep, found: Download) -> Response:
     span = _range(request.headers.get("range"), found.size)
     status = 200
     start, end = 0, found.size - 1
-    if span == "unsatisfiable":
+    if span is UNSATISFIABLE:
         headers["Content-Range"] = f"bytes */{found.size}"
         return Response(status_code=416, headers=headers)
-    if span is not None:
+    if isinstance(span, tuple):
         start, end = span
         status = 206
         headers["Content-Range"] = f"bytes {start}-{end}/{found.size}"
@@ -71,8 +72,8 @@ def _disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
 
 
-def _range(header: str | None, size: int) -> tuple[int, int] | str | None:
-    """One ``bytes=a-b`` range as (start, end), "unsatisfiable", or None for the whole file."""
+def _range(header: str | None, size: int) -> tuple[int, int] | object | None:
+    """One ``bytes=a-b`` range as (start, end), UNSATISFIABLE, or None for the whole file."""
     match = RANGE.fullmatch(header.strip()) if header else None
     if match is None or match.groups() == ("", ""):
         return None
@@ -82,5 +83,5 @@ def _range(header: str | None, size: int) -> tuple[int, int] | str | None:
     else:
         start, end = int(first), min(int(last), size - 1) if last else size - 1
     if start >= size or start > end:
-        return "unsatisfiable"
+        return UNSATISFIABLE
     return start, end
