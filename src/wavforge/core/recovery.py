@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 
@@ -44,7 +44,7 @@ def sweep(ctx: Context) -> SweepResult:
     return SweepResult(len(wav_ids), len(delivery_ids))
 
 
-def _redispatch_wav(ctx: Context, now, stale) -> list[str]:
+def _redispatch_wav(ctx: Context, now: datetime, stale: datetime) -> list[str]:
     lost = or_(
         and_(WavTask.status == WavStatus.RUNNING, WavTask.lease_expires_at < now),
         and_(WavTask.status == WavStatus.PENDING, WavTask.dispatched_at < stale),
@@ -56,7 +56,7 @@ def _redispatch_wav(ctx: Context, now, stale) -> list[str]:
     return ids
 
 
-def _redispatch_deliveries(ctx: Context, now, stale) -> list[str]:
+def _redispatch_deliveries(ctx: Context, now: datetime, stale: datetime) -> list[str]:
     lost = and_(
         Delivery.status == DeliveryStatus.PENDING,
         or_(
