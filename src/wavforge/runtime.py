@@ -31,7 +31,7 @@ class Runtime:
 
 def build_runtime(settings: Settings) -> Runtime:
     """Open the database (migrating it), storage and queue, and bind them into a context."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.scratch_dir.mkdir(parents=True, exist_ok=True)  # once here, not per request
     db = Database(settings.resolved_database_url)
     migrate.upgrade(db)
     huey = create_huey(settings)

@@ -69,7 +69,6 @@ def _convert(ctx: Context, task_id: str, owner: str, source_key: str) -> None:
 
 def _scratch_path(ctx: Context, task_id: str) -> Path:
     """One name per task, so a retried conversion overwrites a dead worker's leftovers."""
-    ctx.settings.scratch_dir.mkdir(parents=True, exist_ok=True)
     return ctx.settings.scratch_dir / f"{task_id}.wav.part"
 
 

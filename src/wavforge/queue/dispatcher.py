@@ -7,6 +7,7 @@ from collections.abc import Callable
 from huey import Huey, SqliteHuey
 
 from wavforge.config import Settings
+from wavforge.core import conversion, deliveries
 from wavforge.core.context import Context
 
 
@@ -25,8 +26,8 @@ class HueyDispatcher:
     def __init__(self, huey: Huey) -> None:
         self.huey = huey
         self._context: Context | None = None
-        self._convert = huey.task(name="wavforge.convert")(self._call("conversion"))
-        self._deliver = huey.task(name="wavforge.deliver")(self._call("delivery"))
+        self._convert = huey.task(name="wavforge.convert")(self._bound(conversion.run))
+        self._deliver = huey.task(name="wavforge.deliver")(self._bound(deliveries.run))
 
     def bind(self, context: Context) -> None:
         self._context = context
@@ -37,13 +38,10 @@ class HueyDispatcher:
     def deliver(self, delivery_id: str) -> None:
         self._deliver(delivery_id)
 
-    def _call(self, job: str) -> Callable[[str], None]:
+    def _bound(self, run: Callable[[Context, str], None]) -> Callable[[str], None]:
         def task(row_id: str) -> None:
-            from wavforge.core import conversion, deliveries
-
             if self._context is None:
                 raise RuntimeError("dispatcher used before bind()")
-            module = conversion if job == "conversion" else deliveries
-            module.run(self._context, row_id)
+            run(self._context, row_id)
 
         return task

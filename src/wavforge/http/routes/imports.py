@@ -101,7 +101,6 @@ def _text(value: object, limit: int) -> str:
 
 
 def _scratch(ctx: Context) -> Path:
-    ctx.settings.scratch_dir.mkdir(parents=True, exist_ok=True)
     return ctx.settings.scratch_dir / f"import-{uuid.uuid4().hex}"
 
 
