@@ -18,3 +18,7 @@ class UnsupportedAudio(AudioError):
 
 class ConversionFailed(AudioError):
     """Decoding or writing failed part-way through a conversion."""
+
+
+class LimitExceeded(ConversionFailed):
+    """The input breaks an operator limit (duration, output size, memory, CPU or wall time)."""
