@@ -6,20 +6,18 @@ import json
 import signal
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
 
-from wavforge import __version__, audio
-from wavforge.config import Settings
-from wavforge.core import accounts
-from wavforge.core.accounts import IssuedKey
-from wavforge.db import migrate
-from wavforge.db.database import Database
-from wavforge.errors import WavforgeError
+from wavforge import __version__
+
+if TYPE_CHECKING:  # imported where used: `convert-file` should start in a blink
+    from wavforge.audio import ConversionResult
+    from wavforge.config import Settings
+    from wavforge.core.accounts import IssuedKey, KeyInfo
+    from wavforge.db.database import Database
 
 app = typer.Typer(
     help="wavforge: music tracks to lossless WAV, behind a task API.", no_args_is_help=True
@@ -33,6 +31,10 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.
 
 
 def _settings(**overrides: Any) -> Settings:
+    from pydantic import ValidationError
+
+    from wavforge.config import Settings
+
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as error:
@@ -46,6 +48,9 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 
 def _database() -> Database:
+    from wavforge.db import migrate
+    from wavforge.db.database import Database
+
     settings = _settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url)
@@ -98,6 +103,8 @@ def keys_create(
     as_json: JsonOption = False,
 ) -> None:
     """Create an account and its first key; the key is shown this once."""
+    from wavforge.core import accounts
+
     issued = accounts.create_account(_database(), name, credits=credits, admin=admin)
     _show_issued(issued, as_json, credits=credits)
 
@@ -120,6 +127,10 @@ def _show_issued(issued: IssuedKey, as_json: bool, **extra: Any) -> None:
 @keys_app.command("list")
 def keys_list(as_json: JsonOption = False) -> None:
     """List keys (prefixes only; keys themselves are not stored)."""
+    from rich.table import Table
+
+    from wavforge.core import accounts
+
     rows = accounts.list_keys(_database())
     if as_json:
         print(json.dumps([_key_json(row) for row in rows]))
@@ -139,7 +150,7 @@ def keys_list(as_json: JsonOption = False) -> None:
     out.print(table)
 
 
-def _key_json(row: accounts.KeyInfo) -> dict[str, Any]:
+def _key_json(row: KeyInfo) -> dict[str, Any]:
     return {
         "key_id": row.key_id,
         "prefix": row.prefix,
@@ -162,6 +173,9 @@ def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The key id (see `keys list`).")],
 ) -> None:
     """Revoke a key at once."""
+    from wavforge.core import accounts
+    from wavforge.errors import WavforgeError
+
     try:
         accounts.revoke_key(_database(), key_id)
     except WavforgeError as error:
@@ -175,6 +189,9 @@ def keys_reset(
     as_json: JsonOption = False,
 ) -> None:
     """Revoke a key and print its replacement."""
+    from wavforge.core import accounts
+    from wavforge.errors import WavforgeError
+
     try:
         issued = accounts.reset_key(_database(), key_id)
     except WavforgeError as error:
@@ -186,21 +203,65 @@ def keys_reset(
 def convert_file(
     source: Annotated[Path, typer.Argument(help="An audio file.", exists=True, dir_okay=False)],
     target: Annotated[Path, typer.Argument(help="Where to write the WAV.")],
+    bit_depth: Annotated[
+        int | None, typer.Option("--bit-depth", help="16, 24 or 32 [default: as the source].")
+    ] = None,
+    as_float: Annotated[bool, typer.Option("--float", help="32-bit float samples.")] = False,
+    sample_rate: Annotated[
+        int | None, typer.Option("--sample-rate", help="Resample to this rate in Hz.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the analysis (with SHA-256) as JSON.")
+    ] = False,
 ) -> None:
     """Convert a local file with the service's audio engine; no server needed."""
+    from wavforge import audio
+
+    requested = {
+        "bit_depth": bit_depth,
+        "sample_format": "float" if as_float else None,
+        "sample_rate": sample_rate,
+    }
+    try:
+        options = audio.OutputOptions.parse(requested, _CLI_OPTION_NAMES)
+    except ValueError as error:
+        _fail(str(error), code=2)
+    limits = _settings().audio_limits()
     target = target.resolve()
-    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".part", delete=False) as tmp:
+    with tempfile.NamedTemporaryFile(
+        dir=target.parent, prefix=f".{target.name}.", suffix=".part", delete=False
+    ) as tmp:
         scratch = Path(tmp.name)
     try:
-        result = audio.convert(source, scratch)
+        result = audio.convert(source, scratch, options=options, limits=limits, checksum=as_json)
         scratch.replace(target)
     except audio.AudioError as error:
         _fail(f"{source.name}: {error}")
     finally:
         scratch.unlink(missing_ok=True)
-    out.print(
-        f"{target.name}: {result.frames} frames, {result.sample_rate} Hz, "
-        f"{result.channels} ch, 16-bit PCM, {result.bytes_written} bytes"
+    if as_json:
+        print(json.dumps({"file": str(target), "analysis": result.analysis.to_dict()}))
+    else:
+        out.print(f"{target.name}: {_describe(result)}", highlight=False, soft_wrap=True)
+
+
+_CLI_OPTION_NAMES = {
+    "bit_depth": "--bit-depth",
+    "sample_format": "--float",
+    "sample_rate": "--sample-rate",
+}
+
+
+def _describe(result: ConversionResult) -> str:
+    """One line a person can check at a glance."""
+    facts = result.analysis
+    kind = "float" if facts.output_sample_format == "float" else "PCM"
+    peak = "silent" if facts.peak_dbfs is None else f"peak {facts.peak_dbfs:+.2f} dBFS"
+    minutes, seconds = divmod(facts.duration, 60)
+    return (
+        f"{facts.output_bit_depth}-bit {kind}, {facts.output_sample_rate} Hz, "
+        f"{facts.output_channels} ch, {int(minutes)}:{seconds:06.3f} ({facts.frames} frames), "
+        f"{peak}, {facts.clipped_samples} clipped, {result.bytes_written} bytes"
     )
 
 

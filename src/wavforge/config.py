@@ -17,6 +17,8 @@ from typing import Annotated
 from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from wavforge.audio.options import RIFF_DATA_LIMIT, Limits
+
 SECRET_FILE = "server-secret"  # noqa: S105 - a file name, not a secret
 
 
@@ -78,6 +80,29 @@ class Settings(BaseSettings):
     max_attempts: Annotated[int, Field(ge=1)] = Field(
         default=3, description="Conversion attempts before a task is failed for good."
     )
+    max_duration_seconds: Annotated[float, Field(gt=0)] = Field(
+        default=4 * 3600.0, description="Longest source accepted for conversion, in seconds."
+    )
+    max_output_bytes: Annotated[int, Field(ge=1024)] = Field(
+        default=8 * 1024**3, description="Largest WAV a conversion may write, in bytes."
+    )
+    rf64_threshold_bytes: Annotated[int, Field(ge=1, le=RIFF_DATA_LIMIT)] = Field(
+        default=RIFF_DATA_LIMIT,
+        description="Sample data beyond this many bytes is written as RF64 (default: ~4 GiB).",
+    )
+    decode_processes: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=2, description="Processes that may decode one long MP3 in parallel."
+    )
+    convert_memory_bytes: Annotated[int, Field(ge=64 * 1024**2)] | None = Field(
+        default=2 * 1024**3,
+        description="Address-space limit of each conversion process (empty: no limit).",
+    )
+    convert_cpu_seconds: Annotated[float, Field(gt=0)] | None = Field(
+        default=600.0, description="CPU time one conversion may use (empty: no limit)."
+    )
+    convert_timeout_seconds: Annotated[float, Field(gt=0)] | None = Field(
+        default=900.0, description="Wall time after which a conversion is killed (empty: none)."
+    )
 
     @field_validator("data_dir")
     @classmethod
@@ -113,6 +138,15 @@ class Settings(BaseSettings):
         if self.public_url:
             return str(self.public_url).rstrip("/")
         return f"http://{self.host}:{self.port}"
+
+    def audio_limits(self) -> Limits:
+        """The limits every conversion runs under, in the service and in `convert-file`."""
+        return Limits(
+            max_duration_seconds=self.max_duration_seconds,
+            max_output_bytes=self.max_output_bytes,
+            rf64_threshold_bytes=self.rf64_threshold_bytes,
+            parallelism=self.decode_processes,
+        )
 
     def link_secret(self) -> bytes:
         """The download-link key: configured, or created once in the data dir and reused."""

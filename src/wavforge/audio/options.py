@@ -51,17 +51,16 @@ class OutputOptions:
         if depth is not None and depth not in BIT_DEPTHS:
             raise ValueError(f"{names['bit_depth']} must be 16, 24 or 32")
         if fmt is not None and fmt not in SAMPLE_FORMATS:
-            raise ValueError(f"{names['sample_format']} must be \"int\" or \"float\"")
+            raise ValueError(f'{names["sample_format"]} must be "int" or "float"')
         if fmt == "float" and depth not in (None, 32):
-            raise ValueError(
-                f"{names['sample_format']} \"float\" requires {names['bit_depth']} 32"
-            )
+            raise ValueError(f'{names["sample_format"]} "float" requires {names["bit_depth"]} 32')
         if rate is not None and not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
             raise ValueError(
                 f"{names['sample_rate']} must be between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE}"
             )
-        return cls(bit_depth=depth, sample_format=fmt if isinstance(fmt, str) else None,
-                   sample_rate=rate)
+        return cls(
+            bit_depth=depth, sample_format=fmt if isinstance(fmt, str) else None, sample_rate=rate
+        )
 
     def as_dict(self) -> dict[str, object]:
         """Only the fields that were asked for, for storing with a task."""

@@ -8,6 +8,8 @@ and are shared with the conversion engine.
 
 from __future__ import annotations
 
+import contextlib
+from collections import deque
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,8 +24,9 @@ from av.container import InputContainer
 from av.packet import Packet
 
 from wavforge.audio.errors import ConversionFailed, UnsupportedAudio
+from wavforge.audio.formats import SourceFormat, channel_mask
 
-__all__ = ["AudioInfo", "FrameReader", "probe"]
+__all__ = ["AudioInfo", "FrameReader", "probe", "read_tags", "source_format"]
 
 # Tags worth surfacing; anything else (lyrics, encoder strings, binary blobs) is dropped.
 _TAG_KEYS = ("title", "artist", "album", "genre", "date", "comment")
@@ -31,10 +34,16 @@ _MAX_TAG_CHARS = 1024
 # Codecs flagged both lossy and lossless by FFmpeg; only those listed here count as lossless
 # (WavPack is normally used losslessly, while DTS is almost always the lossy core).
 _LOSSLESS_HYBRIDS = frozenset({"wavpack"})
-# Keep FFmpeg on the local file system: no http/tcp/... even if a playlist format asks for it.
-_OPEN_OPTIONS = {"protocol_whitelist": "file"}
-# Demuxers that read *other* files named inside the input (a neighbour's upload, say): refused
-# before anything is decoded.
+# Demuxers for single-file audio containers: FFmpeg refuses anything else right after probing,
+# before a demuxer runs, so formats that open *other* files named inside the input (HLS, DASH,
+# concat lists, image sequences) or that parse scripts never get to read a neighbour's upload.
+DEMUXERS = (
+    "aac,ac3,aiff,amr,amrnb,amrwb,ape,asf,au,caf,dsf,dts,eac3,flac,iff,loas,matroska,mlp,mov,"
+    "mp3,mpc,mpc8,ogg,shn,tak,truehd,tta,voc,w64,wav,wv,xwma"
+)
+# Keep FFmpeg on the local file system (no http/tcp/...) and on the demuxers above.
+_OPEN_OPTIONS = {"protocol_whitelist": "file", "format_whitelist": DEMUXERS}
+# Belt and braces: demuxers that read other files are refused even if the list above grows.
 _INDIRECT_FORMATS = frozenset({"concat", "hls", "dash", "imf", "webm_dash_manifest"})
 # ffmpeg's default -max_error_rate: above this share of failed decodes the CLI reports failure.
 MAX_ERROR_RATE = 2 / 3
@@ -60,18 +69,55 @@ def probe(path: Path) -> AudioInfo:
     """Describe the audio in ``path``, or raise ``UnsupportedAudio`` saying why it is refused."""
     with open_source(Path(path)) as container:
         stream = audio_stream(container)
-        frame = first_frame(container, stream)
-        codec = stream.codec_context.codec
+        source = source_format(container, stream, first_frame(container, stream))
         return AudioInfo(
             format_name=container.format.name,
-            codec=codec.canonical_name,
-            sample_rate=frame.sample_rate,
-            channels=len(frame.layout.channels),
+            codec=source.codec,
+            sample_rate=source.sample_rate,
+            channels=source.channels,
             duration=stream_duration(container, stream) or 0.0,
-            bit_rate=stream.bit_rate or container.bit_rate or None,
-            lossless=codec.lossless and (not codec.lossy or codec.name in _LOSSLESS_HYBRIDS),
-            tags=_tags(container, stream),
+            bit_rate=source.bit_rate,
+            lossless=source.lossless,
+            tags=read_tags(container, stream),
         )
+
+
+def source_format(
+    container: InputContainer, stream: AudioStream, frame: AudioFrame
+) -> SourceFormat:
+    """What the decoder produces, judged from its first frame (the header can be wrong)."""
+    codec = stream.codec_context.codec
+    sample_format = frame.format.name.removesuffix("p")
+    return SourceFormat(
+        codec=codec.canonical_name,
+        sample_format=sample_format,
+        bits_per_raw_sample=_raw_bits(stream, sample_format),
+        lossless=codec.lossless and (not codec.lossy or codec.name in _LOSSLESS_HYBRIDS),
+        sample_rate=frame.sample_rate,
+        channels=len(frame.layout.channels),
+        channel_mask=channel_mask(frame.layout),
+        bit_rate=stream.bit_rate or container.bit_rate or None,
+    )
+
+
+def _raw_bits(stream: AudioStream, sample_format: str) -> int:
+    """Real bits per sample of a 32-bit decode: 24-bit FLAC, ALAC and PCM come out as s32.
+
+    PyAV does not expose ``bits_per_raw_sample``, so read it where the codec keeps it: the
+    PCM codec's name, FLAC's STREAMINFO, the ALAC config. Unknown means 0 (keep all 32 bits).
+    """
+    if sample_format not in ("s32", "s64"):
+        return 0
+    cc = stream.codec_context
+    name, extra = cc.name, bytes(cc.extradata or b"")
+    if name.startswith("pcm_s24"):
+        return 24
+    if name == "flac" and len(extra) >= 14:
+        return ((extra[12] & 1) << 4 | extra[13] >> 4) + 1
+    if name == "alac":  # ALACSpecificConfig, with or without its 12-byte atom header
+        config = extra[12:] if extra[4:8] == b"alac" else extra
+        return config[5] if len(config) >= 6 else 0
+    return 0
 
 
 def require_regular_file(path: Path) -> Path:
@@ -96,8 +142,11 @@ def open_source(path: Path) -> Iterator[InputContainer]:
     local = require_regular_file(path)
     try:
         container = av.open(str(local), metadata_errors="ignore", options=_OPEN_OPTIONS)
-    except av.error.InvalidDataError:
-        raise UnsupportedAudio("not an audio file (format not recognised)") from None
+    except (av.error.InvalidDataError, av.error.ArgumentError):
+        # ArgumentError: recognised, but not an audio container we accept (a playlist, ...).
+        raise UnsupportedAudio(
+            "not an audio file (format not recognised or not accepted)"
+        ) from None
     except av.error.FFmpegError as exc:
         reason = exc.strerror or "unknown error"
         raise UnsupportedAudio(f"audio file could not be opened ({reason})") from None
@@ -132,14 +181,30 @@ class FrameReader:
     damaged frame in a download) and carries on, so skipping is required to produce the same
     samples. Like its default ``-max_error_rate``, the whole read fails when more than 2/3 of
     the attempts failed. Demuxer errors are never skipped: they mean the container itself broke.
+
+    ``start``/``stop`` restrict the frames to packets whose byte position lies in
+    ``[start, stop)``, so several readers can share one file. The packets before ``start`` are
+    still demuxed (timestamps, and with them gapless trimming, stay exact), and the last
+    ``warmup`` of them are decoded and thrown away so the decoder's state — overlap buffers,
+    bit reservoir, filter history — is the same as in a read from the beginning.
     """
 
     def __init__(
-        self, container: InputContainer, stream: AudioStream, *, give_up_after: int | None = None
+        self,
+        container: InputContainer,
+        stream: AudioStream,
+        *,
+        give_up_after: int | None = None,
+        start: int | None = None,
+        stop: int | None = None,
+        warmup: int = 0,
+        check_errors: bool = True,
     ) -> None:
         self._container = container
         self._stream = stream
         self._give_up_after = give_up_after  # failed packets tolerated before any frame decodes
+        self._start, self._stop, self._warmup = start, stop, warmup
+        self._check_errors = check_errors
         self.frames = 0
         self.failures = 0
         self.position = 0  # byte offset of the latest packet, for progress without a duration
@@ -149,18 +214,37 @@ class FrameReader:
             for frame in self._decode(packet):
                 self.frames += 1
                 yield frame
-        if self.failures > MAX_ERROR_RATE * (self.frames + self.failures):
-            self._fail("too much of the audio is corrupt")
+        if self._check_errors:
+            check_error_rate(self.frames, self.failures)
 
     def _packets(self) -> Iterator[Packet]:
-        """Demux the chosen stream only, translating demuxer errors."""
+        """Demux the chosen stream only, within the span, translating demuxer errors."""
+        start, stop = self._start, self._stop
+        skipped: deque[Packet] = deque(maxlen=self._warmup or 1)
         try:
             for packet in self._container.demux(self._stream):
-                if packet.pos is not None and packet.pos > self.position:
-                    self.position = packet.pos
+                pos = packet.pos
+                if pos is not None:
+                    if stop is not None and pos >= stop:
+                        return
+                    self.position = max(self.position, pos)
+                if start is not None:
+                    if pos is None or pos < start:
+                        skipped.append(packet)
+                        continue
+                    start = None
+                    self._warm_up(skipped)
                 yield packet
         except av.error.FFmpegError:
             self._fail("the audio container is damaged part-way through")
+
+    def _warm_up(self, packets: deque[Packet]) -> None:
+        """Decode the packets just before the span and discard what they produce."""
+        if not self._warmup:
+            return
+        for packet in packets:
+            with contextlib.suppress(av.error.FFmpegError):
+                self._stream.decode(packet)
 
     def _decode(self, packet: Packet) -> list[AudioFrame]:
         """Decode one packet; a rejected packet is counted and skipped, as ffmpeg does."""
@@ -176,9 +260,20 @@ class FrameReader:
 
     def _fail(self, reason: str) -> NoReturn:
         """Refuse input that never decoded; report a part-way failure otherwise."""
-        if self.frames == 0:
-            raise UnsupportedAudio(f"audio could not be decoded: {reason}") from None
-        raise ConversionFailed(reason) from None
+        fail(self.frames, reason)
+
+
+def check_error_rate(frames: int, failures: int) -> None:
+    """Refuse a read in which more than ``MAX_ERROR_RATE`` of the packets failed to decode."""
+    if failures > MAX_ERROR_RATE * (frames + failures):
+        fail(frames, "too much of the audio is corrupt")
+
+
+def fail(frames: int, reason: str) -> NoReturn:
+    """Refuse input that never decoded; report a part-way failure otherwise."""
+    if frames == 0:
+        raise UnsupportedAudio(f"audio could not be decoded: {reason}") from None
+    raise ConversionFailed(reason) from None
 
 
 def stream_duration(container: InputContainer, stream: AudioStream) -> float | None:
@@ -190,7 +285,7 @@ def stream_duration(container: InputContainer, stream: AudioStream) -> float | N
     return None
 
 
-def _tags(container: InputContainer, stream: AudioStream) -> dict[str, str]:
+def read_tags(container: InputContainer, stream: AudioStream) -> dict[str, str]:
     """Merge container and stream tags (Ogg keeps them per stream) with lower-cased keys."""
     merged: dict[str, str] = {}
     for source in (container.metadata, stream.metadata):

@@ -1,0 +1,224 @@
+"""Decode one byte span of a source into output samples: the loop every conversion runs.
+
+A conversion is planned once (:func:`plan`: what the source is, what to write, whether the
+limits allow it) and then decoded as one span or, for long files, as several spans in
+parallel processes. Each span opens the file itself, so spans share nothing but the plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+import av.filter
+from av.audio.frame import AudioFrame
+
+from wavforge.audio.errors import ConversionFailed, LimitExceeded
+from wavforge.audio.formats import OutputFormat, SourceFormat, resolve_output
+from wavforge.audio.options import Limits, OutputOptions
+from wavforge.audio.probe import (
+    FrameReader,
+    audio_stream,
+    first_frame,
+    open_source,
+    read_tags,
+    source_format,
+    stream_duration,
+)
+from wavforge.audio.progress import Progress, estimate
+from wavforge.audio.samples import Batcher, Levels
+
+__all__ = ["Plan", "Span", "SpanResult", "decode_span", "plan"]
+
+# Packets decoded and discarded before a span so the decoder's state matches a read from the
+# start; MP3 needs about three (bit reservoir, IMDCT overlap, synthesis filter history).
+WARMUP_PACKETS = 32
+# libswresample's windowed-sinc at a high setting (FFmpeg's soxr is not in PyAV's build).
+_RESAMPLER = "filter_size=128:phase_shift=10:linear_interp=1:cutoff=0.97"
+
+Sink = Callable[[memoryview], None]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything decided before the first sample is written."""
+
+    source: SourceFormat
+    decoded_format: str  # FFmpeg sample format name of decoded frames, e.g. "fltp"
+    layout: str
+    output: OutputFormat
+    duration: float | None  # as the header claims; the real one is counted while decoding
+    tags: dict[str, str]
+    limits: Limits
+
+    @property
+    def resampling(self) -> bool:
+        return self.output.sample_rate != self.source.sample_rate
+
+    @property
+    def max_frames(self) -> int:
+        return int(self.limits.max_duration_seconds * self.output.sample_rate)
+
+    @property
+    def expected_bytes(self) -> int | None:
+        """Data size the header's duration implies, or None when the duration is unknown."""
+        return None if self.duration is None else self.output.data_bytes(self.duration)
+
+
+@dataclass(frozen=True)
+class Span:
+    """Packets whose byte position lies in ``[start, stop)``; ``None`` leaves an end open."""
+
+    index: int = 0
+    start: int | None = None
+    stop: int | None = None
+    size: int = 0  # file size, for progress when the duration is unknown
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        return (self.start or 0, self.size if self.stop is None else self.stop)
+
+
+@dataclass
+class SpanResult:
+    """What one span produced, merged by the caller."""
+
+    frames: int = 0  # output sample frames written
+    decoded: int = 0  # decoder frames, for the error rate
+    failures: int = 0  # packets the decoder rejected
+    levels: Levels = field(default_factory=Levels)
+
+
+def plan(src: Path, options: OutputOptions, limits: Limits) -> Plan:
+    """Open the source, decode its first frame, decide the output and check the limits."""
+    with open_source(src) as container:
+        stream = audio_stream(container)
+        frame = first_frame(container, stream)
+        source = source_format(container, stream, frame)
+        job = Plan(
+            source=source,
+            decoded_format=frame.format.name,
+            layout=frame.layout.name,
+            output=resolve_output(options, source),
+            duration=stream_duration(container, stream),
+            tags=read_tags(container, stream),
+            limits=limits,
+        )
+    _check_claimed_size(job)
+    return job
+
+
+def _check_claimed_size(job: Plan) -> None:
+    """Refuse before decoding what the header already says is too long or too big."""
+    limits = job.limits
+    if job.duration is not None and job.duration > limits.max_duration_seconds:
+        raise LimitExceeded(
+            f"audio is {_clock(job.duration)} long; the limit is "
+            f"{_clock(limits.max_duration_seconds)}"
+        )
+    expected = job.expected_bytes
+    if expected is not None and expected > limits.max_output_bytes:
+        raise LimitExceeded(
+            f"the WAV would be about {expected / 1e6:,.0f} MB; the limit is "
+            f"{limits.max_output_bytes / 1e6:,.0f} MB"
+        )
+
+
+def decode_span(
+    src: Path, job: Plan, span: Span, sink: Sink, progress: Progress, *, warmup: int = 0
+) -> SpanResult:
+    """Decode the span, convert its samples and pass them to ``sink``."""
+    result = SpanResult()
+    out_rate = job.output.sample_rate
+    with open_source(src) as container:
+        stream = audio_stream(container)
+        reader = FrameReader(
+            container, stream, start=span.start, stop=span.stop, warmup=warmup, check_errors=False
+        )
+        resampler = _Resampler(job) if job.resampling else None
+        decoded_format = "dblp" if resampler else job.decoded_format
+        batcher = Batcher(
+            decoded_format.removesuffix("p"), decoded_format.endswith("p"), job.output, sink
+        )
+        expected = (job.source.sample_rate, job.decoded_format, job.layout)
+        for frame in reader:
+            if (frame.sample_rate, frame.format.name, frame.layout.name) != expected:
+                # ffmpeg would silently resample the rest; we refuse rather than alter samples.
+                raise ConversionFailed("audio format changes part-way through the file")
+            for out in resampler.feed(frame) if resampler else (frame,):
+                batcher.add(out)
+                result.frames += out.samples
+            if result.frames > job.max_frames:
+                raise LimitExceeded(
+                    f"audio is longer than the limit of {_clock(job.limits.max_duration_seconds)}"
+                )
+            if progress.due():
+                # Time over duration for a whole file; bytes over the span for a part of one.
+                duration = job.duration if span.start is None and span.stop is None else None
+                seconds = result.frames / out_rate
+                progress.part(span.index, estimate(seconds, duration, reader.position, span.bounds))
+                progress.report()
+        for out in resampler.drain() if resampler else ():
+            batcher.add(out)
+            result.frames += out.samples
+        batcher.flush()
+    result.decoded, result.failures, result.levels = reader.frames, reader.failures, batcher.levels
+    return result
+
+
+class _Resampler:
+    """Change the sample rate with libswresample in an FFmpeg filter graph.
+
+    The graph hands out planar doubles, so the same clamp-and-count conversion applies to
+    resampled audio as to any other.
+    """
+
+    def __init__(self, job: Plan) -> None:
+        rate = job.source.sample_rate
+        self._graph = graph = av.filter.Graph()
+        source = graph.add_abuffer(
+            format=job.decoded_format,
+            sample_rate=rate,
+            layout=job.layout,
+            time_base=Fraction(1, rate),
+        )
+        resample = graph.add("aresample", f"osr={job.output.sample_rate}:{_RESAMPLER}")
+        to_double = graph.add("aformat", "sample_fmts=dblp")
+        sink = graph.add("abuffersink")
+        source.link_to(resample)
+        resample.link_to(to_double)
+        to_double.link_to(sink)
+        graph.configure()
+        self._pts = 0
+
+    def feed(self, frame: AudioFrame) -> list[AudioFrame]:
+        """Push one decoded frame; return whatever the resampler has ready."""
+        frame.pts, frame.time_base = self._pts, Fraction(1, frame.sample_rate)
+        self._pts += frame.samples
+        self._graph.push(frame)
+        return self._pull()
+
+    def drain(self) -> list[AudioFrame]:
+        """Flush the filter's delay line at the end of the input."""
+        self._graph.push(None)
+        return self._pull()
+
+    def _pull(self) -> list[AudioFrame]:
+        frames: list[AudioFrame] = []
+        while True:
+            try:
+                frame = self._graph.pull()
+            except (BlockingIOError, av.error.EOFError):
+                return frames
+            if isinstance(frame, AudioFrame) and frame.samples:
+                frames.append(frame)
+
+
+def _clock(seconds: float) -> str:
+    """``h:mm:ss`` for messages."""
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"

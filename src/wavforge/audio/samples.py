@@ -1,0 +1,219 @@
+"""Decoded frames to output samples, bit-exact with FFmpeg's libswresample.
+
+The promise is that the WAV holds exactly what ``ffmpeg -i src -c:a pcm_<fmt>`` would write, so
+every conversion below mirrors swresample's formulas (``audioconvert.c`` and its x86 SIMD
+twins): round half to even and saturate from float, shift between integer widths, scale by a
+power of two into float. Frames are copied into a batch and converted a batch at a time: numpy
+is fast on long arrays, and the per-frame Python cost (an MP3 frame is only 1152 samples)
+would otherwise dominate. While converting, the batch is also measured: the peak level and
+the number of samples that had to be clamped to full scale (integer output never wraps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from av.audio.frame import AudioFrame
+
+from wavforge.audio.errors import ConversionFailed
+from wavforge.audio.formats import OutputFormat
+
+__all__ = ["BATCH_FRAMES", "Batcher", "Levels"]
+
+BATCH_FRAMES = 1 << 15  # sample frames per batch: ~256 KiB of stereo float, fits in L2
+_DTYPES = {
+    "u8": np.uint8,
+    "s16": np.int16,
+    "s32": np.int32,
+    "s64": np.int64,
+    "flt": np.float32,
+    "dbl": np.float64,
+}
+_FULL_SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2.0**31, "s64": 2.0**63}
+_INT32_TOP_F32 = np.float32(2147483520.0)  # largest float32 below 2**31
+
+Sink = Callable[[memoryview], None]
+
+
+@dataclass
+class Levels:
+    """Running measurements of the decoded signal, relative to full scale."""
+
+    peak: float = 0.0  # largest |sample|; may exceed 1.0 for float sources
+    clipped: int = 0  # samples clamped to full scale when written as integers
+
+    def merge(self, other: Levels) -> None:
+        """Fold in the levels of another part of the same file."""
+        self.peak = max(self.peak, other.peak)
+        self.clipped += other.clipped
+
+
+class Batcher:
+    """Collect frames of one decoded format; hand converted, interleaved bytes to ``sink``."""
+
+    def __init__(self, source_format: str, planar: bool, target: OutputFormat, sink: Sink) -> None:
+        dtype = _DTYPES.get(source_format)
+        if dtype is None:
+            raise ConversionFailed(f"unsupported decoded sample format '{source_format}'")
+        self.levels = Levels()
+        self._source = source_format
+        self._planar = planar
+        self._target = target
+        self._sink = sink
+        self._kernel = _kernel(source_format, target)
+        channels = target.channels
+        shape = (channels, BATCH_FRAMES) if planar else (BATCH_FRAMES, channels)
+        self._batch = np.empty(shape, dtype)
+        out_dtype = np.float32 if target.floating else np.int16 if target.bits == 16 else np.int32
+        self._out = np.empty((BATCH_FRAMES, channels), out_dtype)
+        self._filled = 0
+
+    def add(self, frame: AudioFrame) -> None:
+        """Append one frame, converting and emitting whenever the batch is full."""
+        samples, done = frame.samples, 0
+        planes = frame.planes
+        while done < samples:
+            take = min(samples - done, BATCH_FRAMES - self._filled)
+            self._copy(planes, done, take)
+            done += take
+            self._filled += take
+            if self._filled == BATCH_FRAMES:
+                self.flush()
+
+    def flush(self) -> None:
+        """Convert and emit whatever the batch holds."""
+        n = self._filled
+        if not n:
+            return
+        self._filled = 0
+        if self._planar:
+            source, dest = self._batch[:, :n], self._out[:n].T
+        else:
+            source, dest = self._batch[:n], self._out[:n]
+        self._kernel(source, dest, self.levels)
+        out = self._out[:n]
+        if self._target.bits == 24:
+            # pcm_s24le writes the top three bytes of each s32 sample (``sample >> 8``).
+            self._sink(memoryview(out.view(np.uint8).reshape(-1, 4)[:, 1:].tobytes()))
+        else:
+            self._sink(memoryview(out).cast("B"))
+
+    def _copy(self, planes: tuple, offset: int, count: int) -> None:
+        """Copy ``count`` samples from the frame's planes, starting at ``offset``."""
+        dtype, at = self._batch.dtype, self._filled
+        if self._planar:
+            for row, plane in zip(self._batch, planes, strict=True):
+                data = np.frombuffer(plane, dtype, offset + count)
+                row[at : at + count] = data[offset:]
+        else:
+            channels = self._target.channels
+            data = np.frombuffer(planes[0], dtype, (offset + count) * channels)
+            self._batch[at : at + count] = data[offset * channels :].reshape(count, channels)
+
+
+Kernel = Callable[[np.ndarray, np.ndarray, Levels], None]
+
+
+def _kernel(source: str, target: OutputFormat) -> Kernel:
+    """Pick the conversion for one (decoded format, output format) pair."""
+    if source in ("flt", "dbl"):
+        if target.floating:
+            return _float_to_float
+        return _float_to_int(source, target.bits)
+    if target.floating:
+        return _int_to_float(source)
+    return _int_to_int(source, target.bits)
+
+
+def _float_to_float(src: np.ndarray, dst: np.ndarray, levels: Levels) -> None:
+    """Float stays float (dbl narrowed as ``(float)x``); nothing clamps, so nothing clips."""
+    _measure(src, 1.0, levels)
+    np.copyto(dst, src, casting="same_kind")
+
+
+def _float_to_int(source: str, bits: int) -> Kernel:
+    """Scale by 2**15 or 2**31, round half to even, saturate: swresample's float paths."""
+    shift = 15 if bits == 16 else 31
+    scale = src_scale = float(1 << shift)
+    top, bottom = scale - 1, -scale
+
+    def convert(src: np.ndarray, dst: np.ndarray, levels: Levels) -> None:
+        np.multiply(src, src.dtype.type(src_scale), out=src)
+        np.rint(src, out=src)
+        high, low = float(src.max()), float(src.min())
+        levels.peak = max(levels.peak, high / scale, -low / scale)
+        if high <= top and low >= bottom:
+            np.copyto(dst, src, casting="unsafe")
+            return
+        _saturate(src, dst, levels, source, bits)
+
+    return convert
+
+
+def _saturate(src: np.ndarray, dst: np.ndarray, levels: Levels, source: str, bits: int) -> None:
+    """The rare batch with samples beyond full scale (or NaN): clamp them and count them.
+
+    Edge cases follow FFmpeg's x86 code exactly: float32 values too large for int32 (and NaN)
+    come out of ``cvtps2dq`` as INT32_MIN before 16-bit saturation; for 32-bit output the
+    SIMD path turns positive overflow into INT32_MAX. Double precision has no SIMD path:
+    ``lrint`` is truncated to ``int`` before ``av_clip_int16``, so wild values wrap there.
+    """
+    top = (1 << (bits - 1)) - 1
+    bottom = -top - 1
+    nan = np.isnan(src)
+    over, under = src > top, src < bottom
+    levels.clipped += int(np.count_nonzero(over | under | nan))
+    if bits == 16 and source == "flt":
+        src[~(np.abs(src) < 2.0**31)] = bottom  # NaN and int32 overflow: INT32_MIN
+        np.clip(src, bottom, top, out=src)
+        np.copyto(dst, src, casting="unsafe")
+    elif bits == 16:
+        wild = ~(np.abs(src) < 2.0**31)
+        as_long = np.where(np.abs(src) < 2.0**63, src, -(2.0**63)).astype(np.int64)
+        wrapped = np.where(wild, as_long.astype(np.int32), src)
+        np.copyto(dst, np.clip(wrapped, bottom, top), casting="unsafe")
+    else:
+        ceiling = _INT32_TOP_F32 if source == "flt" else float(top)
+        src[nan] = bottom
+        np.clip(src, bottom, ceiling, out=src)
+        np.copyto(dst, src, casting="unsafe")
+        dst[over] = top
+
+
+def _int_to_float(source: str) -> Kernel:
+    """Integer to float: scale by the inverse of the source's full scale, as swresample does."""
+    full = _FULL_SCALE[source]
+
+    def convert(src: np.ndarray, dst: np.ndarray, levels: Levels) -> None:
+        values = src.astype(np.int16) - 128 if source == "u8" else src
+        _measure(values, full, levels)
+        np.multiply(values, 1.0 / full, out=dst, casting="unsafe")
+
+    return convert
+
+
+def _int_to_int(source: str, bits: int) -> Kernel:
+    """Between integer widths by shifting (truncating when narrowing), never rounding."""
+    source_bits = {"u8": 8, "s16": 16, "s32": 32, "s64": 64}[source]
+    container = 16 if bits == 16 else 32
+    full = _FULL_SCALE[source]
+
+    def convert(src: np.ndarray, dst: np.ndarray, levels: Levels) -> None:
+        values = src.astype(np.int16) - 128 if source == "u8" else src
+        _measure(values, full, levels)
+        if source_bits > container:
+            np.copyto(dst, values >> (source_bits - container), casting="unsafe")
+        else:
+            np.copyto(dst, values, casting="unsafe")
+            if source_bits < container:
+                np.left_shift(dst, container - source_bits, out=dst)
+
+    return convert
+
+
+def _measure(values: np.ndarray, full_scale: float, levels: Levels) -> None:
+    """Track the peak of samples that need no clamping (integer sources, float output)."""
+    high, low = float(values.max()), float(values.min())
+    levels.peak = max(levels.peak, high / full_scale, -low / full_scale)
