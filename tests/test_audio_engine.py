@@ -19,12 +19,15 @@ from wavforge.audio import (
     AudioInfo,
     ConversionFailed,
     ConversionResult,
+    LimitExceeded,
+    OutputOptions,
     UnsupportedAudio,
     convert,
     probe,
 )
-from wavforge.audio.engine import to_s16le
-from wavforge.audio.wavfile import HEADER_SIZE, WavWriter
+from wavforge.audio.formats import OutputFormat
+from wavforge.audio.samples import Batcher
+from wavforge.audio.wavfile import WavWriter
 
 from audiogen import (
     ffmpeg_s16,
@@ -35,22 +38,51 @@ from audiogen import (
     wav_pcm_bytes,
 )
 
+HEADER_SIZE = 44  # canonical PCM header: RIFF, fmt (16 bytes), data
+
+
+def to_s16le(frame: av.AudioFrame) -> bytes:
+    """Run one frame through the engine's sample converter to 16-bit."""
+    channels = len(frame.layout.channels)
+    out = bytearray()
+    target = OutputFormat(16, False, frame.sample_rate, channels, 0)
+    name = frame.format.name
+    batcher = Batcher(name.removesuffix("p"), frame.format.is_planar, target, out.extend)
+    batcher.add(frame)
+    batcher.flush()
+    return bytes(out)
+
 
 class Abort(Exception):
     """Stands in for the worker's 'lease lost' exception."""
 
 
 def assert_matches_ffmpeg(src: Path, dst: Path) -> ConversionResult:
-    """Convert ``src`` and check the WAV against ``ffmpeg -f s16le`` sample for sample."""
-    result = convert(src, dst)
-    channels, width, rate, data = wav_pcm_bytes(dst)
+    """Convert ``src`` to 16-bit and check it against ``ffmpeg -f s16le`` sample for sample."""
+    result = convert(src, dst, options=OutputOptions(bit_depth=16))
+    channels, rate, data = _wav_data(dst)
     reference = ffmpeg_s16(src)
     assert len(data) == len(reference)
     assert data == reference
-    assert (channels, width, rate) == (result.channels, 2, result.sample_rate)
+    assert (channels, rate) == (result.channels, result.sample_rate)
     assert result.frames == len(reference) // (2 * channels)
-    assert result.bytes_written == dst.stat().st_size == HEADER_SIZE + len(data)
+    assert result.bytes_written == dst.stat().st_size
     return result
+
+
+def _wav_data(path: Path) -> tuple[int, int, bytes]:
+    """(channels, rate, sample data) of a RIFF WAV of any fmt layout, by walking its chunks."""
+    raw = path.read_bytes()
+    assert raw[:4] == b"RIFF" and raw[8:12] == b"WAVE"
+    at, channels, rate = 12, 0, 0
+    while at < len(raw):
+        kind, size = struct.unpack_from("<4sI", raw, at)
+        if kind == b"fmt ":
+            _, channels, rate = struct.unpack_from("<HHI", raw, at + 8)
+        if kind == b"data":
+            return channels, rate, raw[at + 8 : at + 8 + size]
+        at += 8 + size + (size & 1)
+    raise AssertionError("no data chunk")
 
 
 def assert_clean_error(exc: BaseException, tmp_path: Path) -> None:
@@ -176,8 +208,11 @@ def test_output_is_a_plain_pcm_wav(tmp_path: Path) -> None:
 
 def test_wav_writer_refuses_to_exceed_limit_and_removes_file(tmp_path: Path) -> None:
     dst = tmp_path / "big.wav"
-    with pytest.raises(ConversionFailed, match="4 GiB"), WavWriter(dst, max_data_bytes=8) as w:
-        w.set_format(44100, 2)
+    fmt = OutputFormat(16, False, 44100, 2, 3)
+    with (
+        pytest.raises(LimitExceeded, match="exceed the limit"),
+        WavWriter(dst, fmt, max_file_bytes=HEADER_SIZE + 8) as w,
+    ):
         w.write(b"\0" * 4)
         w.write(b"\0" * 8)
     assert not dst.exists()
@@ -405,7 +440,7 @@ def test_convert_missing_source_leaves_existing_destination_alone(tmp_path: Path
     assert dst.read_bytes() == b"previous"
 
 
-def test_public_surface() -> None:
+def test_public_surface(tmp_path: Path) -> None:
     assert set(audio.__all__) >= {
         "AudioError",
         "UnsupportedAudio",
@@ -417,6 +452,7 @@ def test_public_surface() -> None:
     }
     assert issubclass(UnsupportedAudio, AudioError)
     assert issubclass(ConversionFailed, AudioError)
-    result = ConversionResult(frames=1, sample_rate=8000, channels=1, bytes_written=46)
+    result = convert(make_mp3(tmp_path / "in.mp3", 0.5), tmp_path / "out.wav")
+    assert isinstance(result, ConversionResult)
     with pytest.raises(AttributeError):
         result.frames = 2  # type: ignore[misc]

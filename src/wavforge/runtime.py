@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from huey import Huey
 
+from wavforge.audio.isolation import ConverterPool
 from wavforge.config import Settings
 from wavforge.core.context import Context
 from wavforge.db import migrate
@@ -22,10 +23,13 @@ class Runtime:
     context: Context
     huey: Huey
 
+    converters: ConverterPool
+
     def worker(self) -> Worker:
-        return Worker(self.context, self.huey)
+        return Worker(self.context, self.huey, self.converters)
 
     def close(self) -> None:
+        self.converters.close()
         self.context.db.dispose()
 
 
@@ -36,16 +40,23 @@ def build_runtime(settings: Settings) -> Runtime:
     migrate.upgrade(db)
     huey = create_huey(settings)
     dispatcher = HueyDispatcher(huey)
+    converters = ConverterPool(
+        settings.worker_threads,
+        memory_bytes=settings.convert_memory_bytes,
+        cpu_seconds=settings.convert_cpu_seconds,
+        wall_seconds=settings.convert_timeout_seconds,
+    )
     context = Context(
         settings=settings,
         db=db,
         storage=open_storage(settings),
         links=LinkSigner(settings.link_secret(), settings.base_url),
         dispatch=dispatcher,
+        converter=converters,
         callback_bodies=callback_bodies(),
     )
     dispatcher.bind(context)
-    return Runtime(context=context, huey=huey)
+    return Runtime(context=context, huey=huey, converters=converters)
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -85,9 +85,13 @@ def convert(
 
 
 def _might_need_rf64(job: Plan) -> bool:
-    """Reserve room for a ds64 chunk unless the output is sure to stay well below RF64 size."""
+    """Reserve room for a ds64 chunk when the header's duration says the WAV may get that big.
+
+    Otherwise the header stays the classic minimal one; a file whose duration was unknown or
+    misreported and still outgrows RIFF is rewritten once at the end (see ``WavWriter``).
+    """
     expected = job.expected_bytes
-    return expected is None or expected * 2 >= job.limits.rf64_threshold_bytes
+    return expected is not None and expected * 2 >= job.limits.rf64_threshold_bytes
 
 
 def _merge(parts: list[SpanResult]) -> SpanResult:

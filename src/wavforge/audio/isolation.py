@@ -31,9 +31,11 @@ import os
 import resource
 import signal
 import sys
+import tempfile
 import threading
 import time
 import traceback
+import wave
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
@@ -458,6 +460,7 @@ def _child_main(
     os.setsid()
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     _die_with_parent(parent_pid)
+    _warm_up()
     if memory_bytes is not None:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     conn.send(("ready",))
@@ -477,6 +480,27 @@ def _die_with_parent(parent_pid: int) -> None:
         log.warning("prctl(PR_SET_PDEATHSIG) failed: %s", os.strerror(ctypes.get_errno()))
     if os.getppid() != parent_pid:  # the server died before prctl took effect
         os._exit(0)
+
+
+def _warm_up() -> None:
+    """Convert a tiny generated WAV once, before the memory limit applies.
+
+    PyAV and the engine import some modules and initialise some tables on first use. Under a
+    tight ``RLIMIT_AS`` such a late import fails to map its shared object and surfaces as an
+    ImportError in some innocent task; done here, it also keeps that latency out of the first
+    conversion.
+    """
+    try:
+        with tempfile.TemporaryDirectory(prefix="wavforge-warmup-") as scratch:
+            src = Path(scratch) / "warmup.wav"
+            with wave.open(str(src), "wb") as wav:
+                wav.setnchannels(2)
+                wav.setsampwidth(2)
+                wav.setframerate(44100)
+                wav.writeframes(bytes(range(256)) * 64)  # 4096 frames of a sawtooth
+            engine.convert(src, Path(scratch) / "warmup-out.wav")
+    except Exception as error:  # a broken engine is reported by the real tasks, not here
+        log.warning("warm-up conversion failed: %s", type(error).__name__)
 
 
 def _serve(conn: Connection, cpu_seconds: float | None) -> None:

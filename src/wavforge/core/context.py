@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
+from wavforge.audio import ConversionResult
 from wavforge.config import Settings
 from wavforge.core.records import WavRecord
 from wavforge.db.database import Database
@@ -21,6 +23,19 @@ class Dispatcher(Protocol):
     def deliver(self, delivery_id: str) -> None: ...
 
 
+class Converter(Protocol):
+    """Runs the audio engine, isolated from the calling process (see ``audio.isolation``)."""
+
+    def convert(
+        self,
+        src: Path,
+        dst: Path,
+        *,
+        on_progress: Callable[[float], None] | None = None,
+        **engine_options: Any,
+    ) -> ConversionResult: ...
+
+
 CallbackRenderer = Callable[[WavRecord], dict[str, Any]]
 
 
@@ -31,4 +46,5 @@ class Context:
     storage: Storage
     links: LinkSigner
     dispatch: Dispatcher
+    converter: Converter
     callback_bodies: Mapping[str, CallbackRenderer]

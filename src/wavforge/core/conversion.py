@@ -33,6 +33,7 @@ def run(ctx: Context, task_id: str) -> None:
         task = session.get_one(WavTask, task_id)
         track = session.get_one(Track, task.track_id)
         attempts, source_key = task.attempts, track.source_key
+        output = audio.OutputOptions(**task.options)  # type: ignore[arg-type]
     if attempts > ctx.settings.max_attempts:
         _fail(
             ctx,
@@ -42,27 +43,37 @@ def run(ctx: Context, task_id: str) -> None:
             "conversion gave up after repeated worker failures",
         )
         return
-    _convert(ctx, task_id, owner, source_key)
+    _convert(ctx, task_id, owner, source_key, output)
 
 
-def _convert(ctx: Context, task_id: str, owner: str, source_key: str) -> None:
+def _convert(
+    ctx: Context, task_id: str, owner: str, source_key: str, output: audio.OutputOptions
+) -> None:
     scratch = _scratch_path(ctx, task_id)
     try:
         with ctx.storage.local_copy(source_key) as source:
-            result = audio.convert(source, scratch, progress=_heartbeat(ctx, task_id, owner))
+            result = ctx.converter.convert(
+                source,
+                scratch,
+                on_progress=_heartbeat(ctx, task_id, owner),
+                options=output,
+                limits=ctx.settings.audio_limits(),
+            )
         wav_key = f"wav/{task_id}.wav"
         ctx.storage.put(wav_key, scratch)
     except LeaseLost:
         log.warning("task %s: lease lost, leaving it to its new owner", task_id)
     except audio.UnsupportedAudio as error:
         _fail(ctx, task_id, owner, FailureCode.BAD_SOURCE, f"unsupported source: {error}")
+    except audio.LimitExceeded as error:
+        _fail(ctx, task_id, owner, FailureCode.BAD_SOURCE, f"source refused: {error}")
     except audio.AudioError as error:
         _fail(ctx, task_id, owner, FailureCode.CONVERSION_FAILED, f"conversion failed: {error}")
     except Exception:
         log.exception("task %s: conversion crashed", task_id)
         _fail(ctx, task_id, owner, FailureCode.SERVER_ERROR, "server error during conversion")
     else:
-        _succeed(ctx, task_id, owner, wav_key, result.bytes_written)
+        _succeed(ctx, task_id, owner, wav_key, result)
     finally:
         scratch.unlink(missing_ok=True)
 
@@ -88,12 +99,16 @@ def _heartbeat(ctx: Context, task_id: str, owner: str):
     return beat
 
 
-def _succeed(ctx: Context, task_id: str, owner: str, wav_key: str, size: int) -> None:
+def _succeed(
+    ctx: Context, task_id: str, owner: str, wav_key: str, result: audio.ConversionResult
+) -> None:
     now = clock.now()
+    size = result.bytes_written
     values = {
         "status": WavStatus.SUCCESS,
         "wav_key": wav_key,
         "wav_bytes": size,
+        "analysis": result.analysis.to_dict(),
         "progress": 1.0,
         "completed_at": now,
         "expires_at": clock.later(ctx.settings.retention_seconds),

@@ -57,6 +57,8 @@ class WavRecord:
     error_message: str | None
     created_at: datetime
     completed_at: datetime | None
+    options: dict[str, object]
+    analysis: dict[str, object] | None
 
 
 def safe_filename(title: str, suffix: str) -> str:
@@ -113,6 +115,8 @@ def wav_record(task: WavTask, track: Track, links: LinkSigner) -> WavRecord:
         error_message=task.error_message,
         created_at=task.created_at,
         completed_at=task.completed_at,
+        options=dict(task.options or {}),
+        analysis=task.analysis,
     )
 
 

@@ -8,12 +8,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from wavforge.audio.options import OutputOptions
 from wavforge.core import clock, ids
 from wavforge.core.context import Context
 from wavforge.core.records import WavRecord, wav_record
@@ -33,7 +35,15 @@ class WavRequest:
     task_id: str | None = None
     audio_id: str | None = None
     callback_url: str | None = None
-    options: dict[str, object] = field(default_factory=dict)
+    output: OutputOptions = field(default_factory=OutputOptions)
+
+
+def output_options(values: Mapping[str, object], names: Mapping[str, str]) -> OutputOptions:
+    """Validate a dialect's output options (CONTRACT §9); 400 naming the field on bad values."""
+    try:
+        return OutputOptions.parse(values, names)
+    except ValueError as error:
+        raise InvalidRequest(str(error)) from None
 
 
 def submit(ctx: Context, account_id: str, request: WavRequest) -> WavRecord:
@@ -124,7 +134,7 @@ def _new_task(account_id: str, track: Track, request: WavRequest, cost: int) -> 
         live_track_id=track.id,
         dialect=request.dialect.value,
         callback_url=request.callback_url,
-        options=request.options,
+        options=request.output.as_dict(),
         status=WavStatus.PENDING.value,
         progress=0.0,
         credits_charged=cost,

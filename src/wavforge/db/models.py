@@ -124,6 +124,7 @@ class WavTask(Base):
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime)
     wav_key: Mapped[str | None] = mapped_column(String(300))
     wav_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    analysis: Mapped[dict[str, object] | None] = mapped_column(JSON)
     error_code: Mapped[int | None] = mapped_column(Integer)
     error_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime)

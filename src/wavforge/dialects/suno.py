@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from wavforge.core.records import MusicRecord, TrackRecord, WavRecord
 from wavforge.core.states import Dialect, WavStatus
-from wavforge.core.wav_tasks import WavRequest
+from wavforge.core.wav_tasks import WavRequest, output_options
 from wavforge.errors import Conflict, WavforgeError
 
 MODEL_NAME = "wavforge-import"
@@ -18,21 +18,39 @@ MODEL_NAME = "wavforge-import"
 SUCCESS_FLAG = {WavStatus.RUNNING: WavStatus.PENDING}
 
 
+# Output options (CONTRACT §9) as this dialect spells them, for the core's messages.
+OPTION_NAMES = {
+    "bit_depth": "bitDepth",
+    "sample_format": "sampleFormat",
+    "sample_rate": "sampleRate",
+}
+
+
 class WavGenerateBody(BaseModel):
-    """``POST /api/v1/wav/generate``; lengths and URL rules are the core's, checked there."""
+    """``POST /api/v1/wav/generate``; lengths, URL and option rules are the core's."""
 
     model_config = ConfigDict(extra="ignore")
 
     taskId: str | None = None
     audioId: str | None = None
     callBackUrl: str
+    # wavforge extensions, validated by OutputOptions.parse (one rule for every front end)
+    bitDepth: Any = None
+    sampleFormat: Any = None
+    sampleRate: Any = None
 
     def to_request(self) -> WavRequest:
+        options = {
+            "bit_depth": self.bitDepth,
+            "sample_format": self.sampleFormat,
+            "sample_rate": self.sampleRate,
+        }
         return WavRequest(
             dialect=Dialect.SUNO,
             task_id=self.taskId or None,
             audio_id=self.audioId or None,
             callback_url=self.callBackUrl,
+            output=output_options(options, OPTION_NAMES),
         )
 
 
@@ -61,6 +79,7 @@ def wav_record(record: WavRecord) -> dict[str, Any]:
         "successFlag": SUCCESS_FLAG.get(record.status, record.status).value,
         "errorCode": record.error_code,
         "errorMessage": record.error_message,
+        "analysis": record.analysis,  # wavforge extension: what the conversion measured
     }
 
 

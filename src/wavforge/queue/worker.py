@@ -11,6 +11,7 @@ import threading
 from huey import Huey
 from huey.consumer import Consumer
 
+from wavforge.audio.isolation import ConverterPool
 from wavforge.core import recovery
 from wavforge.core.context import Context
 
@@ -28,8 +29,9 @@ class _EmbeddedConsumer(Consumer):
 
 
 class Worker:
-    def __init__(self, context: Context, huey: Huey) -> None:
+    def __init__(self, context: Context, huey: Huey, converters: ConverterPool) -> None:
         self._context = context
+        self._converters = converters
         self._consumer = _EmbeddedConsumer(
             huey,
             workers=context.settings.worker_threads,
@@ -43,6 +45,7 @@ class Worker:
         self._sweeper = threading.Thread(target=self._sweep_forever, name="sweep", daemon=True)
 
     def start(self) -> None:
+        self._converters.start()  # pre-started: a task never waits for an interpreter to boot
         self._consumer.start()
         self._sweeper.start()
 
