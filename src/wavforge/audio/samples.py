@@ -135,8 +135,8 @@ def _float_to_float(src: np.ndarray, dst: np.ndarray, levels: Levels) -> None:
 
 def _float_to_int(source: str, bits: int) -> Kernel:
     """Scale by 2**15 or 2**31, round half to even, saturate: swresample's float paths."""
-    shift = 15 if bits == 16 else 31
-    scale = src_scale = float(1 << shift)
+    container = 16 if bits == 16 else 32  # 24-bit output is the top of an s32 sample
+    scale = src_scale = float(1 << (container - 1))
     top, bottom = scale - 1, -scale
 
     def convert(src: np.ndarray, dst: np.ndarray, levels: Levels) -> None:
@@ -147,7 +147,7 @@ def _float_to_int(source: str, bits: int) -> Kernel:
         if high <= top and low >= bottom:
             np.copyto(dst, src, casting="unsafe")
             return
-        _saturate(src, dst, levels, source, bits)
+        _saturate(src, dst, levels, source, container)
 
     return convert
 

@@ -1,0 +1,191 @@
+"""The audio engine as the service runs it: options on the wire, analysis, isolation, limits."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import soundfile
+
+from audiogen import make_flac, make_mp3
+from conftest import Receiver, Server, import_file, wait_for_wav
+
+
+def generate(api: httpx.Client, receiver: Receiver, track_id: str, **extra: Any) -> httpx.Response:
+    return api.post(
+        "/api/v1/wav/generate", json={"audioId": track_id, "callBackUrl": receiver.url, **extra}
+    )
+
+
+def ffmpeg_pcm(path: Path, fmt: str, codec: str) -> bytes:
+    command = ["ffmpeg", "-v", "error", "-i", str(path), "-f", fmt, "-c:a", codec, "-"]
+    return subprocess.run(command, capture_output=True, check=True).stdout
+
+
+def data_chunk(wav: bytes) -> bytes:
+    """The sample data of a WAV, whatever chunks precede it."""
+    at = 12
+    while at < len(wav):
+        size = int.from_bytes(wav[at + 4 : at + 8], "little")
+        if wav[at : at + 4] == b"data":
+            return wav[at + 8 : at + 8 + size]
+        at += 8 + size + (size & 1)
+    raise AssertionError("no data chunk")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"bitDepth": 20}, "bitDepth"),
+        ({"bitDepth": "deep"}, "bitDepth"),
+        ({"bitDepth": True}, "bitDepth"),
+        ({"sampleFormat": "double"}, "sampleFormat"),
+        ({"sampleFormat": "float", "bitDepth": 16}, "sampleFormat"),
+        ({"sampleRate": 7999}, "sampleRate"),
+        ({"sampleRate": 400000}, "sampleRate"),
+    ],
+)
+def test_bad_output_options_are_400_and_leave_the_track_free(
+    api: httpx.Client, receiver: Receiver, mp3: Path, body: dict[str, Any], field: str
+) -> None:
+    track = import_file(api, mp3)["tracks"][0]
+    refused = generate(api, receiver, track["id"], **body)
+    assert refused.status_code == 400
+    envelope = refused.json()
+    assert envelope["code"] == 400 and field in envelope["msg"] and envelope["data"] is None
+    assert generate(api, receiver, track["id"]).json()["code"] == 200  # nothing half-made
+
+
+def test_24_bit_request_is_exact_and_analysed(
+    api: httpx.Client, receiver: Receiver, tmp_path: Path
+) -> None:
+    source = make_mp3(tmp_path / "deep.mp3", 2.0, loud=True)
+    track = import_file(api, source)["tracks"][0]
+    task_id = generate(api, receiver, track["id"], bitDepth=24).json()["data"]["taskId"]
+    (call,) = receiver.wait_for(1)
+    wav = httpx.get(call["body"]["data"]["audioWavUrl"], timeout=30).content
+
+    assert data_chunk(wav) == ffmpeg_pcm(source, "s24le", "pcm_s24le")
+    assert soundfile.info(_save(tmp_path, wav)).subtype == "PCM_24"
+    analysis = wait_for_wav(api, task_id)["analysis"]
+    assert analysis["outputBitDepth"] == 24 and analysis["outputEncoding"] == "pcm_s24le"
+    assert analysis["sourceCodec"] == "mp3" and analysis["sourceSampleRate"] == 44100
+    assert analysis["clippedSamples"] > 0 and analysis["peakDbfs"] > 0  # the loud source
+    assert analysis["frames"] * 6 == len(data_chunk(wav))
+    assert analysis["sha256"] == hashlib.sha256(wav).hexdigest()
+
+
+def test_float_and_resampled_output(api: httpx.Client, receiver: Receiver, tmp_path: Path) -> None:
+    source = make_flac(tmp_path / "in.flac", 1.0, rate=44100)
+    track = import_file(api, source)["tracks"][0]
+    task_id = generate(api, receiver, track["id"], sampleFormat="float", sampleRate=48000).json()[
+        "data"
+    ]["taskId"]
+    (call,) = receiver.wait_for(1)
+    info = soundfile.info(_save(tmp_path, httpx.get(call["body"]["data"]["audioWavUrl"]).content))
+    assert (info.samplerate, info.subtype, info.frames) == (48000, "FLOAT", 48000)
+    assert wait_for_wav(api, task_id)["analysis"]["outputSampleFormat"] == "float"
+
+
+def test_lossless_source_keeps_its_depth_by_default(
+    api: httpx.Client, receiver: Receiver, tmp_path: Path
+) -> None:
+    source = tmp_path / "hi.flac"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=d=1", "-c:a", "flac",
+         "-sample_fmt", "s32", str(source)],
+        check=True,
+    )  # fmt: skip
+    track = import_file(api, source)["tracks"][0]
+    generate(api, receiver, track["id"])
+    (call,) = receiver.wait_for(1)
+    wav = httpx.get(call["body"]["data"]["audioWavUrl"], timeout=30).content
+    assert data_chunk(wav) == ffmpeg_pcm(source, "s24le", "pcm_s24le")
+
+
+def _save(tmp_path: Path, content: bytes) -> Path:
+    path = tmp_path / f"{hashlib.sha256(content).hexdigest()[:8]}.wav"
+    path.write_bytes(content)
+    return path
+
+
+# --------------------------------------------------------------------------- isolation
+
+
+def converter_pids(server: Server) -> list[int]:
+    """The server's pre-started conversion processes (spawned children running our bootstrap)."""
+    assert server.process is not None
+    found = subprocess.run(
+        ["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True
+    ).stdout.split()
+    pids = []
+    for pid in map(int, found):
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        if b"resource_tracker" not in cmdline:
+            pids.append(pid)
+    return pids
+
+
+def wait_until(predicate: Any, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
+def test_a_dying_converter_fails_its_task_only(
+    own_server: Server, receiver: Receiver, tmp_path: Path
+) -> None:
+    own_server.extra_env["WAVFORGE_WORKER_THREADS"] = "1"
+    own_server.start()
+    with own_server.client(own_server.create_key()["key"]) as api:
+        _kill_a_converter_mid_task(own_server, api, receiver, tmp_path)
+
+
+def _kill_a_converter_mid_task(
+    own_server: Server, api: httpx.Client, receiver: Receiver, tmp_path: Path
+) -> None:
+    first = import_file(api, make_mp3(tmp_path / "a.mp3", 2.0))["tracks"][0]
+    second = import_file(api, make_mp3(tmp_path / "b.mp3", 2.0))["tracks"][0]
+    (child,) = wait_until(lambda: converter_pids(own_server))
+
+    os.kill(child, signal.SIGSTOP)  # hold it mid-task, then kill it as a segfault would
+    doomed = generate(api, receiver, first["id"]).json()["data"]["taskId"]
+    time.sleep(1.0)  # the worker hands the task to the stopped child within 0.1 s
+    os.kill(child, signal.SIGKILL)
+
+    failed = wait_for_wav(api, doomed)
+    assert failed["successFlag"] == "GENERATE_WAV_FAILED"
+    assert "died" in failed["errorMessage"] and "SIGKILL" in failed["errorMessage"]
+    assert failed["response"]["audioWavUrl"] is None
+    assert not list((own_server.data_dir / "tmp").iterdir())  # no partial output
+
+    survivor = generate(api, receiver, second["id"]).json()["data"]["taskId"]
+    assert wait_for_wav(api, survivor)["successFlag"] == "SUCCESS"
+    assert own_server.process is not None and own_server.process.poll() is None
+    calls = receiver.wait_for(2)
+    assert sorted(c["body"]["code"] for c in calls) == [200, 501]
+
+
+def test_limits_fail_the_task_with_a_clear_message(
+    own_server: Server, receiver: Receiver, tmp_path: Path
+) -> None:
+    own_server.extra_env["WAVFORGE_MAX_DURATION_SECONDS"] = "1.5"
+    own_server.start()
+    with own_server.client(own_server.create_key()["key"]) as api:
+        track = import_file(api, make_mp3(tmp_path / "long.mp3", 3.0))["tracks"][0]
+        task_id = generate(api, receiver, track["id"]).json()["data"]["taskId"]
+        failed = wait_for_wav(api, task_id)
+    assert failed["successFlag"] == "GENERATE_WAV_FAILED"
+    assert "limit" in failed["errorMessage"] and "0:00:01" in failed["errorMessage"]
+    assert not list((own_server.data_dir / "tmp").iterdir())
