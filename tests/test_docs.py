@@ -15,7 +15,7 @@ README = (ROOT / "README.md").read_text()
 
 
 def test_every_setting_is_in_the_readme_table() -> None:
-    documented = set(re.findall(r"^\| `(WAVFORGE_[A-Z_]+)` \|", README, re.MULTILINE))
+    documented = set(re.findall(r"^\| `(WAVFORGE_[A-Z0-9_]+)` \|", README, re.MULTILINE))
     defined = {f"WAVFORGE_{name.upper()}" for name in Settings.model_fields}
     assert documented == defined
 
