@@ -94,7 +94,7 @@ class Settings(BaseSettings):
         default=2, description="Processes that may decode one long MP3 in parallel."
     )
     convert_memory_bytes: Annotated[int, Field(ge=64 * 1024**2)] | None = Field(
-        default=2 * 1024**3,
+        default=1024**3,
         description="Address-space limit of each conversion process (empty: no limit).",
     )
     convert_cpu_seconds: Annotated[float, Field(gt=0)] | None = Field(
