@@ -43,6 +43,18 @@ _SPEAKER_BITS = {
     )
 }
 
+# av_channel_layout_default(): the layout FFmpeg assumes for a bare channel count.
+_DEFAULT_LAYOUTS = {
+    1: "mono",
+    2: "stereo",
+    3: "2.1",
+    4: "4.0",
+    5: "5.0",
+    6: "5.1",
+    7: "6.1",
+    8: "7.1",
+}
+
 
 @dataclass(frozen=True)
 class SourceFormat:
@@ -124,11 +136,23 @@ def _source_depth(source: SourceFormat) -> tuple[int, bool]:
 
 
 def channel_mask(layout: AudioLayout) -> int:
-    """The WAVE channel mask of a layout, or 0 when some channel has no standard position."""
+    """The WAVE channel mask of a layout.
+
+    A source without a layout (AIFF, a WAV without a mask) gets FFmpeg's default layout for
+    its channel count, as the ``ffmpeg`` command line does; 0 when even that has none.
+    """
+    mask = _mask(layout)
+    default = _DEFAULT_LAYOUTS.get(len(layout.channels))
+    if mask is None and default:
+        mask = _mask(AudioLayout(default))
+    return mask or 0
+
+
+def _mask(layout: AudioLayout) -> int | None:
     mask = 0
     for channel in layout.channels:
         bit = _SPEAKER_BITS.get(channel.name)
         if bit is None:
-            return 0
+            return None
         mask |= 1 << bit
     return mask

@@ -163,7 +163,8 @@ def _saturate(src: np.ndarray, dst: np.ndarray, levels: Levels, source: str, bit
     top = (1 << (bits - 1)) - 1
     bottom = -top - 1
     nan = np.isnan(src)
-    over, under = src > top, src < bottom
+    # Compare with 2**(bits-1), exact in float32, not with top: 2**31 - 1 rounds up to 2**31.
+    over, under = src >= top + 1, src < bottom
     levels.clipped += int(np.count_nonzero(over | under | nan))
     if bits == 16 and source == "flt":
         src[~(np.abs(src) < 2.0**31)] = bottom  # NaN and int32 overflow: INT32_MIN
