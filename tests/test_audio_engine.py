@@ -49,7 +49,7 @@ def to_s16le(frame: av.AudioFrame) -> bytes:
     name = frame.format.name
     batcher = Batcher(name.removesuffix("p"), frame.format.is_planar, target, out.extend)
     batcher.add(frame)
-    batcher.flush()
+    batcher.finish()
     return bytes(out)
 
 

@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from wavforge.audio.options import RIFF_DATA_LIMIT, Limits
 
 SECRET_FILE = "server-secret"  # noqa: S105 - a file name, not a secret
+_LIMITS = Limits()  # the engine's defaults are the service's defaults
 
 
 class Settings(BaseSettings):
@@ -81,17 +82,20 @@ class Settings(BaseSettings):
         default=3, description="Conversion attempts before a task is failed for good."
     )
     max_duration_seconds: Annotated[float, Field(gt=0)] = Field(
-        default=4 * 3600.0, description="Longest source accepted for conversion, in seconds."
+        default=_LIMITS.max_duration_seconds,
+        description="Longest source accepted for conversion, in seconds.",
     )
     max_output_bytes: Annotated[int, Field(ge=1024)] = Field(
-        default=8 * 1024**3, description="Largest WAV a conversion may write, in bytes."
+        default=_LIMITS.max_output_bytes,
+        description="Largest WAV a conversion may write, in bytes.",
     )
     rf64_threshold_bytes: Annotated[int, Field(ge=1, le=RIFF_DATA_LIMIT)] = Field(
-        default=RIFF_DATA_LIMIT,
+        default=_LIMITS.rf64_threshold_bytes,
         description="Sample data beyond this many bytes is written as RF64 (default: ~4 GiB).",
     )
     decode_processes: Annotated[int, Field(ge=1, le=64)] = Field(
-        default=2, description="Processes that may decode one long MP3 in parallel."
+        default=_LIMITS.parallelism,
+        description="Processes that may decode one long MP3 in parallel.",
     )
     convert_memory_bytes: Annotated[int, Field(ge=64 * 1024**2)] | None = Field(
         default=1024**3,

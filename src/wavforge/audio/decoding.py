@@ -134,6 +134,7 @@ def decode_span(
     """Decode the span, convert its samples and pass them to ``sink``."""
     result = SpanResult()
     out_rate = job.output.sample_rate
+    max_frames = job.max_frames
     with open_source(src) as container:
         stream = audio_stream(container)
         reader = FrameReader(
@@ -142,7 +143,10 @@ def decode_span(
         resampler = _Resampler(job) if job.resampling else None
         decoded_format = "dblp" if resampler else job.decoded_format
         batcher = Batcher(
-            decoded_format.removesuffix("p"), decoded_format.endswith("p"), job.output, sink
+            decoded_format.removesuffix("p"),
+            decoded_format.endswith("p"),
+            job.output,
+            sink,
         )
         expected = (job.source.sample_rate, job.decoded_format, job.layout)
         for frame in reader:
@@ -152,20 +156,23 @@ def decode_span(
             for out in resampler.feed(frame) if resampler else (frame,):
                 batcher.add(out)
                 result.frames += out.samples
-            if result.frames > job.max_frames:
+            if result.frames > max_frames:
                 raise LimitExceeded(
                     f"audio is longer than the limit of {_clock(job.limits.max_duration_seconds)}"
                 )
             if progress.due():
-                # Time over duration for a whole file; bytes over the span for a part of one.
-                duration = job.duration if span.start is None and span.stop is None else None
+                # Time over duration for a whole file; bytes over the span for a part.
+                whole = span.start is None and span.stop is None
                 seconds = result.frames / out_rate
-                progress.part(span.index, estimate(seconds, duration, reader.position, span.bounds))
+                done = estimate(
+                    seconds, job.duration if whole else None, reader.position, span.bounds
+                )
+                progress.part(span.index, done)
                 progress.report()
         for out in resampler.drain() if resampler else ():
             batcher.add(out)
             result.frames += out.samples
-        batcher.flush()
+        batcher.finish()
     result.decoded, result.failures, result.levels = reader.frames, reader.failures, batcher.levels
     return result
 

@@ -27,7 +27,7 @@ from typing import BinaryIO, NoReturn
 from wavforge.audio.decoding import WARMUP_PACKETS, Plan, Span, SpanResult, decode_span
 from wavforge.audio.errors import AudioError, ConversionFailed, LimitExceeded, UnsupportedAudio
 from wavforge.audio.progress import PROGRESS_INTERVAL, Progress
-from wavforge.audio.wavfile import WavWriter, write_failed
+from wavforge.audio.wavfile import WavWriter, write_all, write_failed
 
 __all__ = ["SPLITTABLE_CODECS", "decode_spans", "part_path", "spans_for"]
 
@@ -181,7 +181,7 @@ def _child(src: Path, job: Plan, span: Span, path: Path, conn: Connection) -> No
     code = 0
     try:
         _die_with_parent()
-        with open(path, "wb") as out:
+        with open(path, "wb", buffering=0) as out:
             sink = _LimitedSink(out, job.limits.max_output_bytes)
             result = decode_span(src, job, span, sink, _Relay(conn), warmup=WARMUP_PACKETS)
         conn.send(("done", result))
@@ -212,7 +212,7 @@ class _LimitedSink:
         if self._written > self._limit:
             raise LimitExceeded(f"output would exceed the limit of {self._limit:,} bytes")
         try:
-            self._out.write(data)
+            write_all(self._out, data)
         except OSError as exc:
             raise write_failed(exc) from None
 

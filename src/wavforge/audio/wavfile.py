@@ -126,7 +126,7 @@ class WavWriter:
         self._admit(len(data))
         assert self._file is not None, "WavWriter used outside its with-block"
         try:
-            self._file.write(data)
+            write_all(self._file, data)
         except OSError as exc:
             raise write_failed(exc) from None
         self.data_bytes += len(data)
@@ -281,6 +281,16 @@ def _copy_range(source: int, target: int, size: int) -> None:
         if copied == 0:
             raise OSError(errno.EIO, "unexpected end of file while copying")
         size -= copied
+
+
+def write_all(file: BinaryIO, data: bytes | memoryview) -> None:
+    """Write everything: a raw file may accept less than asked (a signal, a full disk)."""
+    view = memoryview(data).cast("B")
+    while view:
+        written = file.write(view)
+        if not written:
+            raise OSError(errno.EIO, "write made no progress")
+        view = view[written:]
 
 
 def write_failed(exc: OSError) -> ConversionFailed:
