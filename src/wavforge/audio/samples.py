@@ -118,7 +118,7 @@ class Batcher:
             # pcm_s24le writes the top three bytes of each s32 sample (``sample >> 8``).
             self._sink(memoryview(out.view(np.uint8).reshape(-1, 4)[:, 1:].tobytes()))
         else:
-            self._sink(memoryview(out).cast("B"))
+            self._sink(out.data.cast("B"))
 
     def _copy(self, planes: tuple, offset: int, count: int) -> None:
         """Copy ``count`` samples from the frame's planes, starting at ``offset``."""
