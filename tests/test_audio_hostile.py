@@ -385,3 +385,15 @@ def test_limits_just_above_the_file_let_it_through(song: Path, out_dir: Path) ->
     result = convert(song, out_dir / "out.wav", limits=limits)
     assert result.frames == 2 * 44100
     assert result.bytes_written < 500_000
+
+
+def test_lying_flac_that_outgrows_riff_is_moved_into_rf64(liar: Path, out_dir: Path) -> None:
+    """The header promised a small file, so no ds64 room was reserved; the data outgrew the
+    (lowered) RF64 threshold anyway, so the writer makes room once, at the end."""
+    threshold = 4_000_000  # 10x what the header promises, a fortieth of what is really there
+    result = convert(liar, out_dir / "out.wav", limits=Limits(rf64_threshold_bytes=threshold))
+    wav = read_wav(out_dir / "out.wav")
+    assert (out_dir / "out.wav").read_bytes()[:4] == b"RF64"
+    assert wav.data == ffmpeg_pcm(liar, "s16le")
+    assert result.bytes_written == (out_dir / "out.wav").stat().st_size
+    assert sorted(p.name for p in out_dir.iterdir()) == ["out.wav"]
