@@ -22,3 +22,14 @@ class ConversionFailed(AudioError):
 
 class LimitExceeded(ConversionFailed):
     """The input breaks an operator limit (duration, output size, memory, CPU or wall time)."""
+
+
+UNEXPECTED_MESSAGE = "conversion failed unexpectedly"
+
+
+def rebuild(error_type: object, message: object) -> AudioError:
+    """Recreate an error sent from another process; anything but an ``AudioError`` becomes a
+    generic failure, so a child can never make the parent raise an arbitrary type."""
+    if isinstance(error_type, type) and issubclass(error_type, AudioError):
+        return error_type(str(message))
+    return ConversionFailed(UNEXPECTED_MESSAGE)

@@ -22,7 +22,6 @@ runs as the same user as the server.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import glob
 import logging
 import math
@@ -30,7 +29,6 @@ import multiprocessing
 import os
 import resource
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -45,7 +43,14 @@ from typing import Any
 
 from wavforge.audio import engine
 from wavforge.audio.engine import ConversionResult
-from wavforge.audio.errors import AudioError, ConversionFailed, LimitExceeded
+from wavforge.audio.errors import (
+    UNEXPECTED_MESSAGE,
+    AudioError,
+    ConversionFailed,
+    LimitExceeded,
+    rebuild,
+)
+from wavforge.audio.processes import die_with_parent, signal_name
 
 __all__ = ["RECOMMENDED_MEMORY_BYTES", "ConverterPool", "IsolatedConverter"]
 
@@ -63,11 +68,9 @@ RECOMMENDED_MEMORY_BYTES = 1024 * 1024 * 1024
 _STARTUP_SECONDS = 60.0  # a cold interpreter importing numpy and PyAV; generous for slow disks
 _GROUP_EXIT_SECONDS = 0.5  # how long to wait for killed helper processes to disappear
 _EXIT_OUT_OF_MEMORY = 86  # the child's exit code when it could not even report a MemoryError
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 _MEMORY_MESSAGE = "conversion exceeded its memory limit"
 _CPU_MESSAGE = "conversion exceeded its CPU time limit"
-_UNEXPECTED_MESSAGE = "conversion failed unexpectedly"
 
 # BLAS/OpenMP libraries start worker threads as soon as numpy loads. The engine may fork, which is
 # only safe from a single-threaded process, so these must be set before numpy is imported.
@@ -164,7 +167,7 @@ class IsolatedConverter:
             if retire:  # e.g. after a MemoryError the interpreter is best replaced
                 self._discard_child()
                 _remove_outputs(dst)
-            raise _rebuild_error(error_type, message)
+            raise rebuild(error_type, message)
 
     def _live_child(self) -> _Child:
         """Return a running child, replacing one that died while idle."""
@@ -390,7 +393,7 @@ class _Child:
         if code == _EXIT_OUT_OF_MEMORY:
             return LimitExceeded(_MEMORY_MESSAGE)
         if code < 0:
-            return ConversionFailed(f"the decoder process died (signal {_signal_name(-code)})")
+            return ConversionFailed(f"the decoder process died (signal {signal_name(-code)})")
         return ConversionFailed(f"the decoder process died (exit code {code})")
 
     def kill(self) -> None:
@@ -428,13 +431,6 @@ class _Spawner:
 
 
 _SPAWNER = _Spawner()
-
-
-def _rebuild_error(error_type: object, message: object) -> AudioError:
-    """Recreate the child's AudioError in the parent; anything else becomes a generic failure."""
-    if isinstance(error_type, type) and issubclass(error_type, AudioError):
-        return error_type(str(message))
-    return ConversionFailed(_UNEXPECTED_MESSAGE)
 
 
 def _remove_outputs(dst: Path) -> None:
@@ -479,13 +475,6 @@ def _group_running(pgid: int) -> bool:
     return False
 
 
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return str(number)
-
-
 # --------------------------------------------------------------------------------------------
 # Child side
 # --------------------------------------------------------------------------------------------
@@ -501,27 +490,12 @@ def _child_main(
     )
     os.setsid()
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    _die_with_parent(parent_pid)
+    die_with_parent(parent_pid)
     _warm_up()
     if memory_bytes is not None:
         _limit_address_space(memory_bytes)
     conn.send(("ready",))
     _serve(conn, cpu_seconds)
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """Ask Linux to SIGKILL us when the server dies, so no orphan keeps decoding.
-
-    Elsewhere the child still exits when the server's end of the pipe closes, but only between
-    conversions.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-        log.warning("prctl(PR_SET_PDEATHSIG) failed: %s", os.strerror(ctypes.get_errno()))
-    if os.getppid() != parent_pid:  # the server died before prctl took effect
-        os._exit(0)
 
 
 def _limit_address_space(memory_bytes: int) -> None:
@@ -589,8 +563,8 @@ def _error_reply(error: Exception) -> tuple:
         return ("error", type(error), str(error), False)
     # Log where it happened but not the message: it may contain the (secret-bearing) path.
     frames = "".join(traceback.format_tb(error.__traceback__))
-    log.error("%s: %s\n%s", _UNEXPECTED_MESSAGE, type(error).__name__, frames)
-    return ("error", ConversionFailed, _UNEXPECTED_MESSAGE, False)
+    log.error("%s: %s\n%s", UNEXPECTED_MESSAGE, type(error).__name__, frames)
+    return ("error", ConversionFailed, UNEXPECTED_MESSAGE, False)
 
 
 def _caused_by_memory(error: BaseException | None) -> bool:

@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import BinaryIO, NoReturn
 
 from wavforge.audio.decoding import WARMUP_PACKETS, Plan, Span, SpanResult, decode_span
-from wavforge.audio.errors import AudioError, ConversionFailed, LimitExceeded, UnsupportedAudio
+from wavforge.audio.errors import (
+    UNEXPECTED_MESSAGE,
+    AudioError,
+    ConversionFailed,
+    LimitExceeded,
+    rebuild,
+)
+from wavforge.audio.processes import die_with_parent, signal_name
 from wavforge.audio.progress import PROGRESS_INTERVAL, Progress
 from wavforge.audio.wavfile import WavWriter, write_all, write_failed
 
@@ -34,9 +41,6 @@ __all__ = ["SPLITTABLE_CODECS", "decode_spans", "part_path", "spans_for"]
 # Decoders proven (tests compare against one sequential decode) to resynchronise exactly.
 SPLITTABLE_CODECS = frozenset({"mp3"})
 MIN_PART_SECONDS = 60.0  # shorter parts are not worth a process
-_ERRORS: dict[str, type[AudioError]] = {
-    cls.__name__: cls for cls in (UnsupportedAudio, ConversionFailed, LimitExceeded)
-}
 
 
 def spans_for(src: Path, job: Plan) -> list[Span]:
@@ -102,10 +106,11 @@ class _Helper:
     @classmethod
     def start(cls, src: Path, job: Plan, span: Span, path: Path, progress: Progress) -> _Helper:
         reader, writer = Pipe(duplex=False)
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:
             reader.close()
-            _child(src, job, span, path, writer)
+            _child(src, job, span, path, writer, parent)
         writer.close()
         return cls(pid, reader, path, span.index, progress)
 
@@ -144,7 +149,7 @@ class _Helper:
         elif kind == "done":
             self._result = message[1]
         else:
-            raise _ERRORS.get(message[1], ConversionFailed)(message[2])
+            raise rebuild(message[1], message[2])
 
     def _reap(self) -> str:
         """Collect the child's exit status; describe it for an error message."""
@@ -153,7 +158,7 @@ class _Helper:
         _, status = os.waitpid(self.pid, 0)
         self._exited = True
         if os.WIFSIGNALED(status):
-            return f"signal {signal.Signals(os.WTERMSIG(status)).name}"
+            return f"signal {signal_name(os.WTERMSIG(status))}"
         return f"exit code {os.waitstatus_to_exitcode(status)}"
 
 
@@ -172,7 +177,7 @@ class _Relay(Progress):
         super().report()
 
 
-def _child(src: Path, job: Plan, span: Span, path: Path, conn: Connection) -> NoReturn:
+def _child(src: Path, job: Plan, span: Span, path: Path, conn: Connection, parent: int) -> NoReturn:
     """Body of a forked helper: decode the span into ``path``, report, and exit hard.
 
     ``os._exit`` skips the parent's inherited cleanup (buffered files, atexit hooks, test
@@ -180,23 +185,23 @@ def _child(src: Path, job: Plan, span: Span, path: Path, conn: Connection) -> No
     """
     code = 0
     try:
-        _die_with_parent()
+        die_with_parent(parent)
         with open(path, "wb", buffering=0) as out:
             sink = _LimitedSink(out, job.limits.max_output_bytes)
             result = decode_span(src, job, span, sink, _Relay(conn), warmup=WARMUP_PACKETS)
         conn.send(("done", result))
     except AudioError as exc:
-        _send(conn, ("error", type(exc).__name__, str(exc)))
+        _send(conn, ("error", type(exc), str(exc)))
     except MemoryError:
-        _send(conn, ("error", "LimitExceeded", "conversion exceeded its memory limit"))
+        _send(conn, ("error", LimitExceeded, "conversion exceeded its memory limit"))
     except BaseException:
-        _send(conn, ("error", "ConversionFailed", "decoding failed unexpectedly"))
+        _send(conn, ("error", ConversionFailed, UNEXPECTED_MESSAGE))
         code = 1
     finally:
         os._exit(code)
 
 
-def _send(conn: Connection, message: tuple[str, ...]) -> None:
+def _send(conn: Connection, message: tuple[object, ...]) -> None:
     with contextlib.suppress(OSError, ValueError):
         conn.send(message)
 
@@ -215,12 +220,3 @@ class _LimitedSink:
             write_all(self._out, data)
         except OSError as exc:
             raise write_failed(exc) from None
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to kill this process when its parent dies, so no orphan keeps decoding."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
