@@ -36,11 +36,6 @@ class Analysis:
     def to_dict(self) -> dict[str, object]:
         return {_camel(key): value for key, value in asdict(self).items()}
 
-    @classmethod
-    def from_dict(cls, data: dict[str, object]) -> Analysis:
-        """Read back what :meth:`to_dict` stored."""
-        return cls(**{key: data.get(_camel(key)) for key in cls.__dataclass_fields__})  # type: ignore[arg-type]
-
 
 def to_dbfs(peak: float) -> float | None:
     """Peak level in dB relative to full scale, to 0.01 dB; None for silence."""

@@ -7,7 +7,6 @@ parallel processes. Each span opens the file itself, so spans share nothing but 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -20,7 +19,9 @@ from av.audio.frame import AudioFrame
 from wavforge.audio.errors import ConversionFailed, LimitExceeded
 from wavforge.audio.formats import OutputFormat, SourceFormat, resolve_output
 from wavforge.audio.options import Limits, OutputOptions
-from wavforge.audio.probe import (
+from wavforge.audio.progress import Progress, estimate
+from wavforge.audio.samples import Batcher, Levels, Sink
+from wavforge.audio.sources import (
     FrameReader,
     audio_stream,
     first_frame,
@@ -29,8 +30,6 @@ from wavforge.audio.probe import (
     source_format,
     stream_duration,
 )
-from wavforge.audio.progress import Progress, estimate
-from wavforge.audio.samples import Batcher, Levels
 
 __all__ = ["Plan", "Span", "SpanResult", "decode_span", "plan"]
 
@@ -39,8 +38,6 @@ __all__ = ["Plan", "Span", "SpanResult", "decode_span", "plan"]
 WARMUP_PACKETS = 32
 # libswresample's windowed-sinc at a high setting (FFmpeg's soxr is not in PyAV's build).
 _RESAMPLER = "filter_size=128:phase_shift=10:linear_interp=1:cutoff=0.97"
-
-Sink = Callable[[memoryview], None]
 
 
 @dataclass(frozen=True)

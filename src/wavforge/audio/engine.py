@@ -17,10 +17,9 @@ from wavforge.audio.analysis import Analysis, file_sha256, to_dbfs
 from wavforge.audio.decoding import Plan, SpanResult, plan
 from wavforge.audio.errors import LimitExceeded, UnsupportedAudio
 from wavforge.audio.options import Limits, OutputOptions
-from wavforge.audio.probe import check_error_rate
 from wavforge.audio.progress import PROGRESS_INTERVAL, Progress, ProgressCallback
-from wavforge.audio.samples import Levels
 from wavforge.audio.segments import decode_spans, spans_for
+from wavforge.audio.sources import check_error_rate
 from wavforge.audio.wavfile import WavWriter
 
 __all__ = ["ConversionResult", "ProgressCallback", "convert"]
@@ -95,7 +94,7 @@ def _might_need_rf64(job: Plan) -> bool:
 
 
 def _merge(parts: list[SpanResult]) -> SpanResult:
-    total = SpanResult(levels=Levels())
+    total = SpanResult()
     for part in parts:
         total.frames += part.frames
         total.decoded += part.decoded

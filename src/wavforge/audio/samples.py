@@ -20,7 +20,7 @@ from av.audio.frame import AudioFrame
 from wavforge.audio.errors import ConversionFailed
 from wavforge.audio.formats import OutputFormat
 
-__all__ = ["BATCH_FRAMES", "Batcher", "Levels"]
+__all__ = ["BATCH_FRAMES", "Batcher", "Levels", "Sink"]
 
 BATCH_FRAMES = 1 << 15  # sample frames per batch: ~256 KiB of stereo float, fits in L2
 _DTYPES = {
