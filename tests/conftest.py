@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+import wavforge.audio.engine as engine_module
+
 from audiogen import make_mp3
 
 STARTUP_SECONDS = 30
@@ -218,3 +220,27 @@ def wait_for_wav(api: httpx.Client, task_id: str, timeout: float = 60) -> dict[s
             return dict(data)
         time.sleep(0.05)
     raise AssertionError(f"task {task_id} still pending after {timeout} s")
+
+
+@pytest.fixture
+def split_counts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Records how many parts each conversion was cut into.
+
+    The engine only splits when it is safe (MP3, >= 2 minutes, 2+ CPUs, no other threads) and
+    silently decodes in one piece otherwise, which would make split tests pass vacuously.
+    """
+    counts: list[int] = []
+    original = engine_module.spans_for
+
+    def spy(src: Path, job: Any) -> Any:
+        spans = original(src, job)
+        counts.append(len(spans))
+        return spans
+
+    monkeypatch.setattr(engine_module, "spans_for", spy)
+    return counts
+
+
+needs_two_cpus = pytest.mark.skipif(
+    (os.cpu_count() or 1) < 2, reason="the engine never splits on a single CPU"
+)

@@ -25,7 +25,6 @@ import numpy as np
 import pytest
 import soundfile
 
-import wavforge.audio.engine as engine_module
 from wavforge.audio import convert
 from wavforge.audio.options import Limits, OutputOptions
 
@@ -50,6 +49,7 @@ from audiogen import (
     read_wav,
     samples,
 )
+from conftest import needs_two_cpus
 from hostile import flac_silence
 
 # --------------------------------------------------------------------------- comparing samples
@@ -718,30 +718,6 @@ def long_mp3(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
     corpus = Corpus(tmp_path_factory.mktemp("long"))
     corpus.build(source.id for source in LONG_MP3)
     return corpus
-
-
-@pytest.fixture
-def split_counts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Records how many parts each conversion was cut into.
-
-    The engine only splits when it is safe (MP3, >= 2 minutes, 2+ CPUs, no other threads) and
-    silently decodes in one piece otherwise, which would make these tests pass vacuously.
-    """
-    counts: list[int] = []
-    original = engine_module.spans_for
-
-    def spy(src: Path, job: Any) -> Any:
-        spans = original(src, job)
-        counts.append(len(spans))
-        return spans
-
-    monkeypatch.setattr(engine_module, "spans_for", spy)
-    return counts
-
-
-needs_two_cpus = pytest.mark.skipif(
-    (os.cpu_count() or 1) < 2, reason="the engine never splits on a single CPU"
-)
 
 
 @needs_two_cpus

@@ -35,6 +35,7 @@ from audiogen import (
     make_flac,
     make_mp3,
     make_wav,
+    read_wav,
     wav_pcm_bytes,
 )
 
@@ -60,7 +61,8 @@ class Abort(Exception):
 def assert_matches_ffmpeg(src: Path, dst: Path) -> ConversionResult:
     """Convert ``src`` to 16-bit and check it against ``ffmpeg -f s16le`` sample for sample."""
     result = convert(src, dst, options=OutputOptions(bit_depth=16))
-    channels, rate, data = _wav_data(dst)
+    wav = read_wav(dst)
+    channels, rate, data = wav.channels, wav.rate, wav.data
     reference = ffmpeg_s16(src)
     assert len(data) == len(reference)
     assert data == reference
@@ -68,21 +70,6 @@ def assert_matches_ffmpeg(src: Path, dst: Path) -> ConversionResult:
     assert result.frames == len(reference) // (2 * channels)
     assert result.bytes_written == dst.stat().st_size
     return result
-
-
-def _wav_data(path: Path) -> tuple[int, int, bytes]:
-    """(channels, rate, sample data) of a RIFF WAV of any fmt layout, by walking its chunks."""
-    raw = path.read_bytes()
-    assert raw[:4] == b"RIFF" and raw[8:12] == b"WAVE"
-    at, channels, rate = 12, 0, 0
-    while at < len(raw):
-        kind, size = struct.unpack_from("<4sI", raw, at)
-        if kind == b"fmt ":
-            _, channels, rate = struct.unpack_from("<HHI", raw, at + 8)
-        if kind == b"data":
-            return channels, rate, raw[at + 8 : at + 8 + size]
-        at += 8 + size + (size & 1)
-    raise AssertionError("no data chunk")
 
 
 def assert_clean_error(exc: BaseException, tmp_path: Path) -> None:

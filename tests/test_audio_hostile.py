@@ -21,12 +21,12 @@ from typing import Any, NamedTuple
 import av
 import pytest
 
-import wavforge.audio.engine as engine_module
 from wavforge.audio import AudioError, UnsupportedAudio, convert
 from wavforge.audio.errors import LimitExceeded
 from wavforge.audio.options import Limits, OutputOptions
 
 from audiogen import ffmpeg_pcm, make_music, make_music_mp3, read_wav, tiny_png
+from conftest import needs_two_cpus
 from hostile import (
     empty_file,
     ffconcat_list,
@@ -41,9 +41,6 @@ from hostile import (
     wav_claiming_hours,
 )
 
-needs_two_cpus = pytest.mark.skipif(
-    (os.cpu_count() or 1) < 2, reason="the engine never splits on a single CPU"
-)
 QUICK_SECONDS = 10.0  # a refusal from the header must not take decoding time (generous: CI)
 _ABSOLUTE_PATH = re.compile(r"(^|[\s'\"(=:])/[\w.-]+/")
 
@@ -303,21 +300,6 @@ def short_claim(tmp_path_factory: pytest.TempPathFactory) -> Path:
         channels=1,
         bit_rate=48_000,
     )
-
-
-@pytest.fixture
-def split_counts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Records how many parts each conversion was cut into (the engine may silently not)."""
-    counts: list[int] = []
-    original = engine_module.spans_for
-
-    def spy(src: Path, job: Any) -> Any:
-        spans = original(src, job)
-        counts.append(len(spans))
-        return spans
-
-    monkeypatch.setattr(engine_module, "spans_for", spy)
-    return counts
 
 
 @needs_two_cpus
