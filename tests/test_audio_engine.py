@@ -20,6 +20,7 @@ from wavforge.audio import (
     ConversionFailed,
     ConversionResult,
     LimitExceeded,
+    Limits,
     OutputOptions,
     UnsupportedAudio,
     convert,
@@ -30,6 +31,7 @@ from wavforge.audio.samples import Batcher
 from wavforge.audio.wavfile import WavWriter
 
 from audiogen import (
+    ffmpeg_pcm,
     ffmpeg_s16,
     make_audio,
     make_flac,
@@ -38,6 +40,7 @@ from audiogen import (
     read_wav,
     wav_pcm_bytes,
 )
+from conftest import needs_two_cpus
 
 HEADER_SIZE = 44  # canonical PCM header: RIFF, fmt (16 bytes), data
 
@@ -172,6 +175,32 @@ def test_concatenated_mp3_with_junk_matches_ffmpeg(tmp_path: Path) -> None:
     joined.write_bytes(first.read_bytes() + second.read_bytes())
     result = assert_matches_ffmpeg(joined, tmp_path / "out.wav")
     assert result.frames > 44100
+
+
+@needs_two_cpus
+def test_parts_that_do_not_join_up_are_decoded_again_in_one_piece(
+    tmp_path: Path, split_counts: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second file's tag, mid-way, is a packet the decoder rejects: the first part then
+    writes one frame fewer than the timestamps promise, so the parts would leave a gap."""
+    first = make_mp3(tmp_path / "a.mp3", 70.0, title="A", channels=1, bitrate=64_000)
+    second = make_mp3(tmp_path / "b.mp3", 70.0, title="B", channels=1, bitrate=64_000)
+    joined = tmp_path / "joined.mp3"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    rewinds: list[int] = []
+    rewind = WavWriter.rewind
+
+    def spy(writer: WavWriter) -> None:
+        rewinds.append(writer.data_bytes)
+        rewind(writer)
+
+    monkeypatch.setattr(WavWriter, "rewind", spy)
+    result = convert(joined, tmp_path / "out.wav", limits=Limits(parallelism=2))
+    assert split_counts == [2]
+    assert len(rewinds) == 1 and rewinds[0] > 0  # the parallel attempt ran, then was redone
+    assert read_wav(tmp_path / "out.wav").data == ffmpeg_pcm(joined, "s16le")
+    assert result.frames * 2 == len(ffmpeg_pcm(joined, "s16le"))
+    assert sorted(os.listdir(tmp_path)) == ["a.mp3", "b.mp3", "joined.mp3", "out.wav"]
 
 
 # --------------------------------------------------------------------------- output file

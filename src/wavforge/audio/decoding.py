@@ -7,6 +7,7 @@ parallel processes. Each span opens the file itself, so spans share nothing but 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -31,7 +32,7 @@ from wavforge.audio.sources import (
     stream_duration,
 )
 
-__all__ = ["Plan", "Span", "SpanResult", "decode_span", "plan"]
+__all__ = ["Plan", "Span", "SpanResult", "decode_span", "frame_time", "plan"]
 
 # Packets decoded and discarded before a span so the decoder's state matches a read from the
 # start; MP3 needs about three (bit reservoir, IMDCT overlap, synthesis filter history).
@@ -51,6 +52,7 @@ class Plan:
     duration: float | None  # as the header claims; the real one is counted while decoding
     tags: dict[str, str]
     limits: Limits
+    start_time: Fraction | None = None  # timestamp of the first decoded sample, in seconds
 
     @property
     def resampling(self) -> bool:
@@ -104,6 +106,7 @@ def plan(src: Path, options: OutputOptions, limits: Limits) -> Plan:
             duration=stream_duration(container, stream),
             tags=read_tags(container, stream),
             limits=limits,
+            start_time=frame_time(frame),
         )
     _check_claimed_size(job)
     return job
@@ -125,10 +128,28 @@ def _check_claimed_size(job: Plan) -> None:
         )
 
 
+def frame_time(frame: AudioFrame) -> Fraction | None:
+    """When the frame's first sample plays, in seconds, exactly; None if it has no timestamp."""
+    if frame.pts is None or frame.time_base is None:
+        return None
+    return frame.pts * frame.time_base
+
+
 def decode_span(
-    src: Path, job: Plan, span: Span, sink: Sink, progress: Progress, *, warmup: int = 0
+    src: Path,
+    job: Plan,
+    span: Span,
+    sink: Sink,
+    progress: Progress,
+    *,
+    warmup: int = 0,
+    on_start: Callable[[AudioFrame], None] | None = None,
 ) -> SpanResult:
-    """Decode the span, convert its samples and pass them to ``sink``."""
+    """Decode the span, convert its samples and pass them to ``sink``.
+
+    ``on_start`` sees the span's first decoded frame before any of its samples reach the sink,
+    so a part decoded elsewhere can work out where in the WAV its samples belong.
+    """
     result = SpanResult()
     out_rate = job.output.sample_rate
     max_frames = job.max_frames
@@ -150,6 +171,9 @@ def decode_span(
             if (frame.sample_rate, frame.format.name, frame.layout.name) != expected:
                 # ffmpeg would silently resample the rest; we refuse rather than alter samples.
                 raise ConversionFailed("audio format changes part-way through the file")
+            if on_start is not None:
+                on_start(frame)
+                on_start = None
             for out in resampler.feed(frame) if resampler else (frame,):
                 batcher.add(out)
                 result.frames += out.samples

@@ -22,7 +22,6 @@ runs as the same user as the server.
 from __future__ import annotations
 
 import contextlib
-import glob
 import logging
 import math
 import multiprocessing
@@ -434,13 +433,11 @@ _SPAWNER = _Spawner()
 
 
 def _remove_outputs(dst: Path) -> None:
-    """Delete a partial WAV and the engine's ``.seg<N>`` helper files next to it."""
-    leftovers = [dst, *dst.parent.glob(glob.escape(dst.name) + ".seg*")]
-    for path in leftovers:
-        try:
-            path.unlink(missing_ok=True)
-        except OSError as error:  # the path may carry a task id or secret: log only the cause
-            log.warning("could not remove a partial conversion output: %s", error.strerror)
+    """Delete a partial WAV (the engine's helper processes write into that file only)."""
+    try:
+        dst.unlink(missing_ok=True)
+    except OSError as error:  # the path may carry a task id or secret: log only the cause
+        log.warning("could not remove a partial conversion output: %s", error.strerror)
 
 
 def _await_group_exit(pgid: int) -> None:

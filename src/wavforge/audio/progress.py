@@ -36,6 +36,11 @@ class Progress:
         """Record how far one part is, without reporting."""
         self._parts[index] = max(self._parts[index], min(fraction, 1.0))
 
+    def start_over(self, parts: int) -> None:
+        """Count again from zero in ``parts`` parts; reports hold still until they pass the old
+        value, since progress never goes backwards."""
+        self._parts = [0.0] * parts
+
     def report(self) -> None:
         """Pass the current mean on to the callback (call when :meth:`due`)."""
         if self._callback is None:

@@ -5,8 +5,12 @@ state depends only on the last few frames (bit reservoir, IMDCT overlap, synthes
 history), so a second decoder that starts in the middle of the file — after decoding a few
 packets and discarding their output — produces exactly the samples a single decoder would.
 Each part demuxes the file from the start (cheap, and it keeps timestamps and gapless trimming
-exact), decodes only its own byte span, and writes raw samples to its own file; the parent
-decodes the first span straight into the WAV and then appends the others inside the kernel.
+exact) and decodes only its own byte span. The parent decodes the first span straight into the
+WAV; every other part writes its samples into the same file at the offset its first frame's
+timestamp gives (the number of samples before it). When the parent is done, its sample count
+must equal that offset exactly; if it does not (a damaged frame the decoder dropped, say), the
+parts are thrown away and the file is decoded again in one piece, so a mismatch costs time,
+never samples.
 
 Only codecs whose decoder memory is known to be that short are split, only when the process
 is single-threaded (``fork`` is unsafe otherwise), and the parts are ordinary child processes
@@ -19,12 +23,22 @@ import contextlib
 import os
 import signal
 import threading
+from dataclasses import dataclass
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import BinaryIO, NoReturn
+from typing import NoReturn
 
-from wavforge.audio.decoding import WARMUP_PACKETS, Plan, Span, SpanResult, decode_span
+from av.audio.frame import AudioFrame
+
+from wavforge.audio.decoding import (
+    WARMUP_PACKETS,
+    Plan,
+    Span,
+    SpanResult,
+    decode_span,
+    frame_time,
+)
 from wavforge.audio.errors import (
     UNEXPECTED_MESSAGE,
     AudioError,
@@ -34,49 +48,73 @@ from wavforge.audio.errors import (
 )
 from wavforge.audio.processes import die_with_parent, signal_name
 from wavforge.audio.progress import PROGRESS_INTERVAL, Progress
-from wavforge.audio.wavfile import WavWriter, write_all, write_failed
+from wavforge.audio.wavfile import WavWriter, write_all_at, write_failed
 
-__all__ = ["SPLITTABLE_CODECS", "decode_spans", "part_path", "spans_for"]
+__all__ = ["SPLITTABLE_CODECS", "decode_spans", "spans_for"]
 
 # Decoders proven (tests compare against one sequential decode) to resynchronise exactly.
 SPLITTABLE_CODECS = frozenset({"mp3"})
 MIN_PART_SECONDS = 60.0  # shorter parts are not worth a process
+# Demuxing a byte costs about this share of decoding and writing it (measured on 320 kb/s
+# MP3); later parts demux everything before them, so they get fewer bytes to decode.
+DEMUX_SHARE = 0.08
+
+
+class Misaligned(ConversionFailed):
+    """A part's samples did not land right after the previous part's; decode in one piece."""
 
 
 def spans_for(src: Path, job: Plan) -> list[Span]:
-    """Cut the file into byte spans of roughly equal length, one per process."""
+    """Cut the file into byte spans that take about equally long, one per process."""
     size = src.stat().st_size
     parts = _parts(job)
-    cuts = [size * i // parts for i in range(1, parts)]
+    cuts = _balanced_cuts(size, parts)
     starts: list[int | None] = [None, *cuts]
     stops: list[int | None] = [*cuts, None]
     return [Span(i, a, b, size) for i, (a, b) in enumerate(zip(starts, stops, strict=True))]
 
 
+def _balanced_cuts(size: int, parts: int) -> list[int]:
+    """Byte offsets where part i's work, ``len(span) + DEMUX_SHARE * start``, is the same."""
+    ends = [0.0]
+    for _ in range(parts):
+        ends.append(ends[-1] * (1 - DEMUX_SHARE) + 1)
+    scale = size / ends[-1]
+    return [int(end * scale) for end in ends[1:-1]]
+
+
 def _parts(job: Plan) -> int:
     if job.source.codec not in SPLITTABLE_CODECS or job.resampling or not job.duration:
         return 1
+    if job.start_time is None:
+        return 1  # parts are placed by timestamp
     if not hasattr(os, "fork") or threading.active_count() > 1:
         return 1
     by_length = int(job.duration // MIN_PART_SECONDS)
     return max(1, min(job.limits.parallelism, os.cpu_count() or 1, by_length))
 
 
-def part_path(target: Path, index: int) -> Path:
-    """Where part ``index`` of ``target`` is written; next to it, so appending stays cheap."""
-    return target.with_name(f"{target.name}.seg{index}")
-
-
 def decode_spans(
     src: Path, job: Plan, spans: list[Span], wav: WavWriter, progress: Progress
 ) -> list[SpanResult]:
     """Decode every span into ``wav``, in this process and in one child per further span."""
-    if len(spans) == 1:
-        return [decode_span(src, job, spans[0], wav.write, progress)]
+    if len(spans) > 1:
+        try:
+            return _decode_in_parallel(src, job, spans, wav, progress)
+        except Misaligned:
+            wav.rewind()
+            progress.start_over(parts=1)
+    return [decode_span(src, job, Span(size=spans[0].size), wav.write, progress)]
+
+
+def _decode_in_parallel(
+    src: Path, job: Plan, spans: list[Span], wav: WavWriter, progress: Progress
+) -> list[SpanResult]:
+    """The first span here, straight into ``wav``; the others in children, in place."""
     helpers: list[_Helper] = []
     try:
         for span in spans[1:]:
-            helpers.append(_Helper.start(src, job, span, part_path(wav.path, span.index), progress))
+            helpers.append(_Helper.start(src, job, span, wav, progress))
 
         def poll() -> None:
             for helper in helpers:
@@ -86,40 +124,54 @@ def decode_spans(
         results = [decode_span(src, job, spans[0], wav.write, progress)]
         progress.part(0, 1.0)
         for helper in helpers:
-            results.append(helper.join())
-            wav.append_file(helper.path)
+            placed = helper.join()
+            if placed.result.frames:
+                if placed.frame != wav.frames:
+                    raise Misaligned("parts do not join up")
+                wav.adopt(placed.result.frames * job.output.block_align)
+            results.append(placed.result)
         return results
     finally:
+        progress.poll = lambda: None
         for helper in helpers:
             helper.stop()
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """A child's result and the output frame its samples start at."""
+
+    frame: int | None
+    result: SpanResult
 
 
 class _Helper:
     """The parent's handle on one child decoding one span."""
 
-    def __init__(self, pid: int, conn: Connection, path: Path, index: int, progress: Progress):
-        self.pid, self.path, self.index = pid, path, index
+    def __init__(self, pid: int, conn: Connection, index: int, progress: Progress):
+        self.pid, self.index = pid, index
         self._conn, self._progress = conn, progress
-        self._result: SpanResult | None = None
+        self._result: _Placed | None = None
         self._exited = False
 
     @classmethod
-    def start(cls, src: Path, job: Plan, span: Span, path: Path, progress: Progress) -> _Helper:
+    def start(cls, src: Path, job: Plan, span: Span, wav: WavWriter, progress: Progress) -> _Helper:
+        target = _Target(wav.path, wav.header_size, job.limits.max_output_bytes)
         reader, writer = Pipe(duplex=False)
         parent = os.getpid()
         pid = os.fork()
         if pid == 0:
             reader.close()
-            _child(src, job, span, path, writer, parent)
+            _child(src, job, span, target, writer, parent)
         writer.close()
-        return cls(pid, reader, path, span.index, progress)
+        return cls(pid, reader, span.index, progress)
 
     def drain(self) -> None:
         """Take in the progress reports waiting in the pipe, without blocking."""
         while self._result is None and self._conn.poll():
             self._receive()
 
-    def join(self) -> SpanResult:
+    def join(self) -> _Placed:
         """Wait for the child's result, passing its progress on meanwhile."""
         while self._result is None:
             if self._conn.poll(PROGRESS_INTERVAL):
@@ -130,13 +182,12 @@ class _Helper:
         return self._result
 
     def stop(self) -> None:
-        """Kill the child if it still runs, and remove its file; safe to call twice."""
+        """Kill the child if it still runs; safe to call twice."""
         if not self._exited:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
             self._reap()
         self._conn.close()
-        self.path.unlink(missing_ok=True)
 
     def _receive(self) -> None:
         try:
@@ -177,8 +228,19 @@ class _Relay(Progress):
         super().report()
 
 
-def _child(src: Path, job: Plan, span: Span, path: Path, conn: Connection, parent: int) -> NoReturn:
-    """Body of a forked helper: decode the span into ``path``, report, and exit hard.
+@dataclass(frozen=True)
+class _Target:
+    """Where a child writes: the WAV itself, after its header, within the output limit."""
+
+    path: Path
+    header_size: int
+    max_output_bytes: int
+
+
+def _child(
+    src: Path, job: Plan, span: Span, target: _Target, conn: Connection, parent: int
+) -> NoReturn:
+    """Body of a forked helper: decode the span into the WAV, report, and exit hard.
 
     ``os._exit`` skips the parent's inherited cleanup (buffered files, atexit hooks, test
     frameworks) that must run only once, in the parent.
@@ -186,10 +248,15 @@ def _child(src: Path, job: Plan, span: Span, path: Path, conn: Connection, paren
     code = 0
     try:
         die_with_parent(parent)
-        with open(path, "wb", buffering=0) as out:
-            sink = _LimitedSink(out, job.limits.max_output_bytes)
-            result = decode_span(src, job, span, sink, _Relay(conn), warmup=WARMUP_PACKETS)
-        conn.send(("done", result))
+        fd = os.open(target.path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            sink = _PlacedSink(fd, job, target)
+            result = decode_span(
+                src, job, span, sink, _Relay(conn), warmup=WARMUP_PACKETS, on_start=sink.place
+            )
+        finally:
+            os.close(fd)
+        conn.send(("done", _Placed(sink.frame, result)))
     except AudioError as exc:
         _send(conn, ("error", type(exc), str(exc)))
     except MemoryError:
@@ -206,17 +273,32 @@ def _send(conn: Connection, message: tuple[object, ...]) -> None:
         conn.send(message)
 
 
-class _LimitedSink:
-    """Raw sample output for a part, refusing to grow past the operator's limit."""
+class _PlacedSink:
+    """A part's samples, written into the WAV where its first frame's timestamp puts them."""
 
-    def __init__(self, out: BinaryIO, limit: int) -> None:
-        self._out, self._limit, self._written = out, limit, 0
+    def __init__(self, fd: int, job: Plan, target: _Target) -> None:
+        self._fd, self._job, self._target = fd, job, target
+        self.frame: int | None = None  # output frame of the first sample, once known
+        self._offset = self._limit = 0
+
+    def place(self, first: AudioFrame) -> None:
+        """Work out the offset from the frame's time relative to the file's first sample."""
+        time, start = frame_time(first), self._job.start_time
+        if time is None or start is None:
+            raise Misaligned("a part has no timestamp")
+        frames = (time - start) * self._job.source.sample_rate
+        if frames.denominator != 1 or frames < 0:
+            raise Misaligned("a part starts between samples")
+        self.frame = int(frames)
+        self._offset = self._target.header_size + self.frame * self._job.output.block_align
+        self._limit = self._target.max_output_bytes
 
     def __call__(self, data: memoryview) -> None:
-        self._written += len(data)
-        if self._written > self._limit:
+        assert self.frame is not None, "a part wrote before its first frame was placed"
+        if self._offset + len(data) > self._limit:
             raise LimitExceeded(f"output would exceed the limit of {self._limit:,} bytes")
         try:
-            write_all(self._out, data)
+            write_all_at(self._fd, data, self._offset)
         except OSError as exc:
             raise write_failed(exc) from None
+        self._offset += len(data)

@@ -131,19 +131,29 @@ class WavWriter:
             raise write_failed(exc) from None
         self.data_bytes += len(data)
 
-    def append_file(self, part: Path) -> None:
-        """Append raw sample data written by another process, copied inside the kernel."""
+    def adopt(self, size: int) -> None:
+        """Count ``size`` bytes that another process wrote right after the current end.
+
+        Parallel parts write their samples straight into this file at the offset they will
+        end up at (see ``segments``), which saves copying them once more at the end.
+        """
         assert self._file is not None, "WavWriter used outside its with-block"
-        size = part.stat().st_size
         self._admit(size)
+        self.data_bytes += size
         try:
-            self._file.flush()
-            with open(part, "rb") as source:
-                _copy_range(source.fileno(), self._file.fileno(), size)
-            self._file.seek(0, os.SEEK_END)
+            self._file.seek(self.header_size + self.data_bytes)
         except OSError as exc:
             raise write_failed(exc) from None
-        self.data_bytes += size
+
+    def rewind(self) -> None:
+        """Drop every sample written so far, keeping the header, to write them again."""
+        assert self._file is not None, "WavWriter used outside its with-block"
+        try:
+            self._file.seek(self.header_size)
+            self._file.truncate()
+        except OSError as exc:
+            raise write_failed(exc) from None
+        self.data_bytes = 0
 
     def abort(self) -> None:
         """Close and delete the partial output; never raises, it runs while handling errors."""
@@ -291,6 +301,16 @@ def write_all(file: BinaryIO, data: bytes | memoryview) -> None:
         if not written:
             raise OSError(errno.EIO, "write made no progress")
         view = view[written:]
+
+
+def write_all_at(fd: int, data: bytes | memoryview, offset: int) -> None:
+    """``pwrite`` everything at ``offset``, which may take several calls."""
+    view = memoryview(data).cast("B")
+    while view:
+        written = os.pwrite(fd, view, offset)
+        if not written:
+            raise OSError(errno.EIO, "write made no progress")
+        view, offset = view[written:], offset + written
 
 
 def write_failed(exc: OSError) -> ConversionFailed:
