@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -10,11 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 
 from wavforge import __version__
 
 if TYPE_CHECKING:  # imported where used: `convert-file` should start in a blink
+    from rich.console import Console
+
     from wavforge.audio import ConversionResult
     from wavforge.config import Settings
     from wavforge.core.accounts import IssuedKey, KeyInfo
@@ -25,8 +27,7 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Create, list, revoke and reset API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
-out = Console()
-err = Console(stderr=True)
+
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
@@ -43,8 +44,16 @@ def _settings(**overrides: Any) -> Settings:
         _fail(f"invalid settings: {problems}")
 
 
+@functools.cache
+def _console(stderr: bool = False) -> Console:
+    """Rich consoles, made on first use: importing rich costs more than a conversion's start."""
+    from rich.console import Console
+
+    return Console(stderr=stderr)
+
+
 def _fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    _console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -91,7 +100,7 @@ def worker() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: running.stop(graceful=True))
     running.start()
-    out.print(f"wavforge {__version__} worker running; Ctrl-C to stop")
+    _console().print(f"wavforge {__version__} worker running; Ctrl-C to stop")
     running.wait()
     runtime.close()
 
@@ -121,8 +130,8 @@ def _show_issued(issued: IssuedKey, as_json: bool, **extra: Any) -> None:
     if as_json:
         print(json.dumps(data))
         return
-    out.print(f"API key (shown once): [bold]{issued.key}[/bold]")
-    out.print(f"key id: {issued.key_id}   account: {issued.account_id}")
+    _console().print(f"API key (shown once): [bold]{issued.key}[/bold]")
+    _console().print(f"key id: {issued.key_id}   account: {issued.account_id}")
 
 
 @keys_app.command("list")
@@ -148,7 +157,7 @@ def keys_list(as_json: JsonOption = False) -> None:
             _when(row.last_used_at),
             "revoked" if row.revoked_at else "active",
         )
-    out.print(table)
+    _console().print(table)
 
 
 def _key_json(row: KeyInfo) -> dict[str, Any]:
@@ -181,7 +190,7 @@ def keys_revoke(
         accounts.revoke_key(_database(), key_id)
     except WavforgeError as error:
         _fail(error.message)
-    out.print(f"revoked {key_id}")
+    _console().print(f"revoked {key_id}")
 
 
 @keys_app.command("reset")
@@ -246,7 +255,7 @@ def convert_file(
     if as_json:
         print(json.dumps({"file": str(target), "analysis": result.analysis.to_dict()}))
     else:
-        out.print(f"{target.name}: {_describe(result)}", highlight=False, soft_wrap=True)
+        print(f"{target.name}: {_describe(result)}")  # plain text: rich would slow the exit
 
 
 _CLI_OPTION_NAMES = {
