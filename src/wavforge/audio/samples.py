@@ -76,6 +76,7 @@ class Batcher:
         channels = target.channels
         shape = (channels, BATCH_FRAMES) if planar else (BATCH_FRAMES, channels)
         self._batch = np.empty(shape, dtype)
+        self._rows = list(self._batch)  # the planes' rows, so copying skips re-slicing
         self._filled = 0
         out_dtype = np.float32 if target.floating else np.int16 if target.bits == 16 else np.int32
         self._out = np.empty((BATCH_FRAMES, channels), out_dtype)
@@ -83,8 +84,13 @@ class Batcher:
 
     def add(self, frame: AudioFrame) -> None:
         """Append one frame, handing the batch on whenever it is full."""
-        samples, done = frame.samples, 0
-        planes = frame.planes
+        samples = frame.samples
+        end = self._filled + samples
+        if end < BATCH_FRAMES:  # the usual case, kept short: it runs for every frame
+            self._copy(frame.planes, 0, samples)
+            self._filled = end
+            return
+        done, planes = 0, frame.planes
         while done < samples:
             take = min(samples - done, BATCH_FRAMES - self._filled)
             self._copy(planes, done, take)
@@ -124,9 +130,9 @@ class Batcher:
         """Copy ``count`` samples from the frame's planes, starting at ``offset``."""
         dtype, at = self._batch.dtype, self._filled
         if self._planar:
-            for row, plane in zip(self._batch, planes, strict=True):
-                data = np.frombuffer(plane, dtype, offset + count)
-                row[at : at + count] = data[offset:]
+            # The decoding loop checks every frame's layout, so the plane count always matches.
+            for row, plane in zip(self._rows, planes, strict=False):
+                row[at : at + count] = np.frombuffer(plane, dtype, offset + count)[offset:]
         else:
             channels = self._target.channels
             data = np.frombuffer(planes[0], dtype, (offset + count) * channels)
