@@ -104,7 +104,7 @@ class WavWriter:
         try:
             self._file = _open_empty(self.path)
             self._created = True
-            self._file.write(self._header(0, rf64=False))  # placeholder, patched on exit
+            write_all(self._file, self._header(0, rf64=False))  # placeholder, patched on exit
         except OSError as exc:
             self.abort()
             raise write_failed(exc) from None
@@ -176,11 +176,11 @@ class WavWriter:
         rf64 = self.data_bytes > self._threshold
         try:
             if self.data_bytes & 1:
-                self._file.write(b"\0")  # RIFF chunks are word-aligned
+                write_all(self._file, b"\0")  # RIFF chunks are word-aligned
             if rf64 and not self._reserve:
                 self._make_room_for_ds64()
             self._file.seek(0)
-            self._file.write(self._header(self.data_bytes, rf64=rf64))
+            write_all(self._file, self._header(self.data_bytes, rf64=rf64))
             self._file.close()
             self._file = None
         except OSError as exc:
@@ -248,7 +248,9 @@ def _open_empty(path: Path) -> BinaryIO:
     try:
         if os.fstat(fd).st_size:
             os.ftruncate(fd, 0)
-        return os.fdopen(fd, "wb", buffering=_BUFFER)
+        # Unbuffered: samples arrive in batches of a few hundred KiB, so a buffer would only
+        # add a copy of every byte.
+        return os.fdopen(fd, "wb", buffering=0)
     except BaseException:
         os.close(fd)
         raise
