@@ -43,7 +43,8 @@ def generate(api: httpx.Client, **body: Any) -> httpx.Response:
         ({"taskId": "x"}, "callBackUrl"),
         ({"taskId": "x", "callBackUrl": "ftp://example.com/cb"}, "http or https"),
         ({"taskId": "x", "callBackUrl": "http://user:pw@example.com/cb"}, "credentials"),
-        ({"taskId": "x", "callBackUrl": "not a url"}, "http or https"),
+        ({"taskId": "x", "callBackUrl": "not a url"}, "spaces"),
+        ({"taskId": "x", "callBackUrl": "not-a-url"}, "http or https"),
         ({"taskId": 5, "callBackUrl": "http://127.0.0.1/cb"}, "taskId"),
     ],
 )

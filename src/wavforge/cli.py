@@ -209,6 +209,27 @@ def keys_reset(
     _show_issued(issued, as_json)
 
 
+@keys_app.command("rotate-secret")
+def keys_rotate_secret(
+    account_id: Annotated[str, typer.Argument(help="The account whose secret to replace.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Replace an account's webhook signing secret; the old one also signs for 24 hours."""
+    from wavforge.core import accounts
+    from wavforge.errors import WavforgeError
+
+    try:
+        rotated = accounts.rotate_webhook_secret(_database(), account_id)
+    except WavforgeError as error:
+        _fail(error.message)
+    until = rotated.previous_valid_until.strftime("%Y-%m-%d %H:%M:%S")
+    if as_json:
+        print(json.dumps({"webhook_secret": rotated.webhook_secret, "previous_valid_until": until}))
+        return
+    _console().print(f"webhook secret: [bold]{rotated.webhook_secret}[/bold]")
+    _console().print(f"the previous secret also signs until {until} UTC")
+
+
 @app.command("convert-file")
 def convert_file(
     source: Annotated[Path, typer.Argument(help="An audio file.", exists=True, dir_okay=False)],

@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import AnyHttpUrl, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from wavforge.audio.options import RIFF_DATA_LIMIT, Limits
+
+# Seconds to wait before each retry of a failed callback (CONTRACT §6), as "60,300,900".
+RetrySchedule = Annotated[tuple[float, ...], NoDecode]
 
 SECRET_FILE = "server-secret"  # noqa: S105 - a file name, not a secret
 _LIMITS = Limits()  # the engine's defaults are the service's defaults
@@ -64,6 +67,14 @@ class Settings(BaseSettings):
     callback_timeout: Annotated[float, Field(gt=0, le=60)] = Field(
         default=15.0, description="Seconds a callback receiver has to answer."
     )
+    callback_retry_suno: RetrySchedule = Field(
+        default=(60.0, 300.0, 900.0),
+        description="Delays before retrying a Suno-dialect callback, comma-separated seconds.",
+    )
+    callback_retry_unified: RetrySchedule = Field(
+        default=(1.0, 2.0, 4.0),
+        description="Delays before retrying a unified-dialect callback, comma-separated seconds.",
+    )
     max_upload_bytes: Annotated[int, Field(ge=1024)] = Field(
         default=512 * 1024 * 1024, description="Largest accepted upload or imported file (413)."
     )
@@ -107,6 +118,25 @@ class Settings(BaseSettings):
     convert_timeout_seconds: Annotated[float, Field(gt=0)] | None = Field(
         default=900.0, description="Wall time after which a conversion is killed (empty: none)."
     )
+
+    @field_validator("callback_retry_suno", "callback_retry_unified", mode="before")
+    @classmethod
+    def _seconds_list(cls, value: object) -> object:
+        """``"60,300,900"`` from the environment; an empty string means no retries."""
+        if isinstance(value, str):
+            return tuple(float(part) for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("callback_retry_suno", "callback_retry_unified")
+    @classmethod
+    def _non_negative(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(delay < 0 or delay > 86_400 for delay in value):
+            raise ValueError("retry delays must be between 0 and 86400 seconds")
+        return value
+
+    def retry_schedule(self, dialect: str) -> tuple[float, ...]:
+        """The delays before each retry of a callback made for ``dialect``."""
+        return self.callback_retry_unified if dialect == "unified" else self.callback_retry_suno
 
     @field_validator("data_dir")
     @classmethod

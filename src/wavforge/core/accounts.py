@@ -168,3 +168,31 @@ def reset_key(db: Database, key_id: str) -> IssuedKey:
 def balance(db: Database, account_id: str) -> int:
     with db.read() as session:
         return session.scalar(select(Account.credits).where(Account.id == account_id)) or 0
+
+
+SECRET_OVERLAP = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class RotatedSecret:
+    webhook_secret: str
+    previous_valid_until: datetime
+
+
+def rotate_webhook_secret(
+    db: Database, account_id: str, overlap: timedelta = SECRET_OVERLAP
+) -> RotatedSecret:
+    """A new signing secret; the old one keeps signing beside it for ``overlap``.
+
+    Receivers verify against any of the space-separated signatures, so they can switch to the
+    new secret at their own pace within the overlap without rejecting a delivery.
+    """
+    now = clock.now()
+    with db.write() as session:
+        account = session.get(Account, account_id)
+        if account is None:
+            raise NotFound(f"no account {account_id!r}")
+        account.previous_webhook_secret = account.webhook_secret
+        account.previous_secret_until = now + overlap
+        account.webhook_secret = _new_webhook_secret()
+        return RotatedSecret(account.webhook_secret, now + overlap)

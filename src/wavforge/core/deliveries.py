@@ -1,11 +1,18 @@
-"""The callback outbox: a delivery row is written in the same transaction as the state change
-it announces, and a worker sends it afterwards. A crash in between loses nothing: the sweep
-re-sends, with the same delivery id."""
+"""The callback outbox: durable, signed, retried deliveries (CONTRACT §6).
+
+A delivery row is written in the same transaction as the state change it announces, and a
+worker sends it afterwards. Every try is an attempt row; a failed try schedules the next one
+from the dialect's retry schedule (or the receiver's ``Retry-After``), and after the last one
+a successful task becomes CALLBACK_EXCEPTION. The row, not the queue, holds the schedule: a
+crash or restart at any point loses nothing, because the sweep re-dispatches rows that are
+due, and a resend carries the same ``webhook-id`` (the delivery id) with a fresh timestamp.
+"""
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -14,9 +21,10 @@ from wavforge.core import clock, ids
 from wavforge.core.context import Context
 from wavforge.core.leases import claim_delivery, worker_identity
 from wavforge.core.records import WavRecord
-from wavforge.core.states import DeliveryStatus
-from wavforge.db.models import Delivery, DeliveryAttempt
+from wavforge.core.states import DeliveryStatus, WavStatus
+from wavforge.db.models import Account, Delivery, DeliveryAttempt, WavTask
 from wavforge.outbound.post import Attempt, post_json
+from wavforge.outbound.signing import canonical_body, signature_headers
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +40,7 @@ def enqueue_event(ctx: Context, session: Session, record: WavRecord, account_id:
         account_id=account_id,
         url=record.callback_url,
         payload=ctx.callback_bodies[record.dialect](record),
+        dialect=record.dialect,
         status=DeliveryStatus.PENDING,
         attempts=0,
         dispatched_at=now,
@@ -41,49 +50,115 @@ def enqueue_event(ctx: Context, session: Session, record: WavRecord, account_id:
     return delivery.id
 
 
+@dataclass(frozen=True)
+class _Due:
+    """What one attempt needs, read under the claim."""
+
+    id: str
+    task_id: str
+    url: str
+    body: bytes
+    secrets: list[str]
+    attempts: int
+    dialect: str
+
+
 def run(ctx: Context, delivery_id: str) -> None:
-    """Send one delivery if it is still due and nobody else holds it."""
+    """Make one attempt at a delivery if it is due and nobody else holds it."""
     owner = worker_identity()
     with ctx.db.write() as session:
         if not claim_delivery(session, delivery_id, owner, ctx.settings.callback_timeout * 2):
             return
-        delivery = session.get_one(Delivery, delivery_id)
-        url, payload = delivery.url, delivery.payload
+        due = _load(session, delivery_id)
     started = clock.now()
+    headers = signature_headers(
+        webhook_id=due.id, task_id=due.task_id, body=due.body, secrets=due.secrets, at=started
+    )
     attempt = post_json(
-        url,
-        payload,
+        due.url,
+        due.body,
         timeout=ctx.settings.callback_timeout,
-        headers={},
+        headers=headers,
         allow_private=ctx.settings.callback_allow_private,
     )
-    _record(ctx, delivery_id, owner, started, attempt)
+    retry_in = _record(ctx, due, owner, started, attempt)
+    if retry_in is not None:
+        ctx.dispatch.deliver(delivery_id, delay=retry_in)
+
+
+def _load(session: Session, delivery_id: str) -> _Due:
+    delivery = session.get_one(Delivery, delivery_id)
+    account = session.get_one(Account, delivery.account_id)
+    return _Due(
+        id=delivery.id,
+        task_id=delivery.wav_task_id,
+        url=delivery.url,
+        body=canonical_body(delivery.payload),
+        secrets=active_secrets(account, clock.now()),
+        attempts=delivery.attempts,
+        dialect=delivery.dialect or "suno",
+    )
+
+
+def active_secrets(account: Account, now: datetime) -> list[str]:
+    """The account's signing secrets: the current one, plus the previous during a rotation."""
+    secrets = [account.webhook_secret]
+    until = account.previous_secret_until
+    if account.previous_webhook_secret and until is not None and until > now:
+        secrets.append(account.previous_webhook_secret)
+    return secrets
 
 
 def _record(
-    ctx: Context, delivery_id: str, owner: str, started: datetime, attempt: Attempt
-) -> None:
-    status = DeliveryStatus.DELIVERED if attempt.delivered else DeliveryStatus.FAILED
+    ctx: Context, due: _Due, owner: str, started: datetime, attempt: Attempt
+) -> float | None:
+    """Store the attempt and decide what comes next; returns the delay of a retry, if any."""
+    schedule = ctx.settings.retry_schedule(due.dialect)
+    made = due.attempts + 1
+    retry_in = None if attempt.delivered or made > len(schedule) else schedule[made - 1]
+    if retry_in is not None and attempt.retry_after is not None:
+        retry_in = max(retry_in, attempt.retry_after)
     now = clock.now()
     with ctx.db.write() as session:
         session.add(
             DeliveryAttempt(
-                delivery_id=delivery_id,
+                delivery_id=due.id,
                 started_at=started,
                 duration_ms=attempt.duration_ms,
                 status_code=attempt.status_code,
                 error=attempt.error,
             )
         )
-        session.execute(
+        values = _next_state(attempt, retry_in, now)
+        updated = session.execute(
             update(Delivery)
-            .where(Delivery.id == delivery_id, Delivery.lease_owner == owner)
+            .where(Delivery.id == due.id, Delivery.lease_owner == owner)
             .values(
-                status=status,
-                attempts=Delivery.attempts + 1,
-                lease_owner=None,
-                lease_expires_at=None,
-                delivered_at=now if attempt.delivered else None,
+                attempts=Delivery.attempts + 1, lease_owner=None, lease_expires_at=None, **values
             )
         )
-    log.info("delivery %s: %s", delivery_id, attempt.status_code or attempt.error)
+        if not updated.rowcount:  # type: ignore[attr-defined]
+            return None  # our lease ran out and someone else took over
+        if values["status"] == DeliveryStatus.FAILED:
+            _mark_callback_exception(session, due.task_id, now)
+    log.info("delivery %s attempt %d: %s", due.id, made, attempt.status_code or attempt.error)
+    return retry_in
+
+
+def _next_state(attempt: Attempt, retry_in: float | None, now: datetime) -> dict[str, object]:
+    if attempt.delivered:
+        return {"status": DeliveryStatus.DELIVERED, "delivered_at": now, "next_attempt_at": None}
+    if retry_in is None:
+        return {"status": DeliveryStatus.FAILED, "next_attempt_at": None}
+    due_at = now + timedelta(seconds=retry_in)
+    # dispatched_at = due time, so the sweep treats it as lost only once it is overdue.
+    return {"status": DeliveryStatus.PENDING, "next_attempt_at": due_at, "dispatched_at": due_at}
+
+
+def _mark_callback_exception(session: Session, task_id: str, now: datetime) -> None:
+    """Every attempt failed: a finished conversion says so (its WAV stays downloadable)."""
+    session.execute(
+        update(WavTask)
+        .where(WavTask.id == task_id, WavTask.status == WavStatus.SUCCESS)
+        .values(status=WavStatus.CALLBACK_EXCEPTION)
+    )

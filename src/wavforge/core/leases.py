@@ -75,6 +75,7 @@ def claim_delivery(session: Session, delivery_id: str, owner: str, lease_seconds
             Delivery.id == delivery_id,
             Delivery.status == DeliveryStatus.PENDING,
             or_(Delivery.lease_expires_at.is_(None), Delivery.lease_expires_at < now),
+            or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
         )
         .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds))
     )

@@ -46,6 +46,9 @@ class Account(Base):
     credits: Mapped[int] = mapped_column(Integer, default=0)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     webhook_secret: Mapped[str] = mapped_column(String(100))
+    # After a rotation the old secret still signs (beside the new one) until this time.
+    previous_webhook_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_until: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
@@ -144,8 +147,10 @@ class Delivery(Base):
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
     url: Mapped[str] = mapped_column(String(2048))
     payload: Mapped[dict[str, object]] = mapped_column(JSON)
+    dialect: Mapped[str | None] = mapped_column(String(20))  # picks the retry schedule
     status: Mapped[str] = mapped_column(String(20))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)  # None: due now
     lease_owner: Mapped[str | None] = mapped_column(String(80))
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime)

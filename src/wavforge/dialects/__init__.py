@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from wavforge.core.context import CallbackRenderer
 from wavforge.core.states import Dialect
-from wavforge.dialects import suno
+from wavforge.dialects import suno, unified
 
 
 def callback_bodies() -> dict[str, CallbackRenderer]:
-    return {Dialect.SUNO.value: suno.callback_body}
+    return {
+        Dialect.SUNO.value: suno.callback_body,
+        Dialect.UNIFIED.value: unified.callback_body,
+    }

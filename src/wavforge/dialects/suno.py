@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from wavforge.core.accounts import RotatedSecret
+from wavforge.core.delivery_log import DeliveryRecord
 from wavforge.core.records import MusicRecord, TrackRecord, WavRecord
 from wavforge.core.states import Dialect, WavStatus
 from wavforge.core.wav_tasks import WavRequest, output_options
@@ -120,3 +122,35 @@ def music_record(record: MusicRecord) -> dict[str, Any]:
 
 def imported(record: MusicRecord) -> dict[str, Any]:
     return {"taskId": record.id, "tracks": [track(t) for t in record.tracks]}
+
+
+def delivery_log(task_id: str, deliveries: list[DeliveryRecord]) -> dict[str, Any]:
+    """wavforge extension: each callback and its attempts, with times like record-info's."""
+    return {
+        "taskId": task_id,
+        "deliveries": [
+            {
+                "webhookId": delivery.id,
+                "url": delivery.url,
+                "status": delivery.status,
+                "nextAttemptTime": time(delivery.next_attempt_at),
+                "attempts": [
+                    {
+                        "time": time(attempt.started_at),
+                        "statusCode": attempt.status_code,
+                        "error": attempt.error,
+                        "durationMs": attempt.duration_ms,
+                    }
+                    for attempt in delivery.attempts
+                ],
+            }
+            for delivery in deliveries
+        ],
+    }
+
+
+def rotated_secret(rotated: RotatedSecret) -> dict[str, Any]:
+    return {
+        "webhookSecret": rotated.webhook_secret,
+        "previousSecretValidUntil": time(rotated.previous_valid_until),
+    }

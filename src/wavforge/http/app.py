@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from wavforge import __version__
 from wavforge.http import errors
 from wavforge.http.body_limit import JSON_BODY_LIMIT, BodyLimit
-from wavforge.http.routes import files, health, imports, suno
+from wavforge.http.routes import files, health, imports, suno, unified
 from wavforge.runtime import Runtime
 
 IMPORT_PATH = "/api/v1/music/import"
@@ -34,12 +34,15 @@ def create_app(runtime: Runtime, *, with_worker: bool = True) -> FastAPI:
     app = FastAPI(
         title="wavforge",
         version=__version__,
-        description="Convert music tracks to lossless WAV. Suno-style dialect under /api/v1.",
+        description=(
+            "Convert music tracks to lossless WAV. Suno-style dialect under /api/v1, "
+            "unified dialect under /api/generate."
+        ),
         lifespan=lifespan,
     )
     app.state.context = runtime.context
     errors.install(app)
-    for module in (suno, imports, files, health):
+    for module in (suno, unified, imports, files, health):
         app.include_router(module.router)
     upload_limit = runtime.context.settings.max_upload_bytes
     app.add_middleware(

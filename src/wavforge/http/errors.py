@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from wavforge.dialects import suno
+from wavforge.dialects import suno, unified
 from wavforge.errors import (
     InvalidRequest,
     NotFound,
@@ -31,9 +31,12 @@ log = logging.getLogger(__name__)
 ErrorBody = Callable[[WavforgeError], dict[str, Any]]
 
 
+UNIFIED_PREFIX = "/api/generate/"
+
+
 def body_for(path: str) -> ErrorBody:
     """The envelope of the dialect a path belongs to (Suno's for everything else)."""
-    return suno.error
+    return unified.error if path.startswith(UNIFIED_PREFIX) else suno.error
 
 
 def error_response(request: Request, error: WavforgeError) -> JSONResponse:

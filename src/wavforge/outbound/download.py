@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from wavforge.errors import InvalidRequest, TooLarge
-from wavforge.outbound.urls import check_url
+from wavforge.outbound.urls import Target, pinned_stream, resolve_target
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
@@ -18,24 +18,25 @@ MAX_REDIRECTS = 5
 def download(url: str, target: Path, *, max_bytes: int, allow_private: bool) -> str:
     """Write the body of ``url`` to ``target`` and return a file name for it.
 
-    Redirects are followed by hand so every hop passes :func:`check_url`.
+    Redirects are followed by hand so every hop passes the guard and is pinned to the
+    address it checked.
     """
     timeout = httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT)
-    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
         for _ in range(MAX_REDIRECTS + 1):
-            check_url(url, what="import URL", allow_private=allow_private)
-            location = _fetch(client, url, target, max_bytes)
+            checked = resolve_target(url, what="import URL", allow_private=allow_private)
+            location = _fetch(client, checked, target, max_bytes)
             if location is None:
                 return _name_from(url)
             url = location
     raise InvalidRequest("import URL redirects too many times")
 
 
-def _fetch(client: httpx.Client, url: str, target: Path, max_bytes: int) -> str | None:
+def _fetch(client: httpx.Client, checked: Target, target: Path, max_bytes: int) -> str | None:
     try:
-        with client.stream("GET", url) as response:
+        with pinned_stream(client, "GET", checked) as response:
             if response.is_redirect and "location" in response.headers:
-                return str(response.url.join(response.headers["location"]))
+                return str(httpx.URL(checked.url).join(response.headers["location"]))
             if response.status_code != 200:
                 raise InvalidRequest(f"import URL answered HTTP {response.status_code}")
             _save(response, target, max_bytes)

@@ -1,18 +1,19 @@
-"""One callback POST: bounded in time and in what is read back, redirects never followed."""
+"""One callback POST: guarded, bounded in time and in what is read back, never redirected."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from email.utils import parsedate_to_datetime
 
 import httpx
 
 from wavforge import __version__
 from wavforge.errors import WavforgeError
-from wavforge.outbound.urls import check_url
+from wavforge.outbound.urls import pinned_stream, resolve_target
 
 MAX_RESPONSE_BYTES = 64 * 1024
+MAX_RETRY_AFTER = 3600.0  # a receiver cannot park a delivery for longer than an hour
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class Attempt:
     status_code: int | None
     error: str | None
     duration_ms: int
+    retry_after: float | None = None  # seconds the receiver asked us to wait (429/503)
 
     @property
     def delivered(self) -> bool:
@@ -28,17 +30,28 @@ class Attempt:
 
 def post_json(
     url: str,
-    body: dict[str, Any],
+    body: bytes,
     *,
     timeout: float,
     headers: dict[str, str],
     allow_private: bool,
 ) -> Attempt:
+    """POST ``body`` (already-serialised JSON) to ``url``; never raises, reports instead."""
     started = time.monotonic()
     try:
-        check_url(url, what="callback URL", allow_private=allow_private)
-        status = _send(url, body, timeout, headers)
-        return Attempt(status, None, _ms_since(started))
+        target = resolve_target(url, what="callback URL", allow_private=allow_private)
+        all_headers = {
+            "User-Agent": f"wavforge/{__version__}",
+            "Content-Type": "application/json",
+            **headers,
+        }
+        with (
+            httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client,
+            pinned_stream(client, "POST", target, content=body, headers=all_headers) as response,
+        ):
+            _drain(response)
+            retry_after = _retry_after(response) if response.status_code in (429, 503) else None
+            return Attempt(response.status_code, None, _ms_since(started), retry_after)
     except WavforgeError as error:
         return Attempt(None, error.message, _ms_since(started))
     except httpx.TimeoutException:
@@ -47,18 +60,29 @@ def post_json(
         return Attempt(None, f"{type(error).__name__}: {error}"[:300], _ms_since(started))
 
 
-def _send(url: str, body: dict[str, Any], timeout: float, headers: dict[str, str]) -> int:
-    all_headers = {"User-Agent": f"wavforge/{__version__}", **headers}
-    with (
-        httpx.Client(timeout=timeout, follow_redirects=False) as client,
-        client.stream("POST", url, json=body, headers=all_headers) as response,
-    ):
-        read = 0
-        for chunk in response.iter_raw():
-            read += len(chunk)
-            if read >= MAX_RESPONSE_BYTES:
-                break
-        return response.status_code
+def _drain(response: httpx.Response) -> None:
+    """Read at most ``MAX_RESPONSE_BYTES`` of the answer; nobody needs more of it."""
+    read = 0
+    for chunk in response.iter_raw():
+        read += len(chunk)
+        if read >= MAX_RESPONSE_BYTES:
+            return
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds (either form), capped; None when absent or unreadable."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 def _ms_since(started: float) -> int:

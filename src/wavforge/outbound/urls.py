@@ -1,27 +1,90 @@
-"""Rules for URLs wavforge will call: shape, scheme, length, and where the host points.
+"""The egress guard: which URLs wavforge will call, and calling them only where it checked.
 
-The address check here resolves the host and refuses internal addresses before connecting.
-It does not yet pin the connection to the checked address (a DNS answer that changes between
-check and connect is not caught); that, and the IPv6 transition forms, come with the full
-egress guard of the signed-webhooks work.
+A URL passes when its shape is sound (http/https, at most 2048 characters, a host, no
+userinfo) and every address its host resolves to is public (see ``addresses``). The guard
+runs at submission (a 400 for the client) and again right before every connection, and the
+connection is made to the address that was checked — the host name travels only in the
+``Host`` header and TLS SNI — so a DNS answer that changes in between (rebinding) cannot
+redirect the request inward.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import socket
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+import httpx
 
 from wavforge.errors import InvalidRequest, TooLarge
+from wavforge.outbound.addresses import IPAddress, forbidden_reason, literal_address
+
+__all__ = ["MAX_URL_LENGTH", "Target", "check_url", "pinned_stream", "resolve_target"]
 
 MAX_URL_LENGTH = 2048
 SCHEMES = ("http", "https")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A URL that passed the guard, with the address to connect to."""
+
+    url: str
+    parts: SplitResult
+    host: str
+    port: int
+    address: IPAddress
+
+    def connect_url(self) -> str:
+        """The URL with its host replaced by the checked address."""
+        literal = f"[{self.address}]" if self.address.version == 6 else str(self.address)
+        return urlunsplit(self.parts._replace(netloc=f"{literal}:{self.port}"))
+
+    def host_header(self) -> str:
+        default = DEFAULT_PORTS[self.parts.scheme.lower()]
+        name = f"[{self.host}]" if ":" in self.host else self.host
+        return name if self.port == default else f"{name}:{self.port}"
 
 
 def check_url(url: str, *, what: str, allow_private: bool) -> str:
     """Return ``url`` if wavforge may call it, else raise the contract's 400 or 413."""
+    resolve_target(url, what=what, allow_private=allow_private)
+    return url
+
+
+def resolve_target(url: str, *, what: str, allow_private: bool) -> Target:
+    """Check ``url`` and pick the address to connect to; every resolved address must pass."""
+    parts = _shape(url, what)
+    host = parts.hostname or ""
+    scheme = parts.scheme.lower()
+    port = parts.port or DEFAULT_PORTS[scheme]
+    addresses = _resolve(host, port, what)
+    if not allow_private:
+        for address in addresses:
+            reason = forbidden_reason(address)
+            if reason:
+                raise InvalidRequest(f"{what} points to a private or internal address ({reason})")
+    return Target(url=url, parts=parts, host=host, port=port, address=addresses[0])
+
+
+def pinned_stream(
+    client: httpx.Client, method: str, target: Target, **kwargs: Any
+) -> Any:  # a context manager yielding httpx.Response
+    """``client.stream`` to the checked address, with the original host in Host and SNI."""
+    headers = {**kwargs.pop("headers", {}), "Host": target.host_header()}
+    extensions = {"sni_hostname": target.host} if target.parts.scheme.lower() == "https" else {}
+    return client.stream(
+        method, target.connect_url(), headers=headers, extensions=extensions, **kwargs
+    )
+
+
+def _shape(url: str, what: str) -> SplitResult:
     if len(url) > MAX_URL_LENGTH:
         raise TooLarge(f"{what} is longer than {MAX_URL_LENGTH} characters")
+    if any(ord(char) < 0x21 or ord(char) == 0x7F for char in url):
+        raise InvalidRequest(f"{what} must not contain spaces or control characters")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a malformed port
@@ -31,25 +94,25 @@ def check_url(url: str, *, what: str, allow_private: bool) -> str:
         raise InvalidRequest(f"{what} must use http or https")
     if not parts.hostname:
         raise InvalidRequest(f"{what} has no host")
-    if parts.username is not None or parts.password is not None:
+    if "@" in parts.netloc or parts.username is not None or parts.password is not None:
         raise InvalidRequest(f"{what} must not contain credentials")
-    if not allow_private:
-        _refuse_internal(parts.hostname, parts.port or 443, what)
-    return url
+    return parts
 
 
-def _refuse_internal(host: str, port: int, what: str) -> None:
+def _resolve(host: str, port: int, what: str) -> list[IPAddress]:
+    """The addresses ``host`` stands for: itself when numeric (any spelling), else DNS."""
+    literal = literal_address(host)
+    if literal is not None:
+        return [literal]
     try:
-        answers = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+        answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
-        raise InvalidRequest(f"{what}: host {host!r} could not be resolved") from None
-    for answer in answers:
-        address = ipaddress.ip_address(str(answer[4][0]).split("%")[0])
-        if not _is_public(address):
-            raise InvalidRequest(f"{what} points to a private or internal address")
-
-
-def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return address.is_global and not address.is_multicast
+        raise InvalidRequest(f"{what}: its host could not be resolved") from None
+    found: list[IPAddress] = []
+    for *_, sockaddr in answers:
+        address = literal_address(str(sockaddr[0]))
+        if address is not None and address not in found:
+            found.append(address)
+    if not found:
+        raise InvalidRequest(f"{what}: its host could not be resolved")
+    return found

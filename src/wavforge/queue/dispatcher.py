@@ -35,8 +35,12 @@ class HueyDispatcher:
     def convert(self, wav_task_id: str) -> None:
         self._convert(wav_task_id)
 
-    def deliver(self, delivery_id: str) -> None:
-        self._deliver(delivery_id)
+    def deliver(self, delivery_id: str, delay: float | None = None) -> None:
+        if delay:
+            # Huey keeps the schedule in its own store; the row's next_attempt_at backs it up.
+            self._deliver.schedule(args=(delivery_id,), delay=delay)
+        else:
+            self._deliver(delivery_id)
 
     def _bound(self, run: Callable[[Context, str], None]) -> Callable[[str], None]:
         def task(row_id: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
-from wavforge.core import accounts, tracks, wav_tasks
+from wavforge.core import accounts, delivery_log, tracks, wav_tasks
 from wavforge.dialects import suno
 from wavforge.http.deps import ContextDep, PrincipalDep
 
@@ -43,3 +43,20 @@ async def music_record_info(
 @router.get("/generate/credit", summary="The account's credit balance")
 async def credit(ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
     return suno.success(await run_in_threadpool(accounts.balance, ctx.db, who.account_id))
+
+
+@router.get("/wav/callbacks", summary="A WAV task's callback deliveries and their attempts")
+async def wav_callbacks(
+    ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdQuery
+) -> dict[str, Any]:
+    records = await run_in_threadpool(delivery_log.for_task, ctx, who.account_id, task_id)
+    return suno.success(suno.delivery_log(task_id, records))
+
+
+@router.post(
+    "/account/webhook-secret/rotate",
+    summary="Replace the webhook signing secret (the old one signs too for 24 hours)",
+)
+async def rotate_webhook_secret(ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
+    rotated = await run_in_threadpool(accounts.rotate_webhook_secret, ctx.db, who.account_id)
+    return suno.success(suno.rotated_secret(rotated))

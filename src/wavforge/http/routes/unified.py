@@ -1,0 +1,41 @@
+"""Routes of the unified dialect. Each handler: parse, call the core, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.concurrency import run_in_threadpool
+
+from wavforge.core import lookup, wav_tasks
+from wavforge.core.records import WavRecord
+from wavforge.dialects import unified
+from wavforge.http.deps import ContextDep, PrincipalDep
+
+PREFIX = "/api/generate"
+router = APIRouter(prefix=PREFIX, tags=["Unified dialect"])
+
+TaskIdQuery = Query(..., alias="task_id", max_length=128, description="The task id.")
+TaskIdPath = Path(..., max_length=128, description="The task id.")
+
+
+@router.post("/submit", summary="Submit a convert-to-wav task")
+async def submit(body: unified.SubmitBody, ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
+    record = await run_in_threadpool(wav_tasks.submit, ctx, who.account_id, body.to_request())
+    return unified.success(unified.submitted(record))
+
+
+@router.get("/status/{task_id}", summary="A task's status")
+async def status(ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdPath) -> dict[str, Any]:
+    record = await run_in_threadpool(lookup.any_task, ctx, who.account_id, task_id)
+    if isinstance(record, WavRecord):
+        return unified.success(unified.wav_status(record))
+    return unified.success(unified.music_detail(record))
+
+
+@router.get("/detail/music", summary="A task's details: a WAV conversion or imported tracks")
+async def detail(ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdQuery) -> dict[str, Any]:
+    record = await run_in_threadpool(lookup.any_task, ctx, who.account_id, task_id)
+    if isinstance(record, WavRecord):
+        return unified.success(unified.wav_detail(record))
+    return unified.success(unified.music_detail(record))
