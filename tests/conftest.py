@@ -152,10 +152,14 @@ def api(server: Server, account: dict[str, Any]) -> Iterator[httpx.Client]:
 
 
 class Receiver:
-    """A callback receiver on loopback that records every POST it gets."""
+    """A callback receiver on loopback that records every POST it gets.
 
-    def __init__(self) -> None:
+    ``script`` scripts the answers: one ``(status, headers)`` per call in order, then 200s.
+    """
+
+    def __init__(self, script: list[tuple[int, dict[str, str]]] | None = None) -> None:
         self.calls: list[dict[str, Any]] = []
+        self.script = list(script or [])
         self._arrived = threading.Condition()
         receiver = self
 
@@ -164,11 +168,21 @@ class Receiver:
                 length = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(length)
                 with receiver._arrived:
+                    status, headers = receiver.script.pop(0) if receiver.script else (200, {})
                     receiver.calls.append(
-                        {"path": self.path, "headers": dict(self.headers), "body": json.loads(body)}
+                        {
+                            "path": self.path,
+                            "headers": dict(self.headers),
+                            "raw": body,
+                            "body": json.loads(body),
+                            "at": time.monotonic(),
+                            "answered": status,
+                        }
                     )
                     receiver._arrived.notify_all()
-                self.send_response(200)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("content-length", "0")
                 self.end_headers()
 
