@@ -172,7 +172,7 @@ class Receiver:
                     receiver.calls.append(
                         {
                             "path": self.path,
-                            "headers": dict(self.headers),
+                            "headers": {k.lower(): v for k, v in self.headers.items()},
                             "raw": body,
                             "body": json.loads(body),
                             "at": time.monotonic(),

@@ -36,6 +36,10 @@ class WavRequest:
     audio_id: str | None = None
     callback_url: str | None = None
     output: OutputOptions = field(default_factory=OutputOptions)
+    # How the dialect spells the id fields, so messages name what the client sent.
+    names: Mapping[str, str] = field(
+        default_factory=lambda: {"task_id": "task_id", "audio_id": "audio_id"}
+    )
 
 
 def output_options(values: Mapping[str, object], names: Mapping[str, str]) -> OutputOptions:
@@ -63,11 +67,12 @@ def submit(ctx: Context, account_id: str, request: WavRequest) -> WavRecord:
 
 
 def _validate(ctx: Context, request: WavRequest) -> None:
-    for name, value in (("taskId", request.task_id), ("audioId", request.audio_id)):
+    task, audio = request.names["task_id"], request.names["audio_id"]
+    for name, value in ((task, request.task_id), (audio, request.audio_id)):
         if value is not None and len(value) > MAX_ID_LENGTH:
             raise TooLarge(f"{name} is longer than {MAX_ID_LENGTH} characters")
     if not request.task_id and not request.audio_id:
-        raise InvalidRequest("taskId or audioId is required")
+        raise InvalidRequest(f"{task} or {audio} is required")
     if request.callback_url is not None:
         check_url(
             request.callback_url,
@@ -86,7 +91,8 @@ def _resolve_track(session: Session, account_id: str, request: WavRequest) -> Tr
     if track is not None:
         return track
     if request.audio_id and request.task_id and _exists(session, account_id, request):
-        raise InvalidRequest("audioId does not belong to taskId")
+        names = request.names
+        raise InvalidRequest(f"{names['audio_id']} does not belong to {names['task_id']}")
     raise NotFound("no such track for this account")
 
 

@@ -28,6 +28,9 @@ OPTION_NAMES = {
 }
 
 
+ID_NAMES = {"task_id": "taskId", "audio_id": "audioId"}
+
+
 class WavGenerateBody(BaseModel):
     """``POST /api/v1/wav/generate``; lengths, URL and option rules are the core's."""
 
@@ -53,6 +56,7 @@ class WavGenerateBody(BaseModel):
             audio_id=self.audioId or None,
             callback_url=self.callBackUrl,
             output=output_options(options, OPTION_NAMES),
+            names=ID_NAMES,
         )
 
 

@@ -31,6 +31,9 @@ OPTION_NAMES = {
 }
 
 
+ID_NAMES = {"task_id": "input.task_id", "audio_id": "input.audio_id"}
+
+
 class SubmitInput(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -69,6 +72,7 @@ class SubmitBody(BaseModel):
             audio_id=given.audio_id or None,
             callback_url=self.callback_url or None,
             output=output_options(options, OPTION_NAMES),
+            names=ID_NAMES,
         )
 
 
