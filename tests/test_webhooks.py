@@ -188,3 +188,16 @@ def test_a_delivery_survives_sigkill_between_attempts(tmp_path: Path, mp3: Path)
     finally:
         server.stop()
         flaky.close()
+
+
+def test_retry_after_on_429_stretches_the_wait(api: httpx.Client, mp3: Path) -> None:
+    """The unified schedule says 1 s; the receiver asks for 3 s, and gets them."""
+    busy = Receiver([(429, {"Retry-After": "3"})])
+    try:
+        track = import_file(api, mp3)["tracks"][0]["id"]
+        submit_unified(api, track, busy.url)
+        first, second = busy.wait_for(2)
+        assert 3.0 <= second["at"] - first["at"] < 4.5
+        assert second["headers"]["webhook-id"] == first["headers"]["webhook-id"]
+    finally:
+        busy.close()
