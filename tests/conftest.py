@@ -226,6 +226,17 @@ def import_file(api: httpx.Client, path: Path, **form: str) -> dict[str, Any]:
     return dict(response.json()["data"])
 
 
+def wait_until(predicate: Any, timeout: float = 30) -> Any:
+    """Poll ``predicate`` until it returns something truthy, and return that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
 def wait_for_wav(api: httpx.Client, task_id: str, timeout: float = 60) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

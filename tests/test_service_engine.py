@@ -15,7 +15,7 @@ import pytest
 import soundfile
 
 from audiogen import ffmpeg_pcm, make_flac, make_mp3, read_wav
-from conftest import Receiver, Server, import_file, wait_for_wav
+from conftest import Receiver, Server, import_file, wait_for_wav, wait_until
 
 
 def generate(api: httpx.Client, receiver: Receiver, track_id: str, **extra: Any) -> httpx.Response:
@@ -117,16 +117,6 @@ def converter_pids(server: Server) -> list[int]:
         if b"resource_tracker" not in cmdline:
             pids.append(pid)
     return pids
-
-
-def wait_until(predicate: Any, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached")
 
 
 def test_a_dying_converter_fails_its_task_only(

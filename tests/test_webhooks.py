@@ -17,7 +17,7 @@ from standardwebhooks.webhooks import Webhook
 
 from wavforge.outbound.signing import signature_headers
 
-from conftest import Receiver, Server, free_port, import_file, make_server
+from conftest import Receiver, Server, free_port, import_file, make_server, wait_until
 
 
 def vendor_signature(secret: str, task_id: str, timestamp: str) -> str:
@@ -45,16 +45,6 @@ def submit_suno(api: httpx.Client, audio_id: str, callback: str) -> str:
 def attempts_of(api: httpx.Client, task_id: str) -> list[dict[str, Any]]:
     log = api.get("/api/v1/wav/callbacks", params={"taskId": task_id}).json()["data"]
     return [attempt for delivery in log["deliveries"] for attempt in delivery["attempts"]]
-
-
-def wait_until(check: Any, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def test_signer_reproduces_the_standard_webhooks_test_vector() -> None:

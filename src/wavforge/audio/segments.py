@@ -279,7 +279,7 @@ class _PlacedSink:
     def __init__(self, fd: int, job: Plan, target: _Target) -> None:
         self._fd, self._job, self._target = fd, job, target
         self.frame: int | None = None  # output frame of the first sample, once known
-        self._offset = self._limit = 0
+        self._offset, self._limit = 0, target.max_output_bytes
 
     def place(self, first: AudioFrame) -> None:
         """Work out the offset from the frame's time relative to the file's first sample."""
@@ -291,7 +291,6 @@ class _PlacedSink:
             raise Misaligned("a part starts between samples")
         self.frame = int(frames)
         self._offset = self._target.header_size + self.frame * self._job.output.block_align
-        self._limit = self._target.max_output_bytes
 
     def __call__(self, data: memoryview) -> None:
         assert self.frame is not None, "a part wrote before its first frame was placed"

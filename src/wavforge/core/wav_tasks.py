@@ -29,34 +29,28 @@ log = logging.getLogger(__name__)
 MAX_ID_LENGTH = 128
 
 
+FIELDS = ("task_id", "audio_id", "bit_depth", "sample_format", "sample_rate")
+
+
 @dataclass(frozen=True)
 class WavRequest:
     dialect: Dialect
     task_id: str | None = None
     audio_id: str | None = None
     callback_url: str | None = None
-    output: OutputOptions = field(default_factory=OutputOptions)
-    # How the dialect spells the id fields, so messages name what the client sent.
-    names: Mapping[str, str] = field(
-        default_factory=lambda: {"task_id": "task_id", "audio_id": "audio_id"}
-    )
-
-
-def output_options(values: Mapping[str, object], names: Mapping[str, str]) -> OutputOptions:
-    """Validate a dialect's output options (CONTRACT §9); 400 naming the field on bad values."""
-    try:
-        return OutputOptions.parse(values, names)
-    except ValueError as error:
-        raise InvalidRequest(str(error)) from None
+    # Output options (CONTRACT §9) as sent, keyed bit_depth/sample_format/sample_rate.
+    options: Mapping[str, object] = field(default_factory=dict)
+    # How the dialect spells each field, so messages name what the client sent.
+    names: Mapping[str, str] = field(default_factory=lambda: {f: f for f in FIELDS})
 
 
 def submit(ctx: Context, account_id: str, request: WavRequest) -> WavRecord:
     """Accept a conversion and wake a worker; the row is written before the queue is told."""
-    _validate(ctx, request)
+    output = _validate(ctx, request)
     with ctx.db.read() as session:
         track = _resolve_track(session, account_id, request)
     try:
-        record = _accept(ctx, account_id, track, request)
+        record = _accept(ctx, account_id, track, request, output)
     except IntegrityError:
         raise Conflict(data=_live_task_id(ctx, track.id)) from None
     try:
@@ -66,7 +60,12 @@ def submit(ctx: Context, account_id: str, request: WavRequest) -> WavRecord:
     return record
 
 
-def _validate(ctx: Context, request: WavRequest) -> None:
+def _validate(ctx: Context, request: WavRequest) -> OutputOptions:
+    """Every check that needs no database; returns the parsed output options."""
+    try:
+        output = OutputOptions.parse(request.options, request.names)
+    except ValueError as error:
+        raise InvalidRequest(str(error)) from None
     task, audio = request.names["task_id"], request.names["audio_id"]
     for name, value in ((task, request.task_id), (audio, request.audio_id)):
         if value is not None and len(value) > MAX_ID_LENGTH:
@@ -79,6 +78,7 @@ def _validate(ctx: Context, request: WavRequest) -> None:
             what="callback URL",
             allow_private=ctx.settings.callback_allow_private,
         )
+    return output
 
 
 def _resolve_track(session: Session, account_id: str, request: WavRequest) -> Track:
@@ -106,14 +106,16 @@ def _exists(session: Session, account_id: str, request: WavRequest) -> bool:
     return by_audio is not None and by_task is not None
 
 
-def _accept(ctx: Context, account_id: str, track: Track, request: WavRequest) -> WavRecord:
+def _accept(
+    ctx: Context, account_id: str, track: Track, request: WavRequest, output: OutputOptions
+) -> WavRecord:
     cost = ctx.settings.wav_cost
     with ctx.db.write() as session:
         live = _live_in(session, track.id)
         if live is not None:
             raise Conflict(data=live)
         _charge(session, account_id, cost)
-        task = _new_task(account_id, track, request, cost)
+        task = _new_task(account_id, track, request, output, cost)
         session.add(task)
         session.flush()
         return wav_record(task, track, ctx.links)
@@ -131,7 +133,9 @@ def _charge(session: Session, account_id: str, cost: int) -> None:
         raise InsufficientCredits(f"insufficient credits: a conversion costs {cost}")
 
 
-def _new_task(account_id: str, track: Track, request: WavRequest, cost: int) -> WavTask:
+def _new_task(
+    account_id: str, track: Track, request: WavRequest, output: OutputOptions, cost: int
+) -> WavTask:
     now = clock.now()
     return WavTask(
         id=ids.task_id(),
@@ -140,7 +144,7 @@ def _new_task(account_id: str, track: Track, request: WavRequest, cost: int) -> 
         live_track_id=track.id,
         dialect=request.dialect.value,
         callback_url=request.callback_url,
-        options=request.output.as_dict(),
+        options=output.as_dict(),
         status=WavStatus.PENDING.value,
         progress=0.0,
         credits_charged=cost,

@@ -12,7 +12,7 @@ from wavforge.core.accounts import RotatedSecret
 from wavforge.core.delivery_log import DeliveryRecord
 from wavforge.core.records import MusicRecord, TrackRecord, WavRecord
 from wavforge.core.states import Dialect, WavStatus
-from wavforge.core.wav_tasks import WavRequest, output_options
+from wavforge.core.wav_tasks import WavRequest
 from wavforge.errors import Conflict, WavforgeError
 
 MODEL_NAME = "wavforge-import"
@@ -20,15 +20,14 @@ MODEL_NAME = "wavforge-import"
 SUCCESS_FLAG = {WavStatus.RUNNING: WavStatus.PENDING}
 
 
-# Output options (CONTRACT §9) as this dialect spells them, for the core's messages.
-OPTION_NAMES = {
+# The request's fields as this dialect spells them, for the core's messages.
+FIELD_NAMES = {
+    "task_id": "taskId",
+    "audio_id": "audioId",
     "bit_depth": "bitDepth",
     "sample_format": "sampleFormat",
     "sample_rate": "sampleRate",
 }
-
-
-ID_NAMES = {"task_id": "taskId", "audio_id": "audioId"}
 
 
 class WavGenerateBody(BaseModel):
@@ -55,8 +54,8 @@ class WavGenerateBody(BaseModel):
             task_id=self.taskId or None,
             audio_id=self.audioId or None,
             callback_url=self.callBackUrl,
-            output=output_options(options, OPTION_NAMES),
-            names=ID_NAMES,
+            options=options,
+            names=FIELD_NAMES,
         )
 
 

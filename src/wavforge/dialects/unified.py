@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from wavforge.core.records import MusicRecord, TrackRecord, WavRecord
 from wavforge.core.states import Dialect, WavStatus
-from wavforge.core.wav_tasks import WavRequest, output_options
+from wavforge.core.wav_tasks import FIELDS, WavRequest
 from wavforge.errors import Conflict, InvalidRequest, WavforgeError
 
 WAV_MODEL = "convert-to-wav"
@@ -23,15 +23,8 @@ STATUS = {
     WavStatus.CREATE_TASK_FAILED: "failed",
     WavStatus.GENERATE_WAV_FAILED: "failed",
 }
-# Output options (CONTRACT §9) as this dialect spells them, for the core's messages.
-OPTION_NAMES = {
-    "bit_depth": "input.bit_depth",
-    "sample_format": "input.sample_format",
-    "sample_rate": "input.sample_rate",
-}
-
-
-ID_NAMES = {"task_id": "input.task_id", "audio_id": "input.audio_id"}
+# The request's fields as this dialect spells them, for the core's messages.
+FIELD_NAMES = {name: f"input.{name}" for name in FIELDS}
 
 
 class SubmitInput(BaseModel):
@@ -71,8 +64,8 @@ class SubmitBody(BaseModel):
             task_id=given.task_id or None,
             audio_id=given.audio_id or None,
             callback_url=self.callback_url or None,
-            output=output_options(options, OPTION_NAMES),
-            names=ID_NAMES,
+            options=options,
+            names=FIELD_NAMES,
         )
 
 

@@ -11,6 +11,7 @@ redirect the request inward.
 from __future__ import annotations
 
 import socket
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
@@ -71,7 +72,7 @@ def resolve_target(url: str, *, what: str, allow_private: bool) -> Target:
 
 def pinned_stream(
     client: httpx.Client, method: str, target: Target, **kwargs: Any
-) -> Any:  # a context manager yielding httpx.Response
+) -> AbstractContextManager[httpx.Response]:
     """``client.stream`` to the checked address, with the original host in Host and SNI."""
     headers = {**kwargs.pop("headers", {}), "Host": target.host_header()}
     extensions = {"sni_hostname": target.host} if target.parts.scheme.lower() == "https" else {}
