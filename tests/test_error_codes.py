@@ -11,17 +11,7 @@ import pytest
 
 from wavforge.errors import ALL_ERRORS
 
-from conftest import Receiver, Server, import_file, make_server, wavforge
-
-
-def assert_envelope(response: httpx.Response, code: int) -> dict[str, Any]:
-    assert response.status_code == code, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"code", "msg", "data"}
-    assert body["code"] == code
-    assert isinstance(body["msg"], str) and body["msg"]
-    return dict(body)
+from conftest import Receiver, Server, assert_envelope, import_file, make_server, wavforge
 
 
 @pytest.fixture

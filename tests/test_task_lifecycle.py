@@ -65,6 +65,9 @@ def test_a_failed_conversion_is_clean_refunded_and_retryable(
         assert record["errorMessage"].startswith(("unsupported source", "conversion failed"))
         assert record["response"]["audioWavUrl"] is None
         assert api.get("/api/v1/generate/credit").json()["data"] == 5  # refunded
+        book = api.get("/api/v1/account/ledger").json()["data"]
+        moves = [(e["reason"], e["amount"]) for e in book["entries"] if e["taskId"] == task_id]
+        assert sorted(moves) == [("charge", -1), ("refund", 1)]
 
         (call,) = receiver.wait_for(1)
         assert call["body"]["code"] == record["errorCode"]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import json
 import os
 import signal
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -55,6 +58,17 @@ def _console(stderr: bool = False) -> Console:
 def _fail(message: str, code: int = 1) -> NoReturn:
     _console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _domain_errors() -> Iterator[None]:
+    """A refused operation (unknown id, bad amount) ends the command with its message."""
+    from wavforge.errors import WavforgeError
+
+    try:
+        yield
+    except WavforgeError as error:
+        _fail(error.message)
 
 
 def _database() -> Database:
@@ -184,12 +198,9 @@ def keys_revoke(
 ) -> None:
     """Revoke a key at once."""
     from wavforge.core import accounts
-    from wavforge.errors import WavforgeError
 
-    try:
+    with _domain_errors():
         accounts.revoke_key(_database(), key_id)
-    except WavforgeError as error:
-        _fail(error.message)
     _console().print(f"revoked {key_id}")
 
 
@@ -200,12 +211,9 @@ def keys_reset(
 ) -> None:
     """Revoke a key and print its replacement."""
     from wavforge.core import accounts
-    from wavforge.errors import WavforgeError
 
-    try:
+    with _domain_errors():
         issued = accounts.reset_key(_database(), key_id)
-    except WavforgeError as error:
-        _fail(error.message)
     _show_issued(issued, as_json)
 
 
@@ -216,18 +224,108 @@ def keys_rotate_secret(
 ) -> None:
     """Replace an account's webhook signing secret; the old one also signs for 24 hours."""
     from wavforge.core import accounts
-    from wavforge.errors import WavforgeError
 
-    try:
+    with _domain_errors():
         rotated = accounts.rotate_webhook_secret(_database(), account_id)
-    except WavforgeError as error:
-        _fail(error.message)
     until = rotated.previous_valid_until.strftime("%Y-%m-%d %H:%M:%S")
     if as_json:
         print(json.dumps({"webhook_secret": rotated.webhook_secret, "previous_valid_until": until}))
         return
     _console().print(f"webhook secret: [bold]{rotated.webhook_secret}[/bold]")
     _console().print(f"the previous secret also signs until {until} UTC")
+
+
+credits_app = typer.Typer(help="Grant credits and read an account's ledger.", no_args_is_help=True)
+app.add_typer(credits_app, name="credits")
+
+
+@credits_app.command("grant")
+def credits_grant(
+    account_id: Annotated[str, typer.Argument(help="The account (see `keys list`).")],
+    amount: Annotated[
+        int, typer.Argument(help="Credits to add; negative (after `--`) takes them away.")
+    ],
+    note: Annotated[str, typer.Option(help="Why, for the ledger.")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Add credits to an account (a ledger entry); the balance never goes below zero."""
+    from wavforge.core import ledger
+
+    with _domain_errors():
+        balance = ledger.grant(_database(), account_id, amount, note)
+    if as_json:
+        print(json.dumps({"account_id": account_id, "balance": balance}))
+        return
+    _console().print(f"{account_id}: balance {balance}")
+
+
+@credits_app.command("ledger")
+def credits_ledger(
+    account_id: Annotated[str, typer.Argument(help="The account (see `keys list`).")],
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Newest entries to show.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """An account's newest ledger entries: grants, charges and refunds."""
+    from rich.table import Table
+
+    from wavforge.core import ledger
+
+    entries = ledger.entries(_database(), account_id, limit)
+    if as_json:
+        print(json.dumps([_entry_json(entry) for entry in entries]))
+        return
+    table = Table("time", "amount", "reason", "task", "note")
+    for entry in entries:
+        row = _entry_json(entry)
+        table.add_row(
+            row["created_at"], f"{entry.amount:+d}", entry.reason, row["task_id"] or "", entry.note
+        )
+    _console().print(table)
+
+
+def _entry_json(entry: Any) -> dict[str, Any]:
+    return {
+        "created_at": _when(entry.created_at),
+        "amount": entry.amount,
+        "reason": entry.reason,
+        "task_id": entry.wav_task_id,
+        "note": entry.note,
+    }
+
+
+@app.command()
+def maintenance(
+    state: Annotated[str, typer.Argument(help="on, off or status.")],
+) -> None:
+    """Switch maintenance mode: submissions answer 455, reads go on. No restart needed."""
+    from wavforge.core import maintenance as switch
+
+    if state not in ("on", "off", "status"):
+        _fail("expected on, off or status", code=2)
+    db = _database()
+    if state != "status":
+        switch.switch(db, state == "on")
+    print(f"maintenance {'on' if switch.is_on(db) else 'off'}")
+
+
+@app.command()
+def purge(as_json: JsonOption = False) -> None:
+    """Run the retention job now: delete WAV files past their expiry (records stay)."""
+    from wavforge.core import retention
+    from wavforge.runtime import build_runtime
+
+    runtime = build_runtime(_settings())
+    try:
+        result = retention.purge(runtime.context)
+    finally:
+        runtime.close()
+    if as_json:
+        print(json.dumps(dataclasses.asdict(result)))
+        return
+    print(
+        f"deleted {result.files_deleted} expired files and "
+        f"{result.idempotency_keys_deleted} old idempotency keys"
+    )
 
 
 @app.command("convert-file")

@@ -60,6 +60,16 @@ class Settings(BaseSettings):
         default=1_296_000, description="How long WAV files (and their links) are kept."
     )
     wav_cost: Annotated[int, Field(ge=0)] = Field(default=1, description="Credits per conversion.")
+    rate_limit: str = Field(
+        default="20/second",
+        description="Per-key request rate, e.g. `20/second` or `600/minute` (430 beyond).",
+    )
+    max_unfinished: Annotated[int, Field(ge=1)] = Field(
+        default=100, description="Unfinished WAV tasks an account may have at once (405 beyond)."
+    )
+    purge_seconds: Annotated[float, Field(gt=0)] = Field(
+        default=300.0, description="How often a worker deletes expired files."
+    )
     callback_allow_private: bool = Field(
         default=False,
         description="Allow loopback/private callback and import URLs (development only).",
@@ -137,6 +147,17 @@ class Settings(BaseSettings):
     def retry_schedule(self, dialect: str) -> tuple[float, ...]:
         """The delays before each retry of a callback made for ``dialect``."""
         return self.callback_retry_unified if dialect == "unified" else self.callback_retry_suno
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError("expected a rate such as '20/second' or '600/minute'") from None
+        return value
 
     @field_validator("data_dir")
     @classmethod

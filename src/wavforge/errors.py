@@ -8,27 +8,41 @@ one place (``wavforge.http.errors``), and the CLI prints their message. ::
     ├── Unauthorized (401)
     ├── Forbidden (403)         a download link that was altered
     ├── NotFound (404)
+    ├── QuotaExceeded (405)     too many unfinished tasks (the vendors' code; not a method error)
     ├── Conflict (409)          data: the existing task id
     ├── Gone (410)              a download link whose file has expired
     ├── TooLarge (413)
     ├── InsufficientCredits (429)
+    ├── TooFrequent (430)       per-key request rate; carries Retry-After
+    ├── Maintenance (455)
     └── ServerError (500)       message is safe to show; details go to the log only
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 
 class WavforgeError(Exception):
-    """Base of every error a client may see; ``message`` is safe to show."""
+    """Base of every error a client may see; ``message`` is safe to show.
+
+    ``headers`` go out with the HTTP answer (``Retry-After`` on 430).
+    """
 
     code: ClassVar[int] = 500
     default_message: ClassVar[str] = "server error"
 
-    def __init__(self, message: str | None = None, *, data: Any = None) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self.message = message or self.default_message
         self.data = data
+        self.headers = dict(headers or {})
         super().__init__(self.message)
 
 
@@ -52,6 +66,11 @@ class NotFound(WavforgeError):
     default_message = "not found"
 
 
+class QuotaExceeded(WavforgeError):
+    code = 405
+    default_message = "too many unfinished tasks"
+
+
 class Conflict(WavforgeError):
     code = 409
     default_message = "a WAV record already exists for this track"
@@ -72,6 +91,16 @@ class InsufficientCredits(WavforgeError):
     default_message = "insufficient credits"
 
 
+class TooFrequent(WavforgeError):
+    code = 430
+    default_message = "call frequency too high"
+
+
+class Maintenance(WavforgeError):
+    code = 455
+    default_message = "system maintenance: new submissions are paused, reads still work"
+
+
 class ServerError(WavforgeError):
     code = 500
     default_message = "server error"
@@ -82,9 +111,12 @@ ALL_ERRORS: tuple[type[WavforgeError], ...] = (
     Unauthorized,
     Forbidden,
     NotFound,
+    QuotaExceeded,
     Conflict,
     Gone,
     TooLarge,
     InsufficientCredits,
+    TooFrequent,
+    Maintenance,
     ServerError,
 )

@@ -10,6 +10,8 @@ from huey import Huey
 from wavforge.audio.isolation import ConverterPool
 from wavforge.config import Settings
 from wavforge.core.context import Context
+from wavforge.core.maintenance import MaintenanceGate
+from wavforge.core.rate_limits import RateLimiter
 from wavforge.db import migrate
 from wavforge.db.database import Database
 from wavforge.dialects import callback_bodies
@@ -54,6 +56,8 @@ def build_runtime(settings: Settings) -> Runtime:
         dispatch=dispatcher,
         converter=converters,
         callback_bodies=callback_bodies(),
+        limiter=RateLimiter(settings.rate_limit),
+        maintenance=MaintenanceGate(db),
     )
     dispatcher.bind(context)
     return Runtime(context=context, huey=huey, converters=converters)

@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from wavforge.core import clock, ids
+from wavforge.core import clock, ids, ledger
 from wavforge.db.database import Database
 from wavforge.db.models import Account, ApiKey
-from wavforge.errors import NotFound, Unauthorized
+from wavforge.errors import InvalidRequest, NotFound, Unauthorized
 
 KEY_PREFIX = "wf_"
 VISIBLE_CHARS = 10
@@ -76,9 +76,12 @@ def create_account(db: Database, name: str, *, credits: int = 0, admin: bool = F
         webhook_secret=_new_webhook_secret(),
         created_at=clock.now(),
     )
+    if credits < 0:
+        raise InvalidRequest("credits cannot be negative")
     with db.write() as session:
         session.add(account)
         session.flush()
+        ledger.opening_grant(session, account.id, credits)
         return _issue(session, account, name)
 
 
@@ -165,9 +168,12 @@ def reset_key(db: Database, key_id: str) -> IssuedKey:
         return _issue(session, account, old.name)
 
 
-def balance(db: Database, account_id: str) -> int:
+def balance(db: Database, account_id: str, *, must_exist: bool = False) -> int:
     with db.read() as session:
-        return session.scalar(select(Account.credits).where(Account.id == account_id)) or 0
+        credits = session.scalar(select(Account.credits).where(Account.id == account_id))
+    if credits is None and must_exist:
+        raise NotFound(f"no account {account_id!r}")
+    return credits or 0
 
 
 SECRET_OVERLAP = timedelta(hours=24)

@@ -9,6 +9,8 @@ from typing import Any, Protocol
 
 from wavforge.audio import ConversionResult
 from wavforge.config import Settings
+from wavforge.core.maintenance import MaintenanceGate
+from wavforge.core.rate_limits import RateLimiter
 from wavforge.core.records import WavRecord
 from wavforge.db.database import Database
 from wavforge.links import LinkSigner
@@ -48,3 +50,5 @@ class Context:
     dispatch: Dispatcher
     converter: Converter
     callback_bodies: Mapping[str, CallbackRenderer]
+    limiter: RateLimiter
+    maintenance: MaintenanceGate

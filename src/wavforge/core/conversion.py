@@ -12,13 +12,13 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from wavforge import audio
-from wavforge.core import clock
+from wavforge.core import clock, ledger
 from wavforge.core.context import Context
 from wavforge.core.deliveries import enqueue_event
 from wavforge.core.leases import LeaseLost, claim_wav, renew_wav, worker_identity
 from wavforge.core.records import wav_record
 from wavforge.core.states import FailureCode, WavStatus
-from wavforge.db.models import Account, Track, WavTask
+from wavforge.db.models import Track, WavTask
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def run(ctx: Context, task_id: str) -> None:
         attempts, source_key = task.attempts, track.source_key
         output = audio.OutputOptions(**task.options)  # type: ignore[arg-type]
     if attempts > ctx.settings.max_attempts:
-        _fail(
+        fail(
             ctx,
             task_id,
             owner,
@@ -64,14 +64,14 @@ def _convert(
     except LeaseLost:
         log.warning("task %s: lease lost, leaving it to its new owner", task_id)
     except audio.UnsupportedAudio as error:
-        _fail(ctx, task_id, owner, FailureCode.BAD_SOURCE, f"unsupported source: {error}")
+        fail(ctx, task_id, owner, FailureCode.BAD_SOURCE, f"unsupported source: {error}")
     except audio.LimitExceeded as error:
-        _fail(ctx, task_id, owner, FailureCode.BAD_SOURCE, f"source refused: {error}")
+        fail(ctx, task_id, owner, FailureCode.BAD_SOURCE, f"source refused: {error}")
     except audio.AudioError as error:
-        _fail(ctx, task_id, owner, FailureCode.CONVERSION_FAILED, f"conversion failed: {error}")
+        fail(ctx, task_id, owner, FailureCode.CONVERSION_FAILED, f"conversion failed: {error}")
     except Exception:
         log.exception("task %s: conversion crashed", task_id)
-        _fail(ctx, task_id, owner, FailureCode.SERVER_ERROR, "server error during conversion")
+        fail(ctx, task_id, owner, FailureCode.SERVER_ERROR, "server error during conversion")
     else:
         _succeed(ctx, task_id, owner, wav_key, result)
     finally:
@@ -123,7 +123,7 @@ def _succeed(
     _dispatch(ctx, delivery_id)
 
 
-def _fail(ctx: Context, task_id: str, owner: str, code: int, message: str) -> None:
+def fail(ctx: Context, task_id: str, owner: str, code: int, message: str) -> None:
     """Fail the task, free its track and refund it — all in one transaction, at most once."""
     values = {
         "status": WavStatus.GENERATE_WAV_FAILED,
@@ -138,11 +138,7 @@ def _fail(ctx: Context, task_id: str, owner: str, code: int, message: str) -> No
         if not _finish(session, task_id, owner, values):
             return
         task = session.get_one(WavTask, task_id)
-        session.execute(
-            update(Account)
-            .where(Account.id == task.account_id)
-            .values(credits=Account.credits + task.credits_charged)
-        )
+        ledger.refund(session, task.account_id, task_id, task.credits_charged)
         delivery_id = _announce(ctx, session, task_id)
     log.info("task %s: failed (%s)", task_id, message)
     _dispatch(ctx, delivery_id)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from wavforge.core import clock
 from wavforge.core.context import Context
 from wavforge.core.records import SOURCE, WAV, safe_filename, source_suffix
-from wavforge.core.states import WavStatus
+from wavforge.core.states import WITH_FILE
 from wavforge.db.models import Track, WavTask
 from wavforge.errors import Gone, NotFound
 
@@ -21,7 +21,6 @@ SOURCE_TYPES = {
     ".m4a": "audio/mp4",
     ".aiff": "audio/aiff",
 }
-DOWNLOADABLE = (WavStatus.SUCCESS, WavStatus.CALLBACK_EXCEPTION)
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,7 @@ def _wav(ctx: Context, task_id: str) -> tuple[str, str]:
     if found is None:
         raise NotFound()
     key, status, expires_at, title = found
-    if key is None or status not in DOWNLOADABLE or expires_at is None or expires_at <= clock.now():
+    if key is None or status not in WITH_FILE or expires_at is None or expires_at <= clock.now():
         raise Gone()
     return key, safe_filename(title, ".wav")
 

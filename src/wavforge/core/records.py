@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from wavforge.core import clock
-from wavforge.core.states import WavStatus
+from wavforge.core.states import WITH_FILE, WavStatus
 from wavforge.db.models import MusicTask, Track, WavTask
 from wavforge.links import LinkSigner
 
@@ -112,11 +112,21 @@ def wav_record(task: WavTask, track: Track, links: LinkSigner) -> WavRecord:
         progress=task.progress,
         wav_url=_wav_url(task, track, links),
         error_code=task.error_code,
-        error_message=task.error_message,
+        error_message=_expiry_message(task) or task.error_message,
         created_at=task.created_at,
         completed_at=task.completed_at,
         options=dict(task.options or {}),
         analysis=task.analysis,
+    )
+
+
+def _expiry_message(task: WavTask) -> str | None:
+    """Say why a succeeded record has no URL any more, in both dialects' message field."""
+    if task.status not in WITH_FILE or task.expires_at is None or task.expires_at > clock.now():
+        return None
+    return (
+        f"the WAV file expired at {task.expires_at.isoformat(timespec='seconds')}Z and was "
+        "deleted; submit the track again to convert it anew"
     )
 
 

@@ -16,6 +16,7 @@ class WavStatus(StrEnum):
 
 UNFINISHED = (WavStatus.PENDING, WavStatus.RUNNING)
 FAILED = (WavStatus.CREATE_TASK_FAILED, WavStatus.GENERATE_WAV_FAILED)
+WITH_FILE = (WavStatus.SUCCESS, WavStatus.CALLBACK_EXCEPTION)  # the WAV exists until it expires
 
 
 class DeliveryStatus(StrEnum):

@@ -2,7 +2,9 @@
 
 - at least one of task id / audio id; both must belong together;
 - one live WAV record per track, enforced by a unique index so racing requests cannot both win;
-- the conversion's credits are taken in the transaction that accepts it.
+- the conversion's credits are taken in the transaction that accepts it, and the account's
+  unfinished tasks are counted in it too (the charge's row lock keeps that count honest);
+- a succeeded record whose file has expired no longer holds its track: it may be converted again.
 """
 
 from __future__ import annotations
@@ -11,17 +13,17 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from wavforge.audio.options import OutputOptions
-from wavforge.core import clock, ids
+from wavforge.core import clock, ids, ledger
 from wavforge.core.context import Context
 from wavforge.core.records import WavRecord, wav_record
-from wavforge.core.states import Dialect, WavStatus
-from wavforge.db.models import Account, Track, WavTask
-from wavforge.errors import Conflict, InsufficientCredits, InvalidRequest, NotFound, TooLarge
+from wavforge.core.states import UNFINISHED, Dialect, WavStatus
+from wavforge.db.models import Track, WavTask
+from wavforge.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded, TooLarge
 from wavforge.outbound.urls import check_url
 
 log = logging.getLogger(__name__)
@@ -111,26 +113,37 @@ def _accept(
 ) -> WavRecord:
     cost = ctx.settings.wav_cost
     with ctx.db.write() as session:
+        _release_if_expired(session, track.id)
         live = _live_in(session, track.id)
         if live is not None:
             raise Conflict(data=live)
-        _charge(session, account_id, cost)
         task = _new_task(account_id, track, request, output, cost)
+        ledger.charge(session, account_id, task.id, cost)
+        _check_quota(session, account_id, ctx.settings.max_unfinished)
         session.add(task)
         session.flush()
         return wav_record(task, track, ctx.links)
 
 
-def _charge(session: Session, account_id: str, cost: int) -> None:
-    if cost == 0:
-        return
-    charged = session.execute(
-        update(Account)
-        .where(Account.id == account_id, Account.credits >= cost)
-        .values(credits=Account.credits - cost)
+def _check_quota(session: Session, account_id: str, limit: int) -> None:
+    unfinished = session.scalar(
+        select(func.count())
+        .select_from(WavTask)
+        .where(WavTask.account_id == account_id, WavTask.status.in_(UNFINISHED))
     )
-    if charged.rowcount == 0:  # type: ignore[attr-defined]
-        raise InsufficientCredits(f"insufficient credits: a conversion costs {cost}")
+    if (unfinished or 0) >= limit:
+        raise QuotaExceeded(
+            f"too many unfinished tasks: at most {limit} may be pending or running at once"
+        )
+
+
+def _release_if_expired(session: Session, track_id: str) -> None:
+    """Free the track from a record whose WAV has expired, even before the purge has run."""
+    session.execute(
+        update(WavTask)
+        .where(WavTask.live_track_id == track_id, WavTask.expires_at <= clock.now())
+        .values(live_track_id=None)
+    )
 
 
 def _new_task(

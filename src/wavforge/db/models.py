@@ -12,6 +12,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -39,7 +41,11 @@ class Base(DeclarativeBase):
 
 
 class Account(Base):
+    """``credits`` is the running total of the account's ledger, kept beside it for a cheap
+    guarded ``UPDATE``; the CHECK makes a negative balance impossible even for a buggy caller."""
+
     __tablename__ = "accounts"
+    __table_args__ = (CheckConstraint("credits >= 0", name="credits_not_negative"),)
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -133,7 +139,7 @@ class WavTask(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     started_at: Mapped[datetime | None] = mapped_column(DateTime)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
 
 
 class Delivery(Base):
@@ -167,3 +173,46 @@ class DeliveryAttempt(Base):
     duration_ms: Mapped[int] = mapped_column(Integer)
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(String(500))
+
+
+class LedgerEntry(Base):
+    """One change of an account's credits. A task is charged and refunded at most once each:
+    the unique constraint holds that even when a failure is processed twice (NULL task ids,
+    as grants have, never collide)."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (UniqueConstraint("wav_task_id", "reason", name="uq_ledger_task_reason"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    amount: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(20))
+    wav_task_id: Mapped[str | None] = mapped_column(ID)
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class IdempotencyKey(Base):
+    """The first answer to a submission made with an ``Idempotency-Key`` (CONTRACT §8).
+
+    ``status_code`` is NULL while that first request is still running.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class ServiceFlag(Base):
+    """Switches every process reads at run time (maintenance mode), shared through the database."""
+
+    __tablename__ = "service_flags"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)

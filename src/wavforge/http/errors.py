@@ -41,7 +41,7 @@ def body_for(path: str) -> ErrorBody:
 
 def error_response(request: Request, error: WavforgeError) -> JSONResponse:
     body = body_for(request.url.path)(error)
-    return JSONResponse(body, status_code=error.code)
+    return JSONResponse(body, status_code=error.code, headers=error.headers or None)
 
 
 def _from_validation(error: RequestValidationError) -> WavforgeError:

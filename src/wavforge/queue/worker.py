@@ -1,4 +1,4 @@
-"""A worker: Huey consumer threads plus the sweep, in this process.
+"""A worker: Huey consumer threads plus the sweep and the retention purge, in this process.
 
 ``wavforge serve`` starts one beside the API; ``wavforge worker`` runs one alone.
 """
@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 
 from huey import Huey
 from huey.consumer import Consumer
 
 from wavforge.audio.isolation import ConverterPool
-from wavforge.core import recovery
+from wavforge.core import recovery, retention
 from wavforge.core.context import Context
 
 log = logging.getLogger(__name__)
@@ -58,10 +60,24 @@ class Worker:
         self._stopping.wait()
 
     def _sweep_forever(self) -> None:
+        """Sweep every ``sweep_seconds``; purge expired files every ``purge_seconds``.
+
+        Several workers may purge at once: each deletion is idempotent and guarded.
+        """
+        settings = self._context.settings
+        next_purge = time.monotonic()
         while True:
-            try:
-                recovery.sweep(self._context)
-            except Exception:
-                log.exception("sweep failed; trying again later")
-            if self._stopping.wait(self._context.settings.sweep_seconds):
+            _survive("sweep", recovery.sweep, self._context)
+            if time.monotonic() >= next_purge:
+                _survive("purge", retention.purge, self._context)
+                next_purge = time.monotonic() + settings.purge_seconds
+            if self._stopping.wait(min(settings.sweep_seconds, settings.purge_seconds)):
                 return
+
+
+def _survive(name: str, job: Callable[[Context], object], context: Context) -> None:
+    """Run a periodic job; a failure is logged and the next period tries again."""
+    try:
+        job(context)
+    except Exception:
+        log.exception("%s failed; trying again later", name)

@@ -18,7 +18,8 @@ from wavforge.core.context import Context
 from wavforge.core.tracks import ImportMeta, StagedFile
 from wavforge.dialects import suno
 from wavforge.errors import InvalidRequest, TooLarge
-from wavforge.http.deps import ContextDep, PrincipalDep
+from wavforge.http.deps import ContextDep, SubmitterDep
+from wavforge.http.idempotency import once
 from wavforge.outbound.download import download
 
 router = APIRouter(prefix="/api/v1", tags=["Import"])
@@ -41,6 +42,7 @@ class UrlImport(BaseModel):
 @router.post(
     "/music/import",
     summary="Import tracks from files or URLs",
+    response_model=dict[str, Any],
     openapi_extra={
         "requestBody": {
             "content": {
@@ -64,16 +66,19 @@ class UrlImport(BaseModel):
         }
     },
 )
-async def import_music(request: Request, ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("multipart/form-data"):
-        staged, meta = await _from_form(request, ctx)
-    elif content_type.startswith("application/json"):
-        staged, meta = await _from_json(request, ctx)
-    else:
-        raise InvalidRequest("send multipart/form-data with 'file' parts, or JSON with 'urls'")
-    record = await run_in_threadpool(tracks.import_files, ctx, who.account_id, staged, meta)
-    return suno.success(suno.imported(record))
+async def import_music(request: Request, ctx: ContextDep, who: SubmitterDep) -> Any:
+    async def run() -> dict[str, Any]:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("multipart/form-data"):
+            staged, meta = await _from_form(request, ctx)
+        elif content_type.startswith("application/json"):
+            staged, meta = await _from_json(request, ctx)
+        else:
+            raise InvalidRequest("send multipart/form-data with 'file' parts, or JSON with 'urls'")
+        record = await run_in_threadpool(tracks.import_files, ctx, who.account_id, staged, meta)
+        return suno.success(suno.imported(record))
+
+    return await once(request, ctx, who.account_id, run)
 
 
 async def _from_form(request: Request, ctx: Context) -> tuple[list[StagedFile], ImportMeta]:

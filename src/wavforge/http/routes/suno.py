@@ -4,24 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from wavforge.core import accounts, delivery_log, tracks, wav_tasks
 from wavforge.dialects import suno
-from wavforge.http.deps import ContextDep, PrincipalDep
+from wavforge.http.deps import ContextDep, PrincipalDep, SubmitterDep
+from wavforge.http.idempotency import once
 
 router = APIRouter(prefix="/api/v1", tags=["Suno dialect"])
 
 TaskIdQuery = Query(..., alias="taskId", max_length=128, description="The task id.")
 
 
-@router.post("/wav/generate", summary="Convert a track to WAV")
+@router.post("/wav/generate", summary="Convert a track to WAV", response_model=dict[str, Any])
 async def generate_wav(
-    body: suno.WavGenerateBody, ctx: ContextDep, who: PrincipalDep
-) -> dict[str, Any]:
-    record = await run_in_threadpool(wav_tasks.submit, ctx, who.account_id, body.to_request())
-    return suno.success({"taskId": record.id})
+    request: Request, body: suno.WavGenerateBody, ctx: ContextDep, who: SubmitterDep
+) -> Any:
+    async def submit() -> dict[str, Any]:
+        record = await run_in_threadpool(wav_tasks.submit, ctx, who.account_id, body.to_request())
+        return suno.success({"taskId": record.id})
+
+    return await once(request, ctx, who.account_id, submit)
 
 
 @router.get("/wav/record-info", summary="A WAV task's state")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from wavforge.core import lookup, wav_tasks
 from wavforge.core.records import WavRecord
 from wavforge.dialects import unified
-from wavforge.http.deps import ContextDep, PrincipalDep
+from wavforge.http.deps import ContextDep, PrincipalDep, SubmitterDep
+from wavforge.http.idempotency import once
 
 PREFIX = "/api/generate"
 router = APIRouter(prefix=PREFIX, tags=["Unified dialect"])
@@ -19,10 +20,15 @@ TaskIdQuery = Query(..., alias="task_id", max_length=128, description="The task 
 TaskIdPath = Path(..., max_length=128, description="The task id.")
 
 
-@router.post("/submit", summary="Submit a convert-to-wav task")
-async def submit(body: unified.SubmitBody, ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
-    record = await run_in_threadpool(wav_tasks.submit, ctx, who.account_id, body.to_request())
-    return unified.success(unified.submitted(record))
+@router.post("/submit", summary="Submit a convert-to-wav task", response_model=dict[str, Any])
+async def submit(
+    request: Request, body: unified.SubmitBody, ctx: ContextDep, who: SubmitterDep
+) -> Any:
+    async def run() -> dict[str, Any]:
+        record = await run_in_threadpool(wav_tasks.submit, ctx, who.account_id, body.to_request())
+        return unified.success(unified.submitted(record))
+
+    return await once(request, ctx, who.account_id, run)
 
 
 @router.get("/status/{task_id}", summary="A task's status")

@@ -1,0 +1,136 @@
+"""Credits: every change is a ledger row written in the same transaction as the balance.
+
+The balance on the account row is the ledger's running sum, kept for a cheap guarded update:
+a charge is one ``UPDATE ... WHERE credits >= cost`` (so racing submissions cannot overdraw),
+and a refund inserts its row *before* touching the balance, so the unique constraint on
+(task, reason) refuses a second refund before any credit moves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from wavforge.core import clock
+from wavforge.db.database import Database
+from wavforge.db.models import Account, LedgerEntry
+from wavforge.errors import InsufficientCredits, InvalidRequest, NotFound
+
+MAX_GRANT = 1_000_000_000
+
+
+class Reason(StrEnum):
+    GRANT = "grant"
+    CHARGE = "charge"
+    REFUND = "refund"
+
+
+@dataclass(frozen=True)
+class Entry:
+    amount: int
+    reason: str
+    wav_task_id: str | None
+    note: str
+    created_at: datetime
+
+
+def charge(session: Session, account_id: str, task_id: str, cost: int) -> None:
+    """Take ``cost`` for ``task_id``, or raise :class:`InsufficientCredits`.
+
+    The update runs even when the conversion is free: it locks the account row, which the
+    unfinished-task quota counted after it relies on.
+    """
+    charged = session.execute(
+        update(Account)
+        .where(Account.id == account_id, Account.credits >= cost)
+        .values(credits=Account.credits - cost)
+    )
+    if charged.rowcount == 0:  # type: ignore[attr-defined]
+        raise InsufficientCredits(f"insufficient credits: a conversion costs {cost}")
+    if cost:
+        session.add(_entry(account_id, -cost, Reason.CHARGE, task_id))
+        session.flush()
+
+
+def refund(session: Session, account_id: str, task_id: str, amount: int) -> bool:
+    """Give back the ``amount`` ``task_id`` was charged, once; False if it was refunded before."""
+    if amount <= 0:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(_entry(account_id, amount, Reason.REFUND, task_id))
+    except IntegrityError:
+        return False  # an earlier run of this failure refunded it
+    session.execute(
+        update(Account).where(Account.id == account_id).values(credits=Account.credits + amount)
+    )
+    return True
+
+
+def grant(db: Database, account_id: str, amount: int, note: str = "") -> int:
+    """Add (or, with a negative amount, take away) credits; returns the new balance."""
+    if amount == 0 or abs(amount) > MAX_GRANT:
+        raise InvalidRequest(f"amount must be a non-zero integer within ±{MAX_GRANT}")
+    with db.write() as session:
+        if session.get(Account, account_id) is None:
+            raise NotFound(f"no account {account_id!r}")
+        changed = session.execute(
+            update(Account)
+            .where(Account.id == account_id, Account.credits + amount >= 0)
+            .values(credits=Account.credits + amount)
+        )
+        if changed.rowcount == 0:  # type: ignore[attr-defined]
+            raise InvalidRequest("the balance cannot go below zero")
+        session.add(_entry(account_id, amount, Reason.GRANT, None, note))
+        return session.scalar(select(Account.credits).where(Account.id == account_id)) or 0
+
+
+def opening_grant(session: Session, account_id: str, amount: int) -> None:
+    """The ledger row of a new account's starting credits (the account row holds them)."""
+    if amount:
+        session.add(_entry(account_id, amount, Reason.GRANT, None, "opening balance"))
+
+
+def entries(db: Database, account_id: str, limit: int = 100) -> list[Entry]:
+    """The newest ``limit`` ledger rows of an account, newest first."""
+    with db.read() as session:
+        rows = session.scalars(
+            select(LedgerEntry)
+            .where(LedgerEntry.account_id == account_id)
+            .order_by(LedgerEntry.id.desc())
+            .limit(limit)
+        )
+        return [
+            Entry(row.amount, row.reason, row.wav_task_id, row.note, row.created_at) for row in rows
+        ]
+
+
+def total(db: Database, account_id: str) -> int:
+    """The sum of the whole ledger, which must equal the balance."""
+    with db.read() as session:
+        return (
+            session.scalar(
+                select(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
+                    LedgerEntry.account_id == account_id
+                )
+            )
+            or 0
+        )
+
+
+def _entry(
+    account_id: str, amount: int, reason: Reason, task_id: str | None, note: str = ""
+) -> LedgerEntry:
+    return LedgerEntry(
+        account_id=account_id,
+        amount=amount,
+        reason=reason.value,
+        wav_task_id=task_id,
+        note=note[:200],
+        created_at=clock.now(),
+    )

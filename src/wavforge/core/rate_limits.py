@@ -1,0 +1,46 @@
+"""The per-key request rate (CONTRACT §8: 430 with ``Retry-After``), counted by ``limits``.
+
+Counters live in process memory in the embedded default; a storage URI such as
+``redis://...`` shares them between processes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import RateLimitItem, parse_many
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from wavforge.errors import TooFrequent
+
+NAMESPACE = "wavforge-key"
+
+
+class RateLimiter:
+    """A moving window per API key: exact, so a burst at a window's edge cannot double the rate."""
+
+    def __init__(self, rate: str, storage_uri: str = "memory://") -> None:
+        self._items: list[RateLimitItem] = parse_many(rate)
+        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+
+    def hit(self, key_id: str) -> None:
+        """Count one request of ``key_id``, or raise :class:`TooFrequent` if it is one too many."""
+        for item in self._items:
+            if not self._limiter.hit(item, NAMESPACE, key_id):
+                raise TooFrequent(
+                    f"call frequency too high: at most {_describe(item)} per API key",
+                    headers={"Retry-After": str(self._retry_after(item, key_id))},
+                )
+
+    def _retry_after(self, item: RateLimitItem, key_id: str) -> int:
+        """Whole seconds until the window has room again (at least 1, as HTTP wants)."""
+        reset = self._limiter.get_window_stats(item, NAMESPACE, key_id).reset_time
+        return max(1, math.ceil(reset - time.time()))
+
+
+def _describe(item: RateLimitItem) -> str:
+    unit = item.GRANULARITY.name
+    per = f"{item.multiples} {unit}s" if item.multiples > 1 else unit
+    return f"{item.amount} requests per {per}"

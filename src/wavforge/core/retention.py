@@ -1,0 +1,84 @@
+"""Retention (CONTRACT §7): WAV files are deleted when they expire; their records stay.
+
+wavforge does this itself rather than trusting storage lifecycle rules, which act hours late.
+Links already answer 410 from the expiry time on; the purge frees the disk. Each file is
+deleted *before* its row forgets the key, so a purge killed at any point leaves only rows that
+the next run finishes (deleting a missing file is not an error), and the query selects expired
+rows only, so a live file is never touched.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from wavforge.core import clock, idempotency
+from wavforge.core.context import Context
+from wavforge.core.states import WITH_FILE
+from wavforge.db.models import WavTask
+from wavforge.storage import StorageError
+
+log = logging.getLogger(__name__)
+BATCH = 100
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    files_deleted: int
+    idempotency_keys_deleted: int
+
+
+def purge(ctx: Context, now: datetime | None = None) -> PurgeResult:
+    """Delete every WAV file that expired by ``now``, and idempotency keys past their time."""
+    now = now or clock.now()
+    deleted, after = 0, ""
+    while batch := _expired(ctx, now, after):
+        gone = [task_id for task_id, key in batch if _delete(ctx, task_id, key)]
+        _forget(ctx, gone, now)
+        deleted += len(gone)
+        after = batch[-1][0]
+    keys = idempotency.purge(ctx.db, now)
+    if deleted or keys:
+        log.info("purge deleted %d expired files and %d idempotency keys", deleted, keys)
+    return PurgeResult(files_deleted=deleted, idempotency_keys_deleted=keys)
+
+
+def _expired(ctx: Context, now: datetime, after: str) -> list[tuple[str, str]]:
+    """The next batch of (task id, file key) past their expiry, in id order."""
+    with ctx.db.read() as session:
+        rows = session.execute(
+            select(WavTask.id, WavTask.wav_key)
+            .where(
+                WavTask.expires_at <= now,
+                WavTask.wav_key.is_not(None),
+                WavTask.status.in_(WITH_FILE),
+                WavTask.id > after,
+            )
+            .order_by(WavTask.id)
+            .limit(BATCH)
+        ).all()
+    return [(task_id, key) for task_id, key in rows if key is not None]
+
+
+def _delete(ctx: Context, task_id: str, key: str) -> bool:
+    try:
+        ctx.storage.delete(key)
+    except StorageError:
+        log.exception("purge could not delete the file of task %s; next run will", task_id)
+        return False
+    return True
+
+
+def _forget(ctx: Context, task_ids: list[str], now: datetime) -> None:
+    """The records stay, without their file: URL null, track free for a new conversion."""
+    if not task_ids:
+        return
+    with ctx.db.write() as session:
+        session.execute(
+            update(WavTask)
+            .where(WavTask.id.in_(task_ids), WavTask.expires_at <= now)
+            .values(wav_key=None, live_track_id=None)
+        )

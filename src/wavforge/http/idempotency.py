@@ -1,0 +1,65 @@
+"""Running a submission at most once per ``Idempotency-Key``; the rule is in the core."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from wavforge.core import idempotency
+from wavforge.core.context import Context
+from wavforge.errors import InvalidRequest, WavforgeError
+from wavforge.http.errors import body_for
+
+HEADER = "idempotency-key"
+REPLAYED = "Idempotent-Replayed"
+
+Submission = Callable[[], Awaitable[dict[str, Any]]]
+
+
+async def once(
+    request: Request, ctx: Context, account_id: str, submission: Submission
+) -> dict[str, Any] | JSONResponse:
+    """Run ``submission``, or answer as the first request with the same key was answered.
+
+    Domain errors (400, 404, 409, 429, ...) are answers too and are stored; a server error
+    releases the key, since the client may fairly retry it.
+    """
+    key = request.headers.get(HEADER)
+    if key is None:
+        return await submission()
+    fingerprint = await _fingerprint(request)
+    stored = await run_in_threadpool(idempotency.begin, ctx.db, account_id, key, fingerprint)
+    if stored is not None:
+        return JSONResponse(stored.body, stored.status_code, headers={REPLAYED: "true"})
+    try:
+        body = await submission()
+    except WavforgeError as error:
+        if error.code >= 500:
+            await run_in_threadpool(idempotency.abandon, ctx.db, account_id, key)
+            raise
+        rendered = body_for(request.url.path)(error)
+        await run_in_threadpool(idempotency.finish, ctx.db, account_id, key, error.code, rendered)
+        return JSONResponse(rendered, error.code, headers=error.headers or None)
+    except BaseException:
+        await run_in_threadpool(idempotency.abandon, ctx.db, account_id, key)
+        raise
+    await run_in_threadpool(idempotency.finish, ctx.db, account_id, key, 200, body)
+    return body
+
+
+async def _fingerprint(request: Request) -> str:
+    """The request's path and JSON body, with key order and spacing made irrelevant."""
+    if not request.headers.get("content-type", "").startswith("application/json"):
+        raise InvalidRequest("Idempotency-Key is accepted on JSON requests only")
+    raw = await request.body()
+    try:
+        canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        canonical = raw.decode("utf-8", "replace")
+    return hashlib.sha256(f"{request.method} {request.url.path}\n{canonical}".encode()).hexdigest()

@@ -1,0 +1,88 @@
+"""Operator endpoints (admin keys only) and an account's own ledger.
+
+The same operations as ``wavforge keys``, ``credits`` and ``maintenance`` on the command line,
+for operators who manage a service they cannot log in to.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.concurrency import run_in_threadpool
+
+from wavforge.core import accounts, ledger, maintenance
+from wavforge.db.database import Database
+from wavforge.dialects import admin, suno
+from wavforge.http.deps import AdminDep, ContextDep, PrincipalDep
+
+router = APIRouter(prefix="/api/v1", tags=["Accounts and administration"])
+
+# One object per parameter name: FastAPI binds a Path() to the first name it is used for.
+KeyIdPath = Path(..., max_length=128, description="A key id (see the key list).")
+AccountIdPath = Path(..., max_length=128, description="An account id.")
+LimitQuery = Query(100, ge=1, le=1000, description="Newest entries to return.")
+
+
+@router.get("/account/ledger", summary="The caller's balance and newest ledger entries")
+async def own_ledger(ctx: ContextDep, who: PrincipalDep, limit: int = LimitQuery) -> dict[str, Any]:
+    return suno.success(await run_in_threadpool(_ledger, ctx.db, who.account_id, limit))
+
+
+@router.post("/admin/accounts", summary="Create an account and its first key")
+async def create_account(body: admin.NewAccount, ctx: ContextDep, _: AdminDep) -> dict[str, Any]:
+    issued = await run_in_threadpool(
+        accounts.create_account, ctx.db, body.name, credits=body.credits, admin=body.admin
+    )
+    return suno.success(admin.issued(issued))
+
+
+@router.get("/admin/keys", summary="Every key, by prefix (keys themselves are not stored)")
+async def list_keys(ctx: ContextDep, _: AdminDep) -> dict[str, Any]:
+    rows = await run_in_threadpool(accounts.list_keys, ctx.db)
+    return suno.success([admin.key_info(row) for row in rows])
+
+
+@router.post("/admin/keys/{key_id}/revoke", summary="Revoke a key at once")
+async def revoke_key(ctx: ContextDep, _: AdminDep, key_id: str = KeyIdPath) -> dict[str, Any]:
+    await run_in_threadpool(accounts.revoke_key, ctx.db, key_id)
+    return suno.success({"keyId": key_id, "revoked": True})
+
+
+@router.post("/admin/keys/{key_id}/reset", summary="Revoke a key and issue its replacement")
+async def reset_key(ctx: ContextDep, _: AdminDep, key_id: str = KeyIdPath) -> dict[str, Any]:
+    issued = await run_in_threadpool(accounts.reset_key, ctx.db, key_id)
+    return suno.success(admin.issued(issued))
+
+
+@router.post("/admin/accounts/{account_id}/credits", summary="Grant (or take back) credits")
+async def grant_credits(
+    body: admin.Grant, ctx: ContextDep, _: AdminDep, account_id: str = AccountIdPath
+) -> dict[str, Any]:
+    balance = await run_in_threadpool(ledger.grant, ctx.db, account_id, body.amount, body.note)
+    return suno.success({"accountId": account_id, "balance": balance})
+
+
+@router.get("/admin/accounts/{account_id}/ledger", summary="An account's ledger")
+async def account_ledger(
+    ctx: ContextDep, _: AdminDep, account_id: str = AccountIdPath, limit: int = LimitQuery
+) -> dict[str, Any]:
+    return suno.success(await run_in_threadpool(_ledger, ctx.db, account_id, limit))
+
+
+@router.get("/admin/maintenance", summary="Whether maintenance mode is on")
+async def maintenance_state(ctx: ContextDep, _: AdminDep) -> dict[str, Any]:
+    return suno.success({"enabled": await run_in_threadpool(maintenance.is_on, ctx.db)})
+
+
+@router.put("/admin/maintenance", summary="Switch maintenance mode (submissions answer 455)")
+async def switch_maintenance(
+    body: admin.MaintenanceSwitch, ctx: ContextDep, _: AdminDep
+) -> dict[str, Any]:
+    await run_in_threadpool(maintenance.switch, ctx.db, body.enabled)
+    return suno.success({"enabled": body.enabled})
+
+
+def _ledger(db: Database, account_id: str, limit: int) -> dict[str, Any]:
+    balance = accounts.balance(db, account_id, must_exist=True)
+    return admin.ledger(account_id, balance, ledger.entries(db, account_id, limit))
