@@ -49,6 +49,10 @@ def test_a_wav_expires_its_record_stays_and_the_track_converts_again(
             assert unified["files"] == [] or all(f["audio_url"] is None for f in unified["files"])
             assert "expired" in unified["error_message"]
 
+            music = api.get("/api/v1/generate/record-info", params={"taskId": track["taskId"]})
+            source = music.json()["data"]["response"]["sunoData"][0]["audioUrl"]
+            assert httpx.get(source).status_code == 200  # sources are kept for re-conversion
+
             again = api.post(GENERATE, json=body)
             assert again.status_code == 200 and again.json()["data"]["taskId"] != task_id
     finally:

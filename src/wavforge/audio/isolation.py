@@ -459,16 +459,17 @@ def _group_running(pgid: int) -> bool:
         return False
     if not os.path.isdir("/proc"):
         return True
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(entry.path, "stat").read_text()
-        except OSError:  # exited meanwhile
-            continue
-        state, _, group = stat.rsplit(")", 1)[1].split()[:3]  # after "pid (comm)"
-        if int(group) == pgid and state not in ("Z", "X"):
-            return True
+    with os.scandir("/proc") as entries:  # closed even when we return half-way
+        for entry in entries:
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = Path(entry.path, "stat").read_text()
+            except OSError:  # exited meanwhile
+                continue
+            state, _, group = stat.rsplit(")", 1)[1].split()[:3]  # after "pid (comm)"
+            if int(group) == pgid and state not in ("Z", "X"):
+                return True
     return False
 
 

@@ -86,10 +86,23 @@ def track_record(track: Track, links: LinkSigner, expires_at: datetime) -> Track
     )
 
 
+def source_link_expiry(retention_seconds: float) -> datetime:
+    """When a source link handed out now stops working.
+
+    Sources are kept (an expired WAV may be converted again), so their links roll: each answer
+    hands out one valid for ``retention_seconds``, rounded up to the hour so that repeated
+    reads within an hour give the same URL.
+    """
+    hour = timedelta(hours=1)
+    later = clock.now() + timedelta(seconds=retention_seconds)
+    rounded = later.replace(minute=0, second=0, microsecond=0)
+    return rounded + hour if rounded < later else rounded
+
+
 def music_record(
     task: MusicTask, tracks: list[Track], links: LinkSigner, retention_seconds: float
 ) -> MusicRecord:
-    expires = task.created_at + timedelta(seconds=retention_seconds)
+    expires = source_link_expiry(retention_seconds)
     return MusicRecord(
         id=task.id,
         kind=task.kind,
