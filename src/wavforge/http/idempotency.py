@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -16,21 +16,28 @@ from wavforge.core.context import Context
 from wavforge.errors import InvalidRequest, WavforgeError
 from wavforge.http.errors import body_for
 
-HEADER = "idempotency-key"
 REPLAYED = "Idempotent-Replayed"
+
+# Declared on the submission routes so the OpenAPI schema shows it; the rules are the core's.
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Send the same key again to get the first answer back instead of a new task.",
+    ),
+]
 
 Submission = Callable[[], Awaitable[dict[str, Any]]]
 
 
 async def once(
-    request: Request, ctx: Context, account_id: str, submission: Submission
+    request: Request, ctx: Context, account_id: str, key: str | None, submission: Submission
 ) -> dict[str, Any] | JSONResponse:
     """Run ``submission``, or answer as the first request with the same key was answered.
 
     Domain errors (400, 404, 409, 429, ...) are answers too and are stored; a server error
     releases the key, since the client may fairly retry it.
     """
-    key = request.headers.get(HEADER)
     if key is None:
         return await submission()
     fingerprint = await _fingerprint(request)

@@ -19,7 +19,7 @@ from wavforge.core.tracks import ImportMeta, StagedFile
 from wavforge.dialects import suno
 from wavforge.errors import InvalidRequest, TooLarge
 from wavforge.http.deps import ContextDep, SubmitterDep
-from wavforge.http.idempotency import once
+from wavforge.http.idempotency import IdempotencyKey, once
 from wavforge.outbound.download import download
 
 router = APIRouter(prefix="/api/v1", tags=["Import"])
@@ -66,7 +66,9 @@ class UrlImport(BaseModel):
         }
     },
 )
-async def import_music(request: Request, ctx: ContextDep, who: SubmitterDep) -> Any:
+async def import_music(
+    request: Request, ctx: ContextDep, who: SubmitterDep, idempotency_key: IdempotencyKey = None
+) -> Any:
     async def run() -> dict[str, Any]:
         content_type = request.headers.get("content-type", "")
         if content_type.startswith("multipart/form-data"):
@@ -78,7 +80,7 @@ async def import_music(request: Request, ctx: ContextDep, who: SubmitterDep) -> 
         record = await run_in_threadpool(tracks.import_files, ctx, who.account_id, staged, meta)
         return suno.success(suno.imported(record))
 
-    return await once(request, ctx, who.account_id, run)
+    return await once(request, ctx, who.account_id, idempotency_key, run)
 
 
 async def _from_form(request: Request, ctx: Context) -> tuple[list[StagedFile], ImportMeta]:

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from wavforge.core import accounts, delivery_log, tracks, wav_tasks
 from wavforge.dialects import suno
 from wavforge.http.deps import ContextDep, PrincipalDep, SubmitterDep
-from wavforge.http.idempotency import once
+from wavforge.http.idempotency import IdempotencyKey, once
 
 router = APIRouter(prefix="/api/v1", tags=["Suno dialect"])
 
@@ -19,13 +19,17 @@ TaskIdQuery = Query(..., alias="taskId", max_length=128, description="The task i
 
 @router.post("/wav/generate", summary="Convert a track to WAV", response_model=dict[str, Any])
 async def generate_wav(
-    request: Request, body: suno.WavGenerateBody, ctx: ContextDep, who: SubmitterDep
+    request: Request,
+    body: suno.WavGenerateBody,
+    ctx: ContextDep,
+    who: SubmitterDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Any:
     async def submit() -> dict[str, Any]:
         record = await run_in_threadpool(wav_tasks.submit, ctx, who.account_id, body.to_request())
         return suno.success({"taskId": record.id})
 
-    return await once(request, ctx, who.account_id, submit)
+    return await once(request, ctx, who.account_id, idempotency_key, submit)
 
 
 @router.get("/wav/record-info", summary="A WAV task's state")

@@ -11,7 +11,7 @@ from wavforge.core import lookup, wav_tasks
 from wavforge.core.records import WavRecord
 from wavforge.dialects import unified
 from wavforge.http.deps import ContextDep, PrincipalDep, SubmitterDep
-from wavforge.http.idempotency import once
+from wavforge.http.idempotency import IdempotencyKey, once
 
 PREFIX = "/api/generate"
 router = APIRouter(prefix=PREFIX, tags=["Unified dialect"])
@@ -22,13 +22,17 @@ TaskIdPath = Path(..., max_length=128, description="The task id.")
 
 @router.post("/submit", summary="Submit a convert-to-wav task", response_model=dict[str, Any])
 async def submit(
-    request: Request, body: unified.SubmitBody, ctx: ContextDep, who: SubmitterDep
+    request: Request,
+    body: unified.SubmitBody,
+    ctx: ContextDep,
+    who: SubmitterDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Any:
     async def run() -> dict[str, Any]:
         record = await run_in_threadpool(wav_tasks.submit, ctx, who.account_id, body.to_request())
         return unified.success(unified.submitted(record))
 
-    return await once(request, ctx, who.account_id, run)
+    return await once(request, ctx, who.account_id, idempotency_key, run)
 
 
 @router.get("/status/{task_id}", summary="A task's status")
