@@ -167,6 +167,8 @@ def test_admin_api_manages_accounts_keys_and_credits(own_server: Server) -> None
             assert ops.post(f"/api/v1/admin/keys/{reset['keyId']}/revoke").status_code == 200
             assert new.get("/api/v1/generate/credit").status_code == 401
         assert_envelope(ops.post(f"/api/v1/admin/keys/{reset['keyId']}/revoke"), 404)
+    log = (own_server.data_dir.parent / f"serve-{own_server.port}.log").read_text()
+    assert issued["key"] not in log and reset["key"] not in log  # keys are never logged
 
 
 def test_credits_grant_and_ledger_on_the_command_line(own_server: Server) -> None:
