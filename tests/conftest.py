@@ -4,32 +4,33 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import boto3
 import httpx
 import pytest
 
 import wavforge.audio.engine as engine_module
+from wavforge.config import Settings
+from wavforge.db.database import Database
+from wavforge.storage import Storage, open_storage
 
 from audiogen import make_mp3
+from deployments import MODES, Deployment, Modes, S3Emulator, free_port, modes
 
 STARTUP_SECONDS = 30
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["free_port"]
 
 
 def wavforge(
@@ -48,10 +49,11 @@ def wavforge(
 
 @dataclass
 class Server:
-    """A ``wavforge serve`` process on its own data dir and port."""
+    """A ``wavforge serve`` process on its own data dir and port, in one deployment."""
 
     data_dir: Path
     port: int
+    deployment: Deployment = field(default_factory=lambda: Deployment("embedded"))
     extra_env: dict[str, str] = field(default_factory=dict)
     start_args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
@@ -72,8 +74,50 @@ class Server:
             # Tests of other behaviour race many requests on one key; the 430 test sets its own.
             WAVFORGE_RATE_LIMIT="100000/second",
         )
+        env.update(self.deployment.env)
         env.update(self.extra_env)
         return env
+
+    @property
+    def scaleout(self) -> bool:
+        return self.deployment.mode == "scaleout"
+
+    def settings(self) -> Settings:
+        """The settings the server runs with, for tests that look behind the API."""
+        values = {
+            name.removeprefix("WAVFORGE_").lower(): value
+            for name, value in self.env.items()
+            if name.startswith("WAVFORGE_")
+        }
+        return Settings(**values)
+
+    def storage(self) -> Storage:
+        return open_storage(self.settings())
+
+    def stored(self, prefix: str = "") -> list[str]:
+        """Keys of the files in the server's storage, wherever that is."""
+        return list(self.storage().keys(prefix))
+
+    def break_storage(self) -> None:
+        """Make every later write to storage fail."""
+        if self.scaleout:
+            s3 = boto3.session.Session().client(
+                "s3", endpoint_url=self.env["WAVFORGE_S3_ENDPOINT_URL"]
+            )
+            s3.delete_bucket(Bucket=self.deployment.bucket)
+            return
+        sources = self.data_dir / "files" / "sources"
+        shutil.rmtree(sources, ignore_errors=True)
+        sources.parent.mkdir(parents=True, exist_ok=True)
+        sources.write_text("a file where the sources directory should be")
+
+    @contextmanager
+    def database(self) -> Iterator[Database]:
+        db = Database(self.settings().resolved_database_url)
+        try:
+            yield db
+        finally:
+            db.dispose()
 
     def start(self) -> Server:
         with (self.data_dir.parent / f"serve-{self.port}.log").open("ab") as log:
@@ -118,16 +162,42 @@ class Server:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
 
-def make_server(tmp: Path, **env: str) -> Server:
-    data = tmp / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    return Server(data_dir=data, port=free_port(), extra_env=env)
+MakeServer = Callable[..., Server]
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def s3_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Emulator]:
+    emulator = S3Emulator(tmp_path_factory.mktemp("moto") / "moto.log")
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="session", params=MODES)
+def mode(request: pytest.FixtureRequest) -> Iterator[Modes]:
+    """Each service test runs once per mode: embedded, then scale-out."""
+    s3 = request.getfixturevalue("s3_emulator") if request.param == "scaleout" else None
+    yield from modes(request.param, s3)
+
+
+def _server_maker(mode: Modes) -> MakeServer:
+    def make(tmp: Path, **env: str) -> Server:
+        """A server (not started) on a new data dir and a new deployment of the mode."""
+        data = tmp / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        return Server(data_dir=data, port=free_port(), deployment=mode.deployment(), extra_env=env)
+
+    return make
+
+
+@pytest.fixture
+def make_server(mode: Modes) -> MakeServer:
+    return _server_maker(mode)
+
+
+@pytest.fixture(scope="session")
+def server(mode: Modes, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One shared server for tests that do not disturb it."""
-    running = make_server(
+    running = _server_maker(mode)(
         tmp_path_factory.mktemp("shared"), WAVFORGE_MAX_UPLOAD_BYTES=str(4 * 1024 * 1024)
     ).start()
     yield running
@@ -135,7 +205,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[Server]:
+def own_server(make_server: MakeServer, tmp_path: Path) -> Iterator[Server]:
     """A server of the test's own, for tests that damage or kill it (not started yet)."""
     created = make_server(tmp_path)
     yield created

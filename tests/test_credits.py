@@ -13,7 +13,6 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from wavforge.config import Settings
 from wavforge.core import accounts, conversion, ledger, tracks, wav_tasks
 from wavforge.core.leases import claim_wav
 from wavforge.core.states import Dialect, WavStatus
@@ -23,7 +22,7 @@ from wavforge.db.models import LedgerEntry, WavTask
 from wavforge.runtime import Runtime, build_runtime
 
 from audiogen import make_mp3
-from conftest import Receiver, Server, import_file, import_tracks
+from conftest import MakeServer, Receiver, Server, import_file, import_tracks
 
 GENERATE = "/api/v1/wav/generate"
 
@@ -155,8 +154,10 @@ def test_malformed_idempotency_keys_are_refused(api: httpx.Client, value: str, c
 
 
 @pytest.fixture
-def runtime(tmp_path: Path) -> Any:
-    built = build_runtime(Settings(data_dir=tmp_path / "data", wav_cost=3))
+def runtime(make_server: MakeServer, tmp_path: Path) -> Any:
+    """The core itself (no server process) on a deployment of the mode under test."""
+    settings = make_server(tmp_path, WAVFORGE_WAV_COST="3").settings()
+    built = build_runtime(settings)
     yield built
     built.close()
 

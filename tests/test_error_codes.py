@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ import pytest
 
 from wavforge.errors import ALL_ERRORS
 
-from conftest import Receiver, Server, assert_envelope, import_file, make_server, wavforge
+from conftest import MakeServer, Receiver, Server, assert_envelope, import_file, wavforge
 
 
 @pytest.fixture
@@ -71,7 +70,7 @@ def test_400_import_of_something_that_is_not_audio(own_server: Server, mp3: Path
     body = assert_envelope(response, 400)
     assert body["msg"].startswith("notes.mp3: ")
     # nothing half-made: neither the good file nor any staged upload remains
-    assert not list((own_server.data_dir / "files" / "sources").glob("*"))
+    assert own_server.stored("sources/") == []
     assert not list((own_server.data_dir / "tmp").glob("import-*"))
 
 
@@ -207,10 +206,7 @@ def test_429_when_credits_run_out(server: Server, mp3: Path, receiver: Receiver)
 
 def test_500_reveals_nothing(own_server: Server, mp3: Path) -> None:
     own_server.start()
-    sources = own_server.data_dir / "files" / "sources"
-    shutil.rmtree(sources, ignore_errors=True)
-    sources.parent.mkdir(parents=True, exist_ok=True)
-    sources.write_text("a file where the sources directory should be")  # storage is broken
+    own_server.break_storage()
     with own_server.client(own_server.create_key()["key"]) as api, mp3.open("rb") as handle:
         response = api.post("/api/v1/music/import", files={"file": ("song.mp3", handle)})
     body = assert_envelope(response, 500)
@@ -235,7 +231,9 @@ INTERNAL_URLS = [
 ]
 
 
-def test_400_for_internal_addresses_unless_allowed(tmp_path: Path, mp3: Path) -> None:
+def test_400_for_internal_addresses_unless_allowed(
+    make_server: MakeServer, tmp_path: Path, mp3: Path
+) -> None:
     guarded = make_server(tmp_path, WAVFORGE_CALLBACK_ALLOW_PRIVATE="false").start()
     try:
         with guarded.client(guarded.create_key()["key"]) as api:

@@ -9,12 +9,12 @@ import httpx
 import pytest
 
 from conftest import (
+    MakeServer,
     Receiver,
     Server,
     assert_envelope,
     import_file,
     import_tracks,
-    make_server,
     wait_until,
     wavforge,
 )
@@ -24,7 +24,7 @@ SUBMIT = "/api/generate/submit"
 
 
 def test_405_beyond_the_unfinished_task_quota(
-    tmp_path: Path, mp3: Path, receiver: Receiver
+    make_server: MakeServer, tmp_path: Path, mp3: Path, receiver: Receiver
 ) -> None:
     """With no worker, tasks stay pending; the third one is over a quota of two."""
     server = make_server(tmp_path, WAVFORGE_MAX_UNFINISHED="2")
@@ -50,7 +50,7 @@ def test_405_beyond_the_unfinished_task_quota(
         server.stop()
 
 
-def test_430_with_retry_after_per_key(tmp_path: Path) -> None:
+def test_430_with_retry_after_per_key(make_server: MakeServer, tmp_path: Path) -> None:
     server = make_server(tmp_path, WAVFORGE_RATE_LIMIT="5/minute").start()
     try:
         first, second = server.create_key()["key"], server.create_key()["key"]

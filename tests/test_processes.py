@@ -9,11 +9,11 @@ from pathlib import Path
 
 import httpx
 
-from conftest import Receiver, Server, import_file, make_server, wait_for_wav
+from conftest import MakeServer, Receiver, Server, import_file, wait_for_wav
 
 
 def test_api_only_server_and_a_separate_worker(
-    tmp_path: Path, receiver: Receiver, mp3: Path
+    make_server: MakeServer, tmp_path: Path, receiver: Receiver, mp3: Path
 ) -> None:
     api_server = make_server(tmp_path)
     api_server.extra_env["WAVFORGE_SWEEP_SECONDS"] = "30"

@@ -3,13 +3,15 @@ and recovery after the serving process is killed mid-conversion."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import func, select
+
+from wavforge.db.models import Delivery, WavTask
 
 from audiogen import make_mp3
 from conftest import Receiver, Server, import_file, wait_for_wav
@@ -43,10 +45,12 @@ def test_racing_submissions_make_exactly_one_task(
         assert generate(api, receiver, taskId=track["taskId"]).status_code == 409
 
 
-def break_stored_source(server: Server, track_id: str) -> None:
+def break_stored_source(server: Server, track_id: str, tmp_path: Path) -> None:
     """Corrupt the stored source after import: the conversion, not the import, must fail."""
-    (source,) = (server.data_dir / "files" / "sources").glob(f"{track_id}.*")
-    source.write_bytes(b"\xff\xfb\x90\x00" + b"garbage" * 2000)
+    (key,) = server.stored(f"sources/{track_id}.")
+    garbage = tmp_path / "garbage.mp3"
+    garbage.write_bytes(b"\xff\xfb\x90\x00" + b"garbage" * 2000)
+    server.storage().put(key, garbage)
 
 
 def test_a_failed_conversion_is_clean_refunded_and_retryable(
@@ -56,7 +60,7 @@ def test_a_failed_conversion_is_clean_refunded_and_retryable(
     with server.client(key) as api:
         track = import_file(api, make_mp3(tmp_path / "doomed.mp3", 1.0))
         track_id = track["tracks"][0]["id"]
-        break_stored_source(server, track_id)
+        break_stored_source(server, track_id, tmp_path)
         task_id = generate(api, receiver, audioId=track_id).json()["data"]["taskId"]
 
         record = wait_for_wav(api, task_id)
@@ -76,7 +80,7 @@ def test_a_failed_conversion_is_clean_refunded_and_retryable(
             "task_id": task_id, "audioWavUrl": None, "audio_wav_url": None
         }  # fmt: skip
 
-        assert not (server.data_dir / "files" / "wav" / f"{task_id}.wav").exists()
+        assert server.stored(f"wav/{task_id}") == []
         assert not list((server.data_dir / "tmp").glob(f"{task_id}*"))
         # after a failure the track may be converted again
         assert generate(api, receiver, audioId=track_id).status_code == 200
@@ -88,8 +92,9 @@ def test_a_missing_source_fails_with_a_server_error(
     with server.client(server.create_key()["key"]) as api:
         track = import_file(api, make_mp3(tmp_path / "gone.mp3", 1.0))
         track_id = track["tracks"][0]["id"]
-        for path in (server.data_dir / "files" / "sources").glob(f"{track_id}.*"):
-            path.unlink()
+        storage = server.storage()
+        for key in storage.keys(f"sources/{track_id}."):
+            storage.delete(key)
         task_id = generate(api, receiver, audioId=track_id).json()["data"]["taskId"]
         record = wait_for_wav(api, task_id)
     assert record["successFlag"] == "GENERATE_WAV_FAILED"
@@ -98,16 +103,15 @@ def test_a_missing_source_fails_with_a_server_error(
 
 
 def task_row(server: Server, task_id: str) -> dict[str, Any]:
-    with sqlite3.connect(server.data_dir / "wavforge.db") as db:
-        db.row_factory = sqlite3.Row
-        row = db.execute("SELECT * FROM wav_tasks WHERE id = ?", (task_id,)).fetchone()
-    return dict(row)
+    with server.database() as db, db.read() as session:
+        row = session.execute(select(WavTask.__table__).where(WavTask.id == task_id)).one()
+    return dict(row._mapping)
 
 
 def deliveries(server: Server, task_id: str) -> int:
-    with sqlite3.connect(server.data_dir / "wavforge.db") as db:
-        query = "SELECT count(*) FROM deliveries WHERE wav_task_id = ?"
-        return int(db.execute(query, (task_id,)).fetchone()[0])
+    with server.database() as db, db.read() as session:
+        query = select(func.count()).where(Delivery.wav_task_id == task_id)
+        return int(session.scalar(query) or 0)
 
 
 def wait_until_running(server: Server, task_id: str, timeout: float = 30) -> None:
@@ -141,5 +145,5 @@ def test_sigkill_mid_conversion_finishes_exactly_once(
     assert len(receiver.calls) == 1 and call["body"]["data"]["task_id"] == task_id
     row = task_row(own_server, task_id)
     assert row["attempts"] == 2 and deliveries(own_server, task_id) == 1
-    assert [p.name for p in (own_server.data_dir / "files" / "wav").iterdir()] == [f"{task_id}.wav"]
+    assert own_server.stored("wav/") == [row["wav_key"]]
     assert not list((own_server.data_dir / "tmp").iterdir())

@@ -17,7 +17,7 @@ from standardwebhooks.webhooks import Webhook
 
 from wavforge.outbound.signing import signature_headers
 
-from conftest import Receiver, Server, free_port, import_file, make_server, wait_until
+from conftest import MakeServer, Receiver, Server, free_port, import_file, wait_until
 
 
 def vendor_signature(secret: str, task_id: str, timestamp: str) -> str:
@@ -133,7 +133,7 @@ def test_a_rotated_secret_signs_beside_the_old_one(
 
 
 def test_receiver_down_ends_in_callback_exception_and_the_wav_still_downloads(
-    tmp_path: Path, mp3: Path
+    make_server: MakeServer, tmp_path: Path, mp3: Path
 ) -> None:
     server = make_server(tmp_path, WAVFORGE_CALLBACK_RETRY_SUNO="0.2,0.2").start()
     try:
@@ -159,7 +159,9 @@ def test_receiver_down_ends_in_callback_exception_and_the_wav_still_downloads(
         server.stop()
 
 
-def test_a_delivery_survives_sigkill_between_attempts(tmp_path: Path, mp3: Path) -> None:
+def test_a_delivery_survives_sigkill_between_attempts(
+    make_server: MakeServer, tmp_path: Path, mp3: Path
+) -> None:
     flaky = Receiver([(500, {})])
     server: Server = make_server(tmp_path, WAVFORGE_CALLBACK_RETRY_SUNO="2").start()
     try:

@@ -7,14 +7,11 @@ services side by side.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AnyHttpUrl, Field, field_validator, model_validator
+from pydantic import AnyHttpUrl, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from wavforge.audio.options import RIFF_DATA_LIMIT, Limits
@@ -22,7 +19,6 @@ from wavforge.audio.options import RIFF_DATA_LIMIT, Limits
 # Seconds to wait before each retry of a failed callback (CONTRACT §6), as "60,300,900".
 RetrySchedule = Annotated[tuple[float, ...], NoDecode]
 
-SECRET_FILE = "server-secret"  # noqa: S105 - a file name, not a secret
 _LIMITS = Limits()  # the engine's defaults are the service's defaults
 
 
@@ -37,11 +33,36 @@ class Settings(BaseSettings):
     )
     database_url: str | None = Field(
         default=None,
-        description="SQLAlchemy URL of the database; default: a SQLite file in the data dir.",
+        description=(
+            "Database: `postgresql://user:pass@host/db` (psycopg 3) or `sqlite:///path`; "
+            "default: a SQLite file in the data dir."
+        ),
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description=(
+            "Redis for the queue and the rate-limit counters, e.g. `redis://host:6379/0`; "
+            "default: a SQLite queue in the data dir and counters in process memory."
+        ),
+    )
+    queue_name: str = Field(
+        default="wavforge",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="Name of the queue; deployments sharing one Redis need different names.",
     )
     storage_url: str | None = Field(
         default=None,
-        description="Where files are stored; default: `file://` directory `files` in the data dir.",
+        description=(
+            "Where files are stored: `file:///dir` or `s3://bucket/prefix`; "
+            "default: directory `files` in the data dir."
+        ),
+    )
+    s3_endpoint_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="S3 API endpoint for S3-compatible stores (MinIO, Ceph...); default: AWS.",
+    )
+    s3_region: str | None = Field(
+        default=None, description="S3 region; default: from the AWS configuration."
     )
     public_url: AnyHttpUrl | None = Field(
         default=None,
@@ -54,7 +75,7 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(
         default=None,
         min_length=32,
-        description="HMAC key for download links; default: generated into the data dir.",
+        description="HMAC key for download links; default: generated once into the database.",
     )
     retention_seconds: Annotated[int, Field(ge=1)] = Field(
         default=1_296_000, description="How long WAV files (and their links) are kept."
@@ -128,6 +149,10 @@ class Settings(BaseSettings):
     convert_timeout_seconds: Annotated[float, Field(gt=0)] | None = Field(
         default=900.0, description="Wall time after which a conversion is killed (empty: none)."
     )
+    shutdown_grace_seconds: Annotated[float, Field(ge=0)] = Field(
+        default=30.0,
+        description="On SIGTERM, how long running conversions may finish before being handed back.",
+    )
 
     @field_validator("callback_retry_suno", "callback_retry_unified", mode="before")
     @classmethod
@@ -164,25 +189,68 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
-    @model_validator(mode="after")
-    def _known_backends(self) -> Settings:
-        if self.storage_url and not self.storage_url.startswith("file://"):
-            raise ValueError("WAVFORGE_STORAGE_URL: only file:// is supported in this version")
-        return self
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme = value.partition("://")[0]
+        if scheme in ("postgresql", "postgres"):
+            # psycopg 3 is the driver; SQLAlchemy would otherwise pick psycopg2.
+            return "postgresql+psycopg://" + value.partition("://")[2]
+        if scheme not in ("postgresql+psycopg", "sqlite"):
+            raise ValueError("expected a postgresql:// or sqlite:/// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://")):
+            raise ValueError("expected a redis:// or rediss:// URL")
+        return value
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.startswith("s3://"):
+            if not value.removeprefix("s3://").split("/")[0]:
+                raise ValueError("expected s3://bucket or s3://bucket/prefix")
+            return value.rstrip("/")
+        if not value.startswith("file://"):
+            raise ValueError("expected a file:// or s3:// URL")
+        return value
 
     @cached_property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'wavforge.db'}"
 
+    @property
+    def uses_s3(self) -> bool:
+        return bool(self.storage_url and self.storage_url.startswith("s3://"))
+
     @cached_property
     def storage_dir(self) -> Path:
-        if self.storage_url:
+        """The local storage root (meaningless when files live in S3)."""
+        if self.storage_url and self.storage_url.startswith("file://"):
             return Path(self.storage_url.removeprefix("file://")).expanduser().resolve()
         return self.data_dir / "files"
 
     @cached_property
+    def s3_location(self) -> tuple[str, str]:
+        """``(bucket, prefix)`` of an ``s3://bucket/prefix`` storage URL."""
+        bucket, _, prefix = (self.storage_url or "").removeprefix("s3://").partition("/")
+        return bucket, prefix.strip("/")
+
+    @cached_property
     def queue_path(self) -> Path:
         return self.data_dir / "queue.db"
+
+    @property
+    def rate_limit_storage(self) -> str:
+        """Where the rate-limit counters live: Redis when there is one, else this process."""
+        return self.redis_url or "memory://"
 
     @cached_property
     def scratch_dir(self) -> Path:
@@ -202,19 +270,3 @@ class Settings(BaseSettings):
             rf64_threshold_bytes=self.rf64_threshold_bytes,
             parallelism=self.decode_processes,
         )
-
-    def link_secret(self) -> bytes:
-        """The download-link key: configured, or created once in the data dir and reused."""
-        if self.secret_key:
-            return self.secret_key.encode()
-        path = self.data_dir / SECRET_FILE
-        if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{SECRET_FILE}.{secrets.token_hex(8)}")
-            tmp.write_text(secrets.token_urlsafe(48))
-            tmp.chmod(0o600)
-            # link() fails if another process won the race; then everyone reads its secret.
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, path)
-            tmp.unlink()
-        return path.read_text().strip().encode()

@@ -10,6 +10,7 @@ from huey import Huey
 from wavforge.audio.isolation import ConverterPool
 from wavforge.config import Settings
 from wavforge.core.context import Context
+from wavforge.core.link_key import link_key
 from wavforge.core.maintenance import MaintenanceGate
 from wavforge.core.rate_limits import RateLimiter
 from wavforge.db import migrate
@@ -52,11 +53,11 @@ def build_runtime(settings: Settings) -> Runtime:
         settings=settings,
         db=db,
         storage=open_storage(settings),
-        links=LinkSigner(settings.link_secret(), settings.base_url),
+        links=LinkSigner(link_key(settings, db), settings.base_url),
         dispatch=dispatcher,
         converter=converters,
         callback_bodies=callback_bodies(),
-        limiter=RateLimiter(settings.rate_limit),
+        limiter=RateLimiter(settings.rate_limit, settings.rate_limit_storage),
         maintenance=MaintenanceGate(db),
     )
     dispatcher.bind(context)

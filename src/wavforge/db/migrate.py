@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import Connection, text
 
 from wavforge.db.database import Database
 
@@ -19,9 +20,23 @@ def alembic_config(db: Database) -> Config:
     return config
 
 
+# Any constant will do: it names the lock every wavforge process takes while migrating.
+_MIGRATION_LOCK = 0x7761_7666  # "wavf"
+
+
 def upgrade(db: Database) -> None:
-    """Upgrade in one connection, so SQLite's writer lock serialises racing starts."""
+    """Upgrade in one transaction that holds a lock, so processes starting together take turns.
+
+    SQLite's ``BEGIN IMMEDIATE`` is that lock there; on PostgreSQL a transaction-scoped advisory
+    lock is, and the second process then finds the schema current and changes nothing.
+    """
     config = alembic_config(db)
     with db.engine.begin() as connection:
+        _lock(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def _lock(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})

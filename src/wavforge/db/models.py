@@ -216,3 +216,14 @@ class ServiceFlag(Base):
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ServiceSecret(Base):
+    """A secret created once per deployment and read by every process (the link key), so API
+    processes on different machines sign and verify the same links with no shared disk."""
+
+    __tablename__ = "service_secrets"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from huey import Huey, SqliteHuey
+from huey import Huey, RedisHuey, SqliteHuey
 
 from wavforge.config import Settings
 from wavforge.core import conversion, deliveries
@@ -12,9 +12,17 @@ from wavforge.core.context import Context
 
 
 def create_huey(settings: Settings) -> Huey:
+    """Redis when configured (workers on several machines), else a SQLite file in the data dir.
+
+    Results are never read (the row is the result), so Huey need not store them.
+    """
+    if settings.redis_url:
+        # Blocking pops hand a message to an idle worker as soon as it is enqueued.
+        return RedisHuey(settings.queue_name, url=settings.redis_url, results=False, blocking=True)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    # Results are never read (the row is the result), so Huey need not store them.
-    return SqliteHuey("wavforge", filename=str(settings.queue_path), results=False, timeout=30)
+    return SqliteHuey(
+        settings.queue_name, filename=str(settings.queue_path), results=False, timeout=30
+    )
 
 
 class HueyDispatcher:

@@ -10,11 +10,18 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 
 class StorageError(Exception):
     """A backend failed; the message is safe to log but is not shown to clients."""
+
+
+def checked_key(key: str) -> str:
+    """``key`` if it names an object inside the store; keys never climb out of it."""
+    if not key or key.startswith("/") or ".." in PurePosixPath(key).parts:
+        raise StorageError(f"invalid storage key {key!r}")
+    return key
 
 
 class Storage(ABC):
@@ -41,3 +48,8 @@ class Storage(ABC):
     @abstractmethod
     def keys(self, prefix: str = "") -> Iterator[str]:
         """Every stored key that starts with ``prefix``."""
+
+    @abstractmethod
+    def discard_partial(self, older_than_seconds: float) -> int:
+        """Remove what interrupted writes left behind (staged copies, unfinished multipart
+        uploads) once older than ``older_than_seconds``; returns how many were removed."""

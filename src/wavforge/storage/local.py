@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from wavforge.storage.base import Storage, StorageError
+from wavforge.storage.base import Storage, StorageError, checked_key
 
 CHUNK = 256 * 1024
 STAGING = ".staging"
@@ -22,7 +23,7 @@ class LocalStorage(Storage):
 
     def path(self, key: str) -> Path:
         """The file for ``key``; refuses keys that would leave the root."""
-        if not key or key.startswith(("/", STAGING)) or ".." in Path(key).parts:
+        if checked_key(key).startswith(STAGING):
             raise StorageError(f"invalid storage key {key!r}")
         return self.root / key
 
@@ -71,3 +72,14 @@ class LocalStorage(Storage):
             key = path.relative_to(self.root).as_posix()
             if path.is_file() and not key.startswith(STAGING) and key.startswith(prefix):
                 yield key
+
+    def discard_partial(self, older_than_seconds: float) -> int:
+        """Copies staged by a process that died before its final rename."""
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        for staged in (self.root / STAGING).iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                if staged.stat().st_mtime < cutoff:
+                    staged.unlink()
+                    removed += 1
+        return removed
