@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -111,11 +112,13 @@ def worker() -> None:
     configure_logging()
     runtime = build_runtime(_settings())
     running = runtime.worker()
+    asked_to_stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: running.stop(graceful=True))
+        signal.signal(signum, lambda *_: asked_to_stop.set())
     running.start()
     _console().print(f"wavforge {__version__} worker running; Ctrl-C to stop")
-    running.wait()
+    asked_to_stop.wait()
+    running.stop()
     runtime.close()
 
 
@@ -309,22 +312,38 @@ def maintenance(
 
 
 @app.command()
-def purge(as_json: JsonOption = False) -> None:
+def purge(
+    as_json: JsonOption = False,
+    orphans: Annotated[
+        bool,
+        typer.Option(
+            "--orphans", help="Also delete WAVs no record points to (lists the whole store)."
+        ),
+    ] = False,
+) -> None:
     """Run the retention job now: delete WAV files past their expiry (records stay)."""
+    from wavforge.core import orphans as strays
     from wavforge.core import retention
     from wavforge.runtime import build_runtime
 
     runtime = build_runtime(_settings())
     try:
-        result = retention.purge(runtime.context)
+        result = dataclasses.asdict(retention.purge(runtime.context))
+        if orphans:
+            result |= dataclasses.asdict(strays.reap(runtime.context))
     finally:
         runtime.close()
     if as_json:
-        print(json.dumps(dataclasses.asdict(result)))
+        print(json.dumps(result))
         return
+    if orphans:
+        print(
+            f"deleted {result['orphans_deleted']} orphan files and "
+            f"{result['partial_writes_discarded']} interrupted writes"
+        )
     print(
-        f"deleted {result.files_deleted} expired files and "
-        f"{result.idempotency_keys_deleted} old idempotency keys"
+        f"deleted {result['files_deleted']} expired files and "
+        f"{result['idempotency_keys_deleted']} old idempotency keys"
     )
 
 

@@ -25,10 +25,18 @@ class LeaseLost(Exception):
     """Another worker owns the row now; stop without touching it."""
 
 
+# Told apart from an earlier process that had the same pid (containers all start at pid 1).
+_PROCESS_TOKEN = uuid.uuid4().hex[:6]
+
+
+def process_identity() -> str:
+    """The start every lease owner of this process shares: ``host:pid:token:``."""
+    return f"{socket.gethostname()[:24]}:{os.getpid()}:{_PROCESS_TOKEN}:"
+
+
 def worker_identity() -> str:
     """Unique per process and thread, readable in the table when debugging."""
-    host = socket.gethostname()[:30]
-    return f"{host}:{os.getpid()}:{threading.get_ident() % 100000}:{uuid.uuid4().hex[:6]}"
+    return f"{process_identity()}{threading.get_ident() % 100000}:{uuid.uuid4().hex[:4]}"
 
 
 def claim_wav(session: Session, task_id: str, owner: str, lease_seconds: float) -> bool:

@@ -11,6 +11,7 @@ import threading
 import time
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from wavforge.core import clock
 from wavforge.db.database import Database
@@ -27,6 +28,13 @@ def is_on(db: Database) -> bool:
 
 
 def switch(db: Database, enabled: bool) -> None:
+    try:
+        _set(db, enabled)
+    except IntegrityError:  # another process created the row at the same moment: now it exists
+        _set(db, enabled)
+
+
+def _set(db: Database, enabled: bool) -> None:
     with db.write() as session:
         flag = session.get(ServiceFlag, FLAG)
         if flag is None:

@@ -1,8 +1,10 @@
-"""The sweep: hands lost work back to the queue.
+"""The sweep: hands lost work back to the queue; and the hand-back of a stopping worker.
 
 The queue may drop a message (a worker killed mid-task, a crash between commit and enqueue),
 so every so often a worker re-dispatches rows whose lease ran out or that were never picked
-up. Dispatching twice is harmless: claims are guarded.
+up. Dispatching twice is harmless: claims are guarded. Sweepers on several machines skip
+rows another sweeper has locked (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite has one
+writer at a time anyway).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Select, and_, or_, select, update
 
 from wavforge.core import clock
 from wavforge.core.context import Context
@@ -50,7 +52,7 @@ def _redispatch_wav(ctx: Context, now: datetime, stale: datetime) -> list[str]:
         and_(WavTask.status == WavStatus.PENDING, WavTask.dispatched_at < stale),
     )
     with ctx.db.write() as session:
-        ids = list(session.scalars(select(WavTask.id).where(lost).limit(BATCH)))
+        ids = list(session.scalars(_locking(select(WavTask.id).where(lost))))
         if ids:
             session.execute(update(WavTask).where(WavTask.id.in_(ids)).values(dispatched_at=now))
     return ids
@@ -65,7 +67,42 @@ def _redispatch_deliveries(ctx: Context, now: datetime, stale: datetime) -> list
         ),
     )
     with ctx.db.write() as session:
-        ids = list(session.scalars(select(Delivery.id).where(lost).limit(BATCH)))
+        ids = list(session.scalars(_locking(select(Delivery.id).where(lost))))
         if ids:
             session.execute(update(Delivery).where(Delivery.id.in_(ids)).values(dispatched_at=now))
+    return ids
+
+
+def _locking(query: Select[str]) -> Select[str]:
+    return query.limit(BATCH).with_for_update(skip_locked=True)
+
+
+def hand_back(ctx: Context, owner_prefix: str) -> list[str]:
+    """Give this process's running conversions back to the queue, for another worker.
+
+    Used when a stopping worker's grace period runs out. The attempt does not count (nothing
+    failed); the conversion still running here notices at its next lease renewal and stops
+    without touching the row, which by then belongs to the queue again.
+    """
+    mine = and_(
+        WavTask.status == WavStatus.RUNNING,
+        WavTask.lease_owner.startswith(owner_prefix, autoescape=True),
+    )
+    with ctx.db.write() as session:
+        ids = list(session.scalars(_locking(select(WavTask.id).where(mine))))
+        if ids:
+            session.execute(
+                update(WavTask)
+                .where(WavTask.id.in_(ids), mine)
+                .values(
+                    status=WavStatus.PENDING,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    attempts=WavTask.attempts - 1,
+                    progress=0.0,
+                    dispatched_at=clock.now(),
+                )
+            )
+    for task_id in ids:
+        ctx.dispatch.convert(task_id)
     return ids

@@ -28,7 +28,7 @@ def create_app(runtime: Runtime, *, with_worker: bool = True) -> FastAPI:
             yield
         finally:
             if worker:
-                worker.stop(graceful=True)
+                worker.stop()
             runtime.close()
 
     app = FastAPI(

@@ -1,6 +1,8 @@
 """A worker: Huey consumer threads plus the sweep and the retention purge, in this process.
 
-``wavforge serve`` starts one beside the API; ``wavforge worker`` runs one alone.
+``wavforge serve`` starts one beside the API; ``wavforge worker`` runs one alone. Stopping
+takes no new task and gives running conversions ``shutdown_grace_seconds`` to finish; what
+is still running then is handed back to the queue for another worker.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from huey.consumer import Consumer
 from wavforge.audio.isolation import ConverterPool
 from wavforge.core import recovery, retention
 from wavforge.core.context import Context
+from wavforge.core.leases import process_identity
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,7 @@ class Worker:
             initial_delay=0.02,
             max_delay=POLL_MAX_DELAY,
             check_worker_health=True,
+            shutdown_timeout=context.settings.shutdown_grace_seconds,
         )
         self._stopping = threading.Event()
         self._sweeper = threading.Thread(target=self._sweep_forever, name="sweep", daemon=True)
@@ -51,13 +55,21 @@ class Worker:
         self._consumer.start()
         self._sweeper.start()
 
-    def stop(self, graceful: bool = True) -> None:
+    def stop(self) -> None:
+        """Finish or hand back running conversions; returns once no conversion runs here."""
         self._stopping.set()
-        self._consumer.stop(graceful=graceful)
+        self._consumer.stop(graceful=True)  # waits up to the grace period
+        if not self._busy():
+            return
+        handed = recovery.hand_back(self._context, process_identity())
+        log.warning("grace period over: handed %d running conversions back", len(handed))
+        # Each one stops at its next lease renewal, a couple of seconds away at most.
+        deadline = time.monotonic() + self._context.settings.lease_seconds
+        while self._busy() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
-    def wait(self) -> None:
-        """Block until :meth:`stop` is called (``wavforge worker``)."""
-        self._stopping.wait()
+    def _busy(self) -> bool:
+        return any(thread.is_alive() for _, thread in self._consumer.worker_threads)
 
     def _sweep_forever(self) -> None:
         """Sweep every ``sweep_seconds``; purge expired files every ``purge_seconds``.

@@ -32,6 +32,7 @@ _TRANSFER = TransferConfig(
     multipart_threshold=PART_BYTES, multipart_chunksize=PART_BYTES, max_concurrency=4
 )
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+COPY_PREFIX = "s3-copy-"  # local copies are named s3-copy-<pid>-<random>.part
 
 
 class S3Storage(Storage):
@@ -47,6 +48,7 @@ class S3Storage(Storage):
         self.bucket = bucket
         self._prefix = f"{prefix}/" if prefix else ""
         self._scratch = scratch_dir
+        _discard_dead_copies(scratch_dir)
         self._client: Any = boto3.session.Session().client(
             "s3",
             endpoint_url=endpoint_url,
@@ -67,7 +69,9 @@ class S3Storage(Storage):
 
     @contextlib.contextmanager
     def local_copy(self, key: str) -> Iterator[Path]:
-        handle, raw = tempfile.mkstemp(dir=self._scratch, prefix="s3-", suffix=".part")
+        handle, raw = tempfile.mkstemp(
+            dir=self._scratch, prefix=f"{COPY_PREFIX}{os.getpid()}-", suffix=".part"
+        )
         os.close(handle)
         path = Path(raw)
         try:
@@ -151,3 +155,21 @@ def _translated(doing: str) -> Iterator[None]:
         raise StorageError(f"S3: could not {doing}: {_code(error)}") from None
     except BotoCoreError as error:
         raise StorageError(f"S3: could not {doing}: {type(error).__name__}") from None
+
+
+def _discard_dead_copies(scratch: Path) -> None:
+    """Delete local copies left by processes of this machine that were killed mid-task."""
+    for copy in scratch.glob(f"{COPY_PREFIX}*.part"):
+        pid = copy.name.removeprefix(COPY_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            copy.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
