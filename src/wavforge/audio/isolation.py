@@ -22,6 +22,7 @@ runs as the same user as the server.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import multiprocessing
@@ -49,6 +50,7 @@ from wavforge.audio.errors import (
     LimitExceeded,
     rebuild,
 )
+from wavforge.audio.options import Limits
 from wavforge.audio.processes import die_with_parent, signal_name
 
 __all__ = ["RECOMMENDED_MEMORY_BYTES", "ConverterPool", "IsolatedConverter"]
@@ -248,9 +250,20 @@ class ConverterPool:
         on_progress: ProgressCallback | None = None,
         **engine_kwargs: Any,
     ) -> ConversionResult:
-        """Lease a converter and run one conversion on it (see ``IsolatedConverter.convert``)."""
+        """Lease a converter and run one conversion on it (see ``IsolatedConverter.convert``).
+
+        A long MP3 is split across processes only while the pool's other converters are idle:
+        when conversions already keep the cores busy, splitting one adds work, not speed.
+        """
         with self.lease() as converter:
+            limits = engine_kwargs.get("limits")
+            if isinstance(limits, Limits) and self._others_busy():
+                engine_kwargs["limits"] = dataclasses.replace(limits, parallelism=1)
             return converter.convert(src, dst, on_progress=on_progress, **engine_kwargs)
+
+    def _others_busy(self) -> bool:
+        with self._available:
+            return len(self._converters) - len(self._idle) > 1
 
     def close(self) -> None:
         """Stop idle children now and busy ones when released; waiting leases fail."""
