@@ -7,10 +7,12 @@ converts them as a client would see it: from the first submission to the moment 
 SUCCESS (callbacks included, to a receiver on loopback). Its workers are ``wavforge worker``
 processes beside an API-only ``wavforge serve``; the benchmark runs 1 and 2 of them.
 
-Modes: ``embedded`` (SQLite, SQLite queue, local files) and ``scaleout`` (PostgreSQL, Redis,
-and S3 emulated by moto's standalone server on this same machine — the emulator's CPU is
-counted against wavforge, which real S3 would not be). The rounds alternate ffmpeg and each
-configuration so drift on a shared machine hits all alike; medians are reported.
+Modes: ``embedded`` (SQLite, SQLite queue, local files); ``scaleout-disk`` (PostgreSQL and
+Redis, files in one local directory all processes share, as on an NFS mount); and
+``scaleout`` (PostgreSQL, Redis, and S3 emulated by moto's standalone server on this same
+machine — the emulator's CPU is counted against wavforge, which real S3's would not be).
+The rounds alternate ffmpeg and each configuration so drift on a shared machine hits all
+alike; medians are reported.
 
     python bench/throughput.py                      # both modes, 1 and 2 workers
     python bench/throughput.py --modes embedded --rounds 5
@@ -68,7 +70,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--files", type=int, default=16, help="conversions per round")
     parser.add_argument("--minutes", type=int, default=3, help="length of each track")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--modes", default="embedded,scaleout")
+    parser.add_argument("--modes", default="embedded,scaleout-disk,scaleout")
     parser.add_argument("--workers", default="1,2", help="worker processes to try")
     parser.add_argument(
         "--postgres", default=os.environ.get("WAVFORGE_TEST_POSTGRES", DEFAULT_POSTGRES)
@@ -214,6 +216,17 @@ def scaleout_env(options: Options, s3: S3Emulator) -> dict[str, str]:
     }
 
 
+def backends_for(mode: str, options: Options, s3: S3Emulator | None, root: Path) -> dict[str, str]:
+    if mode == "embedded":
+        return {}
+    assert s3 is not None
+    backends = scaleout_env(options, s3)
+    if mode == "scaleout-disk":
+        del backends["WAVFORGE_S3_ENDPOINT_URL"]
+        backends["WAVFORGE_STORAGE_URL"] = f"file://{root / 'files'}"
+    return backends
+
+
 @contextmanager
 def deployment(
     root: Path, backends: dict[str, str], workers: int
@@ -308,7 +321,8 @@ def run(options: Options, console: Console) -> dict[str, list[float]]:
     receiver = Receiver()
     with tempfile.TemporaryDirectory(prefix="wavforge-throughput-") as raw:
         scratch = Path(raw)
-        s3 = S3Emulator(scratch / "moto.log") if "scaleout" in options.modes else None
+        scaleout = any(mode.startswith("scaleout") for mode in options.modes)
+        s3 = S3Emulator(scratch / "moto.log") if scaleout else None
         try:
             for round_number in range(options.rounds):
                 rate = ffmpeg_rate(source, options.files, scratch)
@@ -319,8 +333,7 @@ def run(options: Options, console: Console) -> dict[str, list[float]]:
                         label = f"{mode}, {workers} worker{'s' if workers > 1 else ''}"
                         root = scratch / f"{mode}-{workers}-{round_number}"
                         root.mkdir()
-                        backends = scaleout_env(options, s3) if mode == "scaleout" and s3 else {}
-                        backends |= options.settings
+                        backends = backends_for(mode, options, s3, root) | options.settings
                         with deployment(root, backends, workers) as (client, _):
                             warm_up(client, source, workers, receiver)
                             tracks = import_tracks(client, source, options.files)

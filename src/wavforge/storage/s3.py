@@ -158,8 +158,9 @@ def _translated(doing: str) -> Iterator[None]:
 
 
 def _discard_dead_copies(scratch: Path) -> None:
-    """Delete local copies left by processes of this machine that were killed mid-task."""
-    for copy in scratch.glob(f"{COPY_PREFIX}*.part"):
+    """Delete local copies (and boto3's partial downloads of them) left by processes of this
+    machine that were killed mid-task."""
+    for copy in scratch.glob(f"{COPY_PREFIX}*"):  # boto3 adds its own suffix while writing
         pid = copy.name.removeprefix(COPY_PREFIX).split("-", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
             copy.unlink(missing_ok=True)
