@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from wavforge.errors import InvalidRequest, TooLarge
-from wavforge.outbound.urls import Target, pinned_stream, resolve_target
+from wavforge.outbound.urls import Target, outbound_client, pinned_stream, resolve_target
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
@@ -22,7 +22,7 @@ def download(url: str, target: Path, *, max_bytes: int, allow_private: bool) -> 
     address it checked.
     """
     timeout = httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT)
-    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+    with outbound_client(timeout) as client:
         for _ in range(MAX_REDIRECTS + 1):
             checked = resolve_target(url, what="import URL", allow_private=allow_private)
             location = _fetch(client, checked, target, max_bytes)

@@ -10,7 +10,7 @@ import httpx
 
 from wavforge import __version__
 from wavforge.errors import WavforgeError
-from wavforge.outbound.urls import pinned_stream, resolve_target
+from wavforge.outbound.urls import outbound_client, pinned_stream, resolve_target
 
 MAX_RESPONSE_BYTES = 64 * 1024
 MAX_RETRY_AFTER = 3600.0  # a receiver cannot park a delivery for longer than an hour
@@ -46,7 +46,7 @@ def post_json(
             **headers,
         }
         with (
-            httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False) as client,
+            outbound_client(timeout) as client,
             pinned_stream(client, "POST", target, content=body, headers=all_headers) as response,
         ):
             _drain(response)
