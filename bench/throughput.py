@@ -23,9 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,12 +42,15 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-sys.path.insert(0, str(Path(__file__).parent))
-from engine import ensure_input, git_revision, wavforge_command
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
+# The deployments the test suite runs in: fresh PostgreSQL databases, Redis queue names and
+# moto buckets (WAVFORGE_TEST_POSTGRES and WAVFORGE_TEST_REDIS point elsewhere).
+from engine import ensure_input, git_revision, wavforge_command  # noqa: E402
+
+from deployments import Modes, S3Emulator, free_port  # noqa: E402
 
 BAR = 0.85  # wavforge conversions/s ÷ two parallel ffmpeg processes, at least
-DEFAULT_POSTGRES = "postgresql://wavforge:wavforge@127.0.0.1:5432/postgres"
-DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,6 @@ class Options:
     rounds: int
     modes: tuple[str, ...]
     workers: tuple[int, ...]
-    postgres: str
-    redis: str
     out: Path
     settings: dict[str, str]
 
@@ -72,10 +71,6 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--modes", default="embedded,scaleout-disk,scaleout")
     parser.add_argument("--workers", default="1,2", help="worker processes to try")
-    parser.add_argument(
-        "--postgres", default=os.environ.get("WAVFORGE_TEST_POSTGRES", DEFAULT_POSTGRES)
-    )
-    parser.add_argument("--redis", default=os.environ.get("WAVFORGE_TEST_REDIS", DEFAULT_REDIS))
     parser.add_argument("--out", type=Path, default=Path("bench/out/throughput"))
     parser.add_argument(
         "--set", action="append", default=[], metavar="WAVFORGE_NAME=VALUE",
@@ -88,8 +83,6 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         rounds=args.rounds,
         modes=tuple(args.modes.split(",")),
         workers=tuple(int(n) for n in args.workers.split(",")),
-        postgres=args.postgres,
-        redis=args.redis,
         out=args.out,
         settings=dict(item.split("=", 1) for item in args.set),
     )
@@ -119,12 +112,6 @@ def ffmpeg_rate(source: Path, files: int, scratch: Path) -> float:
 
 
 # --- a wavforge deployment --------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Receiver:
@@ -160,23 +147,6 @@ class Receiver:
         self._http.server_close()
 
 
-class S3Emulator:
-    def __init__(self, log: Path) -> None:
-        self.url = f"http://127.0.0.1:{free_port()}"
-        port = self.url.rsplit(":", 1)[1]
-        with log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", port],
-                stdout=out,
-                stderr=out,
-            )
-        wait_for(lambda: _answers(self.url), "moto server")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
-
-
 def _answers(url: str) -> bool:
     try:
         httpx.get(url, timeout=1)
@@ -194,33 +164,13 @@ def wait_for(predicate: object, what: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{what} did not come up")
 
 
-def scaleout_env(options: Options, s3: S3Emulator) -> dict[str, str]:
-    """A fresh database and bucket, the shared Redis with a queue name of its own."""
-    import boto3
-    import psycopg
-
-    name = f"bench_{secrets.token_hex(4)}"
-    with psycopg.connect(options.postgres, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    bucket = name.replace("_", "-")
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    boto3.session.Session().client("s3", endpoint_url=s3.url).create_bucket(Bucket=bucket)
-    return {
-        "WAVFORGE_DATABASE_URL": options.postgres.rsplit("/", 1)[0] + f"/{name}",
-        "WAVFORGE_REDIS_URL": options.redis,
-        "WAVFORGE_QUEUE_NAME": name,
-        "WAVFORGE_STORAGE_URL": f"s3://{bucket}/files",
-        "WAVFORGE_S3_ENDPOINT_URL": s3.url,
-    }
-
-
-def backends_for(mode: str, options: Options, s3: S3Emulator | None, root: Path) -> dict[str, str]:
+def backends_for(mode: str, modes: Modes | None, root: Path) -> dict[str, str]:
+    """The settings of a fresh deployment: a new database, queue name and bucket (the test
+    suite's own ``deployments`` module makes them, and drops the databases at the end)."""
     if mode == "embedded":
         return {}
-    assert s3 is not None
-    backends = scaleout_env(options, s3)
+    assert modes is not None
+    backends = dict(modes.deployment().env)
     if mode == "scaleout-disk":
         del backends["WAVFORGE_S3_ENDPOINT_URL"]
         backends["WAVFORGE_STORAGE_URL"] = f"file://{root / 'files'}"
@@ -323,6 +273,7 @@ def run(options: Options, console: Console) -> dict[str, list[float]]:
         scratch = Path(raw)
         scaleout = any(mode.startswith("scaleout") for mode in options.modes)
         s3 = S3Emulator(scratch / "moto.log") if scaleout else None
+        modes = Modes("scaleout", s3) if s3 else None
         try:
             for round_number in range(options.rounds):
                 rate = ffmpeg_rate(source, options.files, scratch)
@@ -333,7 +284,7 @@ def run(options: Options, console: Console) -> dict[str, list[float]]:
                         label = f"{mode}, {workers} worker{'s' if workers > 1 else ''}"
                         root = scratch / f"{mode}-{workers}-{round_number}"
                         root.mkdir()
-                        backends = backends_for(mode, options, s3, root) | options.settings
+                        backends = backends_for(mode, modes, root) | options.settings
                         with deployment(root, backends, workers) as (client, _):
                             warm_up(client, source, workers, receiver)
                             tracks = import_tracks(client, source, options.files)
@@ -342,6 +293,8 @@ def run(options: Options, console: Console) -> dict[str, list[float]]:
                         console.print(f"round {round_number + 1}: {label} {rate:.2f}/s")
         finally:
             receiver.close()
+            if modes:
+                modes.close()
             if s3:
                 s3.stop()
     return rates
