@@ -170,11 +170,7 @@ def backends_for(mode: str, modes: Modes | None, root: Path) -> dict[str, str]:
     if mode == "embedded":
         return {}
     assert modes is not None
-    backends = dict(modes.deployment().env)
-    if mode == "scaleout-disk":
-        del backends["WAVFORGE_S3_ENDPOINT_URL"]
-        backends["WAVFORGE_STORAGE_URL"] = f"file://{root / 'files'}"
-    return backends
+    return dict(modes.deployment(root / "files" if mode == "scaleout-disk" else None).env)
 
 
 @contextmanager
@@ -272,8 +268,9 @@ def run(options: Options, console: Console) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory(prefix="wavforge-throughput-") as raw:
         scratch = Path(raw)
         scaleout = any(mode.startswith("scaleout") for mode in options.modes)
-        s3 = S3Emulator(scratch / "moto.log") if scaleout else None
-        modes = Modes("scaleout", s3) if s3 else None
+        # The emulator only runs when the bucket is measured: idle, it still holds memory.
+        s3 = S3Emulator(scratch / "moto.log") if "scaleout" in options.modes else None
+        modes = Modes("scaleout", s3) if scaleout else None
         try:
             for round_number in range(options.rounds):
                 rate = ffmpeg_rate(source, options.files, scratch)

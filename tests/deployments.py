@@ -97,28 +97,29 @@ class Modes:
     def scaleout(self) -> bool:
         return self.mode == "scaleout"
 
-    def deployment(self) -> Deployment:
+    def deployment(self, files: Path | None = None) -> Deployment:
+        """A fresh database, queue name and bucket; with ``files``, a shared local directory
+        instead of the bucket (as an NFS mount would be), and no S3 emulator needed."""
         if not self.scaleout:
             return Deployment(self.mode)
-        assert self._s3 is not None
         name = f"wf_{secrets.token_hex(6)}"
         with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
-        bucket = name.replace("_", "-")
-        self._s3.client().create_bucket(Bucket=bucket)
-        database_url = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-        made = Deployment(
-            self.mode,
-            env={
-                "WAVFORGE_DATABASE_URL": database_url,
-                "WAVFORGE_REDIS_URL": REDIS,
-                "WAVFORGE_QUEUE_NAME": name,
-                "WAVFORGE_STORAGE_URL": f"s3://{bucket}/files",
-                "WAVFORGE_S3_ENDPOINT_URL": self._s3.url,
-            },
-            database=name,
-            bucket=bucket,
-        )
+        env = {
+            "WAVFORGE_DATABASE_URL": POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}",
+            "WAVFORGE_REDIS_URL": REDIS,
+            "WAVFORGE_QUEUE_NAME": name,
+        }
+        bucket = None
+        if files is not None:
+            env["WAVFORGE_STORAGE_URL"] = f"file://{files}"
+        else:
+            assert self._s3 is not None
+            bucket = name.replace("_", "-")
+            self._s3.client().create_bucket(Bucket=bucket)
+            env["WAVFORGE_STORAGE_URL"] = f"s3://{bucket}/files"
+            env["WAVFORGE_S3_ENDPOINT_URL"] = self._s3.url
+        made = Deployment(self.mode, env=env, database=name, bucket=bucket)
         self._made.append(made)
         return made
 

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from wavforge.core import clock, ids, ledger
@@ -123,12 +123,74 @@ def _touch(db: Database, key_id: str) -> None:
         session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=clock.now()))
 
 
-def list_keys(db: Database) -> list[KeyInfo]:
+@dataclass(frozen=True)
+class AccountInfo:
+    id: str
+    name: str
+    credits: int
+    is_admin: bool
+    created_at: datetime
+    webhook_secret: str
+    previous_secret_until: datetime | None
+    active_keys: int
+
+
+def list_keys(db: Database, account_id: str | None = None) -> list[KeyInfo]:
+    """Every key, or with ``account_id`` only that account's (what its owner may manage)."""
+    query = select(ApiKey, Account).join(Account).order_by(ApiKey.created_at)
+    if account_id is not None:
+        query = query.where(ApiKey.account_id == account_id)
     with db.read() as session:
-        rows = session.execute(
-            select(ApiKey, Account).join(Account).order_by(ApiKey.created_at)
-        ).all()
+        rows = session.execute(query).all()
     return [_info(key, account) for key, account in rows]
+
+
+def get_account(db: Database, account_id: str) -> AccountInfo:
+    found = list_accounts(db, account_id)
+    if not found:
+        raise NotFound(f"no account {account_id!r}")
+    return found[0]
+
+
+def list_accounts(db: Database, account_id: str | None = None) -> list[AccountInfo]:
+    """Accounts oldest first, each with its count of keys that still work."""
+    active = (
+        select(ApiKey.account_id, func.count().label("keys"))
+        .where(ApiKey.revoked_at.is_(None))
+        .group_by(ApiKey.account_id)
+        .subquery()
+    )
+    query = (
+        select(Account, func.coalesce(active.c["keys"], 0))
+        .outerjoin(active, active.c.account_id == Account.id)
+        .order_by(Account.created_at)
+    )
+    if account_id is not None:
+        query = query.where(Account.id == account_id)
+    with db.read() as session:
+        rows = session.execute(query).all()
+    return [
+        AccountInfo(
+            id=account.id,
+            name=account.name,
+            credits=account.credits,
+            is_admin=account.is_admin,
+            created_at=account.created_at,
+            webhook_secret=account.webhook_secret,
+            previous_secret_until=account.previous_secret_until,
+            active_keys=keys,
+        )
+        for account, keys in rows
+    ]
+
+
+def create_key(db: Database, account_id: str, name: str) -> IssuedKey:
+    """Another key for an existing account, e.g. one per machine so each can be revoked alone."""
+    with db.write() as session:
+        account = session.get(Account, account_id)
+        if account is None:
+            raise NotFound(f"no account {account_id!r}")
+        return _issue(session, account, name)
 
 
 def _info(key: ApiKey, account: Account) -> KeyInfo:
@@ -146,22 +208,27 @@ def _info(key: ApiKey, account: Account) -> KeyInfo:
     )
 
 
-def revoke_key(db: Database, key_id: str) -> None:
+def revoke_key(db: Database, key_id: str, account_id: str | None = None) -> None:
+    """Revoke a key; with ``account_id``, only if it is that account's (else 404, as if the
+    key did not exist: one account learns nothing about another's keys)."""
+    query = update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+    if account_id is not None:
+        query = query.where(ApiKey.account_id == account_id)
     with db.write() as session:
-        result = session.execute(
-            update(ApiKey)
-            .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
-            .values(revoked_at=clock.now())
-        )
+        result = session.execute(query.values(revoked_at=clock.now()))
         if result.rowcount == 0:  # type: ignore[attr-defined]
             raise NotFound(f"no active key {key_id!r}")
 
 
-def reset_key(db: Database, key_id: str) -> IssuedKey:
-    """Revoke a key and issue its replacement, in one transaction."""
+def reset_key(db: Database, key_id: str, account_id: str | None = None) -> IssuedKey:
+    """Revoke a key and issue its replacement, in one transaction (scoped as revoke_key)."""
     with db.write() as session:
         old = session.get(ApiKey, key_id)
-        if old is None or old.revoked_at is not None:
+        if (
+            old is None
+            or old.revoked_at is not None
+            or (account_id is not None and old.account_id != account_id)
+        ):
             raise NotFound(f"no active key {key_id!r}")
         old.revoked_at = clock.now()
         account = session.get_one(Account, old.account_id)

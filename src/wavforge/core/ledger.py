@@ -134,3 +134,19 @@ def _entry(
         note=note[:200],
         created_at=clock.now(),
     )
+
+
+@dataclass(frozen=True)
+class Statement:
+    account_id: str
+    balance: int
+    entries: list[Entry]
+
+
+def statement(db: Database, account_id: str, limit: int = 100) -> Statement:
+    """An account's balance and newest ledger rows; 404 for an unknown account."""
+    with db.read() as session:
+        balance = session.scalar(select(Account.credits).where(Account.id == account_id))
+    if balance is None:
+        raise NotFound(f"no account {account_id!r}")
+    return Statement(account_id, balance, entries(db, account_id, limit))

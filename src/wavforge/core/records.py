@@ -59,6 +59,7 @@ class WavRecord:
     completed_at: datetime | None
     options: dict[str, object]
     analysis: dict[str, object] | None
+    track_title: str = ""
 
 
 def safe_filename(title: str, suffix: str) -> str:
@@ -130,6 +131,7 @@ def wav_record(task: WavTask, track: Track, links: LinkSigner) -> WavRecord:
         completed_at=task.completed_at,
         options=dict(task.options or {}),
         analysis=task.analysis,
+        track_title=track.title,
     )
 
 

@@ -10,9 +10,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from wavforge.core.accounts import IssuedKey, KeyInfo
-from wavforge.core.ledger import MAX_GRANT, Entry
-from wavforge.dialects.suno import time
+from wavforge.core.accounts import AccountInfo, IssuedKey, KeyInfo
+from wavforge.core.history import TrackListing, Usage
+from wavforge.core.ledger import MAX_GRANT, Statement
+from wavforge.core.records import WavRecord
+from wavforge.dialects.suno import time, track, wav_record
 
 
 class NewAccount(BaseModel):
@@ -21,6 +23,12 @@ class NewAccount(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     credits: int = Field(default=0, ge=0, le=MAX_GRANT)
     admin: bool = False
+
+
+class NewKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
 
 
 class Grant(BaseModel):
@@ -61,10 +69,10 @@ def key_info(row: KeyInfo) -> dict[str, Any]:
     }
 
 
-def ledger(account_id: str, balance: int, entries: list[Entry]) -> dict[str, Any]:
+def ledger(statement: Statement) -> dict[str, Any]:
     return {
-        "accountId": account_id,
-        "balance": balance,
+        "accountId": statement.account_id,
+        "balance": statement.balance,
         "entries": [
             {
                 "time": time(entry.created_at),
@@ -73,6 +81,51 @@ def ledger(account_id: str, balance: int, entries: list[Entry]) -> dict[str, Any
                 "taskId": entry.wav_task_id,
                 "note": entry.note,
             }
-            for entry in entries
+            for entry in statement.entries
         ],
+    }
+
+
+def account(info: AccountInfo, usage: Usage | None = None) -> dict[str, Any]:
+    """An account as its owner (or an admin) sees it; the webhook secret signs its callbacks,
+    so whoever holds a key of the account may read it."""
+    shown: dict[str, Any] = {
+        "accountId": info.id,
+        "name": info.name,
+        "credits": info.credits,
+        "admin": info.is_admin,
+        "createTime": time(info.created_at),
+        "activeKeys": info.active_keys,
+    }
+    if usage is not None:
+        shown |= {
+            "webhookSecret": info.webhook_secret,
+            "previousSecretValidUntil": time(info.previous_secret_until),
+            "usage": {
+                "tracks": usage.tracks,
+                "wavTasks": {status.value: count for status, count in usage.wav_tasks.items()},
+                "creditsSpent": usage.credits_spent,
+            },
+        }
+    return shown
+
+
+def track_listing(row: TrackListing) -> dict[str, Any]:
+    return track(row.track) | {
+        "musicTaskId": row.track.music_task_id,
+        "sourceName": row.source_name,
+        "sourceFormat": row.source_format,
+        "sampleRate": row.sample_rate,
+        "channels": row.channels,
+        "wavTaskId": row.wav_task_id,
+        "wavStatus": row.wav_status.value if row.wav_status else None,
+    }
+
+
+def wav_listing(record: WavRecord) -> dict[str, Any]:
+    """record-info's fields plus what a list needs to be read without opening each task."""
+    return wav_record(record) | {
+        "status": record.status.value,  # RUNNING included, which successFlag folds away
+        "progress": record.progress,
+        "title": record.track_title,
     }

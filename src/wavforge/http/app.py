@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from wavforge import __version__
 from wavforge.http import errors
 from wavforge.http.body_limit import JSON_BODY_LIMIT, BodyLimit
-from wavforge.http.routes import admin, files, health, imports, suno, unified
+from wavforge.http.routes import account, admin, files, health, imports, suno, unified
 from wavforge.runtime import Runtime
 
 IMPORT_PATH = "/api/v1/music/import"
@@ -42,7 +42,7 @@ def create_app(runtime: Runtime, *, with_worker: bool = True) -> FastAPI:
     )
     app.state.context = runtime.context
     errors.install(app)
-    for module in (suno, unified, imports, admin, files, health):
+    for module in (suno, unified, imports, account, admin, files, health):
         app.include_router(module.router)
     upload_limit = runtime.context.settings.max_upload_bytes
     app.add_middleware(

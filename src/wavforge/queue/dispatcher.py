@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from huey import Huey, RedisHuey, SqliteHuey
+from huey import Huey, PriorityRedisHuey, SqliteHuey
 
 from wavforge.config import Settings
 from wavforge.core import conversion, deliveries
@@ -14,15 +14,21 @@ from wavforge.core.context import Context
 def create_huey(settings: Settings) -> Huey:
     """Redis when configured (workers on several machines), else a SQLite file in the data dir.
 
-    Results are never read (the row is the result), so Huey need not store them.
+    Results are never read (the row is the result), so Huey need not store them. Both stores
+    honour priorities, which let a finished task's callback overtake queued conversions.
     """
     if settings.redis_url:
         # Blocking pops hand a message to an idle worker as soon as it is enqueued.
-        return RedisHuey(settings.queue_name, url=settings.redis_url, results=False, blocking=True)
+        return PriorityRedisHuey(
+            settings.queue_name, url=settings.redis_url, results=False, blocking=True
+        )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return SqliteHuey(
         settings.queue_name, filename=str(settings.queue_path), results=False, timeout=30
     )
+
+
+DELIVERY_PRIORITY = 10  # conversions have Huey's default, 0
 
 
 class HueyDispatcher:
@@ -35,7 +41,11 @@ class HueyDispatcher:
         self.huey = huey
         self._context: Context | None = None
         self._convert = huey.task(name="wavforge.convert")(self._bound(conversion.run))
-        self._deliver = huey.task(name="wavforge.deliver")(self._bound(deliveries.run))
+        # A callback is milliseconds of work telling a client its file is ready; behind a
+        # queue of conversions it would wait for all of them.
+        self._deliver = huey.task(name="wavforge.deliver", priority=DELIVERY_PRIORITY)(
+            self._bound(deliveries.run)
+        )
 
     def bind(self, context: Context) -> None:
         self._context = context

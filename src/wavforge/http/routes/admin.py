@@ -1,4 +1,4 @@
-"""Operator endpoints (admin keys only) and an account's own ledger.
+"""Operator endpoints (admin keys only).
 
 The same operations as ``wavforge keys``, ``credits`` and ``maintenance`` on the command line,
 for operators who manage a service they cannot log in to.
@@ -12,9 +12,8 @@ from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
 from wavforge.core import accounts, ledger, maintenance
-from wavforge.db.database import Database
 from wavforge.dialects import admin, suno
-from wavforge.http.deps import AdminDep, ContextDep, PrincipalDep
+from wavforge.http.deps import AdminDep, ContextDep
 
 router = APIRouter(prefix="/api/v1", tags=["Accounts and administration"])
 
@@ -24,17 +23,18 @@ AccountIdPath = Path(..., max_length=128, description="An account id.")
 LimitQuery = Query(100, ge=1, le=1000, description="Newest entries to return.")
 
 
-@router.get("/account/ledger", summary="The caller's balance and newest ledger entries")
-async def own_ledger(ctx: ContextDep, who: PrincipalDep, limit: int = LimitQuery) -> dict[str, Any]:
-    return suno.success(await run_in_threadpool(_ledger, ctx.db, who.account_id, limit))
-
-
 @router.post("/admin/accounts", summary="Create an account and its first key")
 async def create_account(body: admin.NewAccount, ctx: ContextDep, _: AdminDep) -> dict[str, Any]:
     issued = await run_in_threadpool(
         accounts.create_account, ctx.db, body.name, credits=body.credits, admin=body.admin
     )
     return suno.success(admin.issued(issued))
+
+
+@router.get("/admin/accounts", summary="Every account, with its balance and working keys")
+async def list_accounts(ctx: ContextDep, _: AdminDep) -> dict[str, Any]:
+    rows = await run_in_threadpool(accounts.list_accounts, ctx.db)
+    return suno.success([admin.account(row) for row in rows])
 
 
 @router.get("/admin/keys", summary="Every key, by prefix (keys themselves are not stored)")
@@ -67,7 +67,8 @@ async def grant_credits(
 async def account_ledger(
     ctx: ContextDep, _: AdminDep, account_id: str = AccountIdPath, limit: int = LimitQuery
 ) -> dict[str, Any]:
-    return suno.success(await run_in_threadpool(_ledger, ctx.db, account_id, limit))
+    statement = await run_in_threadpool(ledger.statement, ctx.db, account_id, limit)
+    return suno.success(admin.ledger(statement))
 
 
 @router.get("/admin/maintenance", summary="Whether maintenance mode is on")
@@ -81,8 +82,3 @@ async def switch_maintenance(
 ) -> dict[str, Any]:
     await run_in_threadpool(maintenance.switch, ctx.db, body.enabled)
     return suno.success({"enabled": body.enabled})
-
-
-def _ledger(db: Database, account_id: str, limit: int) -> dict[str, Any]:
-    balance = accounts.balance(db, account_id, must_exist=True)
-    return admin.ledger(account_id, balance, ledger.entries(db, account_id, limit))

@@ -59,12 +59,3 @@ async def wav_callbacks(
 ) -> dict[str, Any]:
     records = await run_in_threadpool(delivery_log.for_task, ctx, who.account_id, task_id)
     return suno.success(suno.delivery_log(task_id, records))
-
-
-@router.post(
-    "/account/webhook-secret/rotate",
-    summary="Replace the webhook signing secret (the old one signs too for 24 hours)",
-)
-async def rotate_webhook_secret(ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
-    rotated = await run_in_threadpool(accounts.rotate_webhook_secret, ctx.db, who.account_id)
-    return suno.success(suno.rotated_secret(rotated))

@@ -1,0 +1,98 @@
+"""An account managing itself (wavforge extensions): overview, keys, webhook secret, ledger,
+and listings of its tracks and WAV tasks. The console and the Python client use these.
+
+A key may manage only its own account's keys; an unknown or foreign key id is a 404 alike.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.concurrency import run_in_threadpool
+
+from wavforge.core import accounts, history, ledger
+from wavforge.dialects import admin, suno
+from wavforge.http.deps import ContextDep, PrincipalDep
+
+router = APIRouter(prefix="/api/v1/account", tags=["Your account"])
+
+KeyIdPath = Path(..., max_length=128, description="A key id (see the key list).")
+LedgerLimit = Query(100, ge=1, le=1000, description="Newest entries to return.")
+ListLimit = Query(50, ge=1, le=history.MAX_LISTED, description="Newest rows to return.")
+BeforeQuery = Query(
+    None, description="Only rows created before this time (ISO 8601), to page back."
+)
+
+
+@router.get("", summary="The caller's account: balance, usage and webhook secret")
+async def overview(ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
+    def read() -> dict[str, Any]:
+        info = accounts.get_account(ctx.db, who.account_id)
+        return admin.account(info, history.usage(ctx, who.account_id))
+
+    return suno.success(await run_in_threadpool(read))
+
+
+@router.get("/ledger", summary="The caller's balance and newest ledger entries")
+async def own_ledger(
+    ctx: ContextDep, who: PrincipalDep, limit: int = LedgerLimit
+) -> dict[str, Any]:
+    statement = await run_in_threadpool(ledger.statement, ctx.db, who.account_id, limit)
+    return suno.success(admin.ledger(statement))
+
+
+@router.get("/keys", summary="The account's keys, by prefix")
+async def own_keys(ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
+    rows = await run_in_threadpool(accounts.list_keys, ctx.db, who.account_id)
+    return suno.success([admin.key_info(row) for row in rows])
+
+
+@router.post("/keys", summary="Another key for the account (shown this once)")
+async def create_key(body: admin.NewKey, ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
+    issued = await run_in_threadpool(accounts.create_key, ctx.db, who.account_id, body.name)
+    return suno.success(admin.issued(issued))
+
+
+@router.post("/keys/{key_id}/revoke", summary="Revoke one of the account's keys")
+async def revoke_key(ctx: ContextDep, who: PrincipalDep, key_id: str = KeyIdPath) -> dict[str, Any]:
+    await run_in_threadpool(accounts.revoke_key, ctx.db, key_id, who.account_id)
+    return suno.success({"keyId": key_id, "revoked": True})
+
+
+@router.post("/keys/{key_id}/reset", summary="Revoke one of the account's keys and replace it")
+async def reset_key(ctx: ContextDep, who: PrincipalDep, key_id: str = KeyIdPath) -> dict[str, Any]:
+    issued = await run_in_threadpool(accounts.reset_key, ctx.db, key_id, who.account_id)
+    return suno.success(admin.issued(issued))
+
+
+@router.post(
+    "/webhook-secret/rotate",
+    summary="Replace the webhook signing secret (the old one signs too for 24 hours)",
+)
+async def rotate_webhook_secret(ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
+    rotated = await run_in_threadpool(accounts.rotate_webhook_secret, ctx.db, who.account_id)
+    return suno.success(suno.rotated_secret(rotated))
+
+
+@router.get("/tracks", summary="The account's tracks, newest first")
+async def own_tracks(
+    ctx: ContextDep,
+    who: PrincipalDep,
+    limit: int = ListLimit,
+    before: datetime | None = BeforeQuery,
+) -> dict[str, Any]:
+    rows = await run_in_threadpool(history.tracks, ctx, who.account_id, limit, before)
+    return suno.success([admin.track_listing(row) for row in rows])
+
+
+@router.get("/wav-tasks", summary="The account's WAV tasks, newest first")
+async def own_wav_tasks(
+    ctx: ContextDep,
+    who: PrincipalDep,
+    limit: int = ListLimit,
+    before: datetime | None = BeforeQuery,
+) -> dict[str, Any]:
+    rows = await run_in_threadpool(history.wav_tasks, ctx, who.account_id, limit, before)
+    return suno.success([admin.wav_listing(row) for row in rows])
