@@ -1,10 +1,13 @@
-"""The ``wavforge`` command: run the service, administer keys, convert local files."""
+"""Commands that run or administer the service on this machine, and ``convert-file``.
+
+They open the database and storage named by the ``WAVFORGE_*`` settings directly; heavy
+modules are imported inside each command, so ``convert-file`` starts in a blink.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import json
 import os
 import signal
@@ -12,28 +15,21 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from wavforge import __version__
+from wavforge.cli.base import JsonOption, app, console, fail
 
 if TYPE_CHECKING:  # imported where used: `convert-file` should start in a blink
-    from rich.console import Console
-
     from wavforge.audio import ConversionResult
     from wavforge.config import Settings
     from wavforge.core.accounts import IssuedKey, KeyInfo
     from wavforge.db.database import Database
 
-app = typer.Typer(
-    help="wavforge: music tracks to lossless WAV, behind a task API.", no_args_is_help=True
-)
 keys_app = typer.Typer(help="Create, list, revoke and reset API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
-
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -45,20 +41,7 @@ def _settings(**overrides: Any) -> Settings:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        _fail(f"invalid settings: {problems}")
-
-
-@functools.cache
-def _console(stderr: bool = False) -> Console:
-    """Rich consoles, made on first use: importing rich costs more than a conversion's start."""
-    from rich.console import Console
-
-    return Console(stderr=stderr)
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    _console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(code)
+        fail(f"invalid settings: {problems}")
 
 
 @contextlib.contextmanager
@@ -69,7 +52,7 @@ def _domain_errors() -> Iterator[None]:
     try:
         yield
     except WavforgeError as error:
-        _fail(error.message)
+        fail(error.message)
 
 
 def _database() -> Database:
@@ -116,7 +99,7 @@ def worker() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: asked_to_stop.set())
     running.start()
-    _console().print(f"wavforge {__version__} worker running; Ctrl-C to stop")
+    console().print(f"wavforge {__version__} worker running; Ctrl-C to stop")
     asked_to_stop.wait()
     running.stop()
     runtime.close()
@@ -147,8 +130,8 @@ def _show_issued(issued: IssuedKey, as_json: bool, **extra: Any) -> None:
     if as_json:
         print(json.dumps(data))
         return
-    _console().print(f"API key (shown once): [bold]{issued.key}[/bold]")
-    _console().print(f"key id: {issued.key_id}   account: {issued.account_id}")
+    console().print(f"API key (shown once): [bold]{issued.key}[/bold]")
+    console().print(f"key id: {issued.key_id}   account: {issued.account_id}")
 
 
 @keys_app.command("list")
@@ -174,7 +157,7 @@ def keys_list(as_json: JsonOption = False) -> None:
             _when(row.last_used_at),
             "revoked" if row.revoked_at else "active",
         )
-    _console().print(table)
+    console().print(table)
 
 
 def _key_json(row: KeyInfo) -> dict[str, Any]:
@@ -204,7 +187,7 @@ def keys_revoke(
 
     with _domain_errors():
         accounts.revoke_key(_database(), key_id)
-    _console().print(f"revoked {key_id}")
+    console().print(f"revoked {key_id}")
 
 
 @keys_app.command("reset")
@@ -234,8 +217,8 @@ def keys_rotate_secret(
     if as_json:
         print(json.dumps({"webhook_secret": rotated.webhook_secret, "previous_valid_until": until}))
         return
-    _console().print(f"webhook secret: [bold]{rotated.webhook_secret}[/bold]")
-    _console().print(f"the previous secret also signs until {until} UTC")
+    console().print(f"webhook secret: [bold]{rotated.webhook_secret}[/bold]")
+    console().print(f"the previous secret also signs until {until} UTC")
 
 
 credits_app = typer.Typer(help="Grant credits and read an account's ledger.", no_args_is_help=True)
@@ -259,7 +242,7 @@ def credits_grant(
     if as_json:
         print(json.dumps({"account_id": account_id, "balance": balance}))
         return
-    _console().print(f"{account_id}: balance {balance}")
+    console().print(f"{account_id}: balance {balance}")
 
 
 @credits_app.command("ledger")
@@ -283,7 +266,7 @@ def credits_ledger(
         table.add_row(
             row["created_at"], f"{entry.amount:+d}", entry.reason, row["task_id"] or "", entry.note
         )
-    _console().print(table)
+    console().print(table)
 
 
 def _entry_json(entry: Any) -> dict[str, Any]:
@@ -304,7 +287,7 @@ def maintenance(
     from wavforge.core import maintenance as switch
 
     if state not in ("on", "off", "status"):
-        _fail("expected on, off or status", code=2)
+        fail("expected on, off or status", code=2)
     db = _database()
     if state != "status":
         switch.switch(db, state == "on")
@@ -373,7 +356,7 @@ def convert_file(
     try:
         options = audio.OutputOptions.parse(requested, _CLI_OPTION_NAMES)
     except ValueError as error:
-        _fail(str(error), code=2)
+        fail(str(error), code=2)
     # Settings cost a third of a second to load; without WAVFORGE_* variables they hold the
     # engine's own defaults, and a quick start matters for a command run over many files.
     configured = any(name.startswith("WAVFORGE_") for name in os.environ)
@@ -387,7 +370,7 @@ def convert_file(
         result = audio.convert(source, scratch, options=options, limits=limits, checksum=as_json)
         scratch.replace(target)
     except audio.AudioError as error:
-        _fail(f"{source.name}: {error}")
+        fail(f"{source.name}: {error}")
     finally:
         scratch.unlink(missing_ok=True)
     if as_json:
@@ -414,7 +397,3 @@ def _describe(result: ConversionResult) -> str:
         f"{facts.output_channels} ch, {int(minutes)}:{seconds:06.3f} ({facts.frames} frames), "
         f"{peak}, {facts.clipped_samples} clipped, {result.bytes_written} bytes"
     )
-
-
-def main() -> None:
-    app()

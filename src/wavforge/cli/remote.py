@@ -1,0 +1,300 @@
+"""Commands that use a running server through the Python client: ``import`` and ``convert``.
+
+Exit codes: 0 every item succeeded; 1 an item failed (each failure is named on stderr and in
+``--json``); 2 wrong arguments; 3 the server could not be reached or refused the key. The
+key comes from ``--key`` or ``WAVFORGE_API_KEY`` and is never printed. Progress goes to
+stderr (bars only on a terminal); results to stdout, as a table or, with ``--json``, one
+JSON document and nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from wavforge.cli.base import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, app, console, fail
+
+if TYPE_CHECKING:  # imported where used: httpx and rich are slow to import
+    from rich.progress import Progress, TaskID
+
+    from wavforge.cli.batch import Item, Outcome
+    from wavforge.client import AsyncClient
+
+DEFAULT_URL = "http://127.0.0.1:8000"  # as wavforge.client's, without importing httpx here
+BIT_DEPTHS = (16, 24, 32)
+
+UrlOption = Annotated[
+    str, typer.Option("--url", envvar="WAVFORGE_URL", help="Base URL of the wavforge server.")
+]
+KeyOption = Annotated[
+    str,
+    typer.Option(
+        "--key",
+        envvar="WAVFORGE_API_KEY",
+        show_default=False,
+        help="API key; prefer the variable (other users can read arguments in `ps`).",
+    ),
+]
+ParallelOption = Annotated[
+    int, typer.Option("--parallel", min=1, max=32, help="Items in flight at once.")
+]
+JsonList = Annotated[
+    bool, typer.Option("--json", help="Print one JSON list of per-item results, no bars.")
+]
+
+
+@app.command("import")
+def import_(
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="Audio files.", exists=True, dir_okay=False, metavar="FILE"),
+    ],
+    key: KeyOption,
+    url: UrlOption = DEFAULT_URL,
+    tags: Annotated[str, typer.Option(help="Tags for every track.")] = "",
+    prompt: Annotated[str, typer.Option(help="Prompt text for every track.")] = "",
+    parallel: ParallelOption = 4,
+    as_json: JsonList = False,
+) -> None:
+    """Upload audio files to a server as tracks (one import each); print their track ids."""
+    from wavforge.cli import batch
+
+    def work(wf: AsyncClient) -> Awaitable[list[Outcome]]:
+        uploads = [functools.partial(batch.import_one, wf, path, tags, prompt) for path in files]
+        return batch.bounded(uploads, parallel)
+
+    outcomes = _session(url, key, work)
+    for outcome in outcomes:
+        _report_failure(outcome)
+    if as_json:
+        fields = ("item", "ok", "file", "task_id", "track_id", "title", "duration", "error")
+        print(json.dumps([{k: o.to_json()[k] for k in fields} for o in outcomes]))
+    else:
+        _import_table(outcomes)
+    _exit(outcomes)
+
+
+@app.command("convert")
+def convert(
+    key: KeyOption,
+    items: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Local audio files (imported first) or track ids.",
+            metavar="ITEM",
+            show_default=False,
+        ),
+    ] = None,
+    task_ids: Annotated[
+        list[str] | None,
+        typer.Option("--task-id", help="A music task: its first track. Repeatable."),
+    ] = None,
+    audio_ids: Annotated[
+        list[str] | None, typer.Option("--audio-id", help="A track id. Repeatable.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Directory for the WAV files.")] = Path("."),
+    bit_depth: Annotated[
+        int | None, typer.Option("--bit-depth", help="16, 24 or 32 (default: as the source).")
+    ] = None,
+    as_float: Annotated[bool, typer.Option("--float", help="32-bit float samples.")] = False,
+    sample_rate: Annotated[
+        int | None,
+        typer.Option("--sample-rate", min=8000, max=192000, help="Resample to this rate in Hz."),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option(min=1, help="Seconds to wait for each conversion.")
+    ] = 3600,
+    url: UrlOption = DEFAULT_URL,
+    parallel: ParallelOption = 4,
+    as_json: JsonList = False,
+) -> None:
+    """Convert files or tracks on a server and download the WAVs, with progress bars."""
+    from wavforge.cli import batch
+
+    chosen = _items(items or [], task_ids or [], audio_ids or [])
+    if bit_depth is not None and bit_depth not in BIT_DEPTHS:
+        raise typer.BadParameter("must be 16, 24 or 32", param_hint="--bit-depth")
+    if as_float and bit_depth not in (None, 32):
+        raise typer.BadParameter("--float needs --bit-depth 32 (or none)", param_hint="--float")
+    job = batch.Job(
+        out=_out_dir(out),
+        bit_depth=bit_depth,
+        sample_format="float" if as_float else None,
+        sample_rate=sample_rate,
+        timeout=timeout,
+    )
+    with _reporter([item.label for item in chosen], quiet=as_json) as reporter:
+        outcomes = _session(
+            url, key, lambda wf: batch.convert_all(wf, chosen, job, reporter, parallel)
+        )
+    if as_json:
+        print(json.dumps([outcome.to_json() for outcome in outcomes]))
+    else:
+        _conversion_table(outcomes)
+    _exit(outcomes)
+
+
+def _items(texts: Sequence[str], task_ids: Sequence[str], audio_ids: Sequence[str]) -> list[Item]:
+    from wavforge.cli.batch import Item
+
+    chosen = [Item(t, task_id=t) for t in task_ids] + [Item(a, audio_id=a) for a in audio_ids]
+    try:
+        chosen += [Item.parse(text) for text in texts]
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="ITEM") from None
+    if not chosen:
+        raise typer.BadParameter("name at least one file or track", param_hint="ITEM")
+    return chosen
+
+
+def _out_dir(out: Path) -> Path:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise typer.BadParameter(f"{out}: {error.strerror}", param_hint="--out") from None
+    return out
+
+
+def _session(
+    url: str, key: str, work: Callable[[AsyncClient], Awaitable[list[Outcome]]]
+) -> list[Outcome]:
+    """Run ``work`` with a client, after one request that proves the server answers and
+    accepts the key (so a typo fails at once, not once per item)."""
+    import asyncio
+
+    from wavforge.client import ApiError, AsyncClient, ConnectionFailed, UnexpectedResponse
+
+    try:
+        client = AsyncClient(url, key)
+    except ValueError as error:  # the URL or key is malformed; the message holds no key
+        fail(str(error), code=EXIT_USAGE)
+
+    async def run() -> list[Outcome]:
+        async with client as wf:
+            await wf.credit()
+            return await work(wf)
+
+    try:
+        return asyncio.run(run())
+    except (ConnectionFailed, UnexpectedResponse) as error:
+        fail(_escape(str(error)), code=EXIT_UNREACHABLE)
+    except ApiError as error:
+        if error.code == 401:
+            fail(f"{url} refused the API key: {_escape(error.msg)}", code=EXIT_UNREACHABLE)
+        fail(_escape(str(error)))
+
+
+def _exit(outcomes: Sequence[Outcome]) -> None:
+    if any(outcome.unreachable for outcome in outcomes):
+        raise typer.Exit(EXIT_UNREACHABLE)
+    if not all(outcome.ok for outcome in outcomes):
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _report_failure(outcome: Outcome) -> None:
+    """``error: <item>: <why>``; the server's message often starts with the file's name."""
+    if outcome.ok or outcome.error is None:
+        return
+    why = str(outcome.error["message"])
+    why = why.removeprefix(f"{Path(outcome.item).name}: ")
+    message = _escape(f"{outcome.item}: {why}")
+    console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+
+
+class _Bars:
+    """Progress on stderr: a bar per item, fed by the task's progress, and one for them all.
+    Drawn only on a terminal; failures are printed as they happen, either way."""
+
+    def __init__(self, progress: Progress | None, labels: Sequence[str]) -> None:
+        self._progress = progress
+        self._done = [0] * len(labels)
+        self._bars: list[TaskID] = []
+        if progress is not None:
+            self._all = progress.add_task("all", total=100 * len(labels), stage="")
+            self._bars = [progress.add_task(_short(x), total=100, stage="") for x in labels]
+
+    def stage(self, index: int, text: str) -> None:
+        if self._progress is not None:
+            self._progress.update(self._bars[index], stage=text)
+
+    def progress(self, index: int, percent: int) -> None:
+        self._done[index] = percent
+        if self._progress is not None:
+            self._progress.update(self._bars[index], completed=percent)
+            self._progress.update(self._all, completed=sum(self._done))
+
+    def finished(self, index: int, outcome: Outcome) -> None:
+        _report_failure(outcome)
+        self.progress(index, 100 if outcome.ok else self._done[index])
+        self._done[index] = 100  # the item counts as done in the overall bar either way
+        self.stage(index, "[green]done[/green]" if outcome.ok else "[red]failed[/red]")
+        if self._progress is not None:
+            self._progress.update(self._all, completed=sum(self._done))
+
+
+@contextlib.contextmanager
+def _reporter(labels: Sequence[str], quiet: bool) -> Iterator[_Bars]:
+    screen = console(stderr=True)
+    if quiet or not screen.is_terminal:
+        yield _Bars(None, labels)
+        return
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[stage]}"),
+    )
+    with Progress(*columns, console=screen) as progress:
+        yield _Bars(progress, labels)
+
+
+def _short(label: str, width: int = 36) -> str:
+    name = Path(label).name or label
+    return _escape(name if len(name) <= width else name[: width - 1] + "…")
+
+
+def _conversion_table(outcomes: Sequence[Outcome]) -> None:
+    from rich.table import Table
+
+    table = Table()
+    for header in ("item", "result", "WAV or error"):
+        table.add_column(header, overflow="fold")  # paths are folded, never cut
+    for outcome in outcomes:
+        if outcome.ok:
+            table.add_row(_escape(outcome.item), "[green]ok[/green]", _escape(outcome.output or ""))
+        else:
+            why = (outcome.error or {}).get("message", "")
+            table.add_row(_escape(outcome.item), "[red]failed[/red]", _escape(why))
+    console().print(table)
+
+
+def _import_table(outcomes: Sequence[Outcome]) -> None:
+    from rich.table import Table
+
+    table = Table()
+    for header in ("file", "title", "seconds"):
+        table.add_column(header, overflow="fold")
+    table.add_column("track id", no_wrap=True, min_width=36)  # never cut: it is the point
+    for outcome in outcomes:
+        if not outcome.ok:
+            table.add_row(_escape(outcome.item), "", "", "[red]failed[/red]")
+            continue
+        seconds = f"{outcome.duration:.1f}" if outcome.duration is not None else ""
+        table.add_row(
+            _escape(outcome.item), _escape(outcome.title or ""), seconds, outcome.track_id or ""
+        )
+    console().print(table)

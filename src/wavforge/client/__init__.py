@@ -1,0 +1,72 @@
+"""A typed client for a wavforge server: ``Client`` (blocking) and ``AsyncClient``.
+
+Both speak both dialects — the Suno-style ``/api/v1`` and the unified ``/api/generate`` —
+and add what every caller otherwise writes by hand: import files, convert a track, ``wait``
+for it with progress, ``download_wav`` atomically. ::
+
+    from wavforge.client import Client
+
+    with Client("http://127.0.0.1:8000", api_key) as wf:
+        music = wf.import_files(["song.mp3"])
+        task = wf.wait(wf.convert(music.tracks[0]))
+        if task.status.succeeded:
+            wf.download_wav(task, "song.wav")
+
+Only ``httpx`` is needed: nothing of the server (FastAPI, SQLAlchemy, PyAV) is imported.
+"""
+
+from wavforge.client._async import AsyncClient
+from wavforge.client._errors import (
+    ApiError,
+    ClientError,
+    ConnectionFailed,
+    DownloadFailed,
+    UnexpectedResponse,
+    WaitTimeout,
+    WavUnavailable,
+)
+from wavforge.client._models import (
+    Analysis,
+    Delivery,
+    DeliveryAttempt,
+    FileInput,
+    Ledger,
+    LedgerEntry,
+    MusicTask,
+    TaskError,
+    Track,
+    Upload,
+    WavStatus,
+    WavTask,
+)
+from wavforge.client._protocol import ProgressCallback
+from wavforge.client._sync import Client
+from wavforge.client._transport import DEFAULT_URL, KEY_VARIABLE, URL_VARIABLE
+
+__all__ = [
+    "DEFAULT_URL",
+    "KEY_VARIABLE",
+    "URL_VARIABLE",
+    "Analysis",
+    "ApiError",
+    "AsyncClient",
+    "Client",
+    "ClientError",
+    "ConnectionFailed",
+    "Delivery",
+    "DeliveryAttempt",
+    "DownloadFailed",
+    "FileInput",
+    "Ledger",
+    "LedgerEntry",
+    "MusicTask",
+    "ProgressCallback",
+    "TaskError",
+    "Track",
+    "UnexpectedResponse",
+    "Upload",
+    "WaitTimeout",
+    "WavStatus",
+    "WavTask",
+    "WavUnavailable",
+]

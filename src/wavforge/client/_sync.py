@@ -1,0 +1,276 @@
+"""``Client``: the API over a blocking ``httpx.Client``. Transport only — what to send and
+how to read the answer are ``_protocol``'s, shared with ``AsyncClient``."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from contextlib import ExitStack
+from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
+
+import httpx
+
+from wavforge.client import _files, _protocol
+from wavforge.client._models import (
+    Delivery,
+    FileInput,
+    Ledger,
+    MusicTask,
+    Track,
+    Upload,
+    WavTask,
+)
+from wavforge.client._protocol import Call, ProgressCallback, Request
+from wavforge.client._transport import (
+    DEFAULT_TIMEOUT,
+    Endpoint,
+    arguments,
+    client_options,
+    translated,
+)
+
+T = TypeVar("T")
+
+
+class Client:
+    """A wavforge server, both dialects, blocking calls. ::
+
+        with Client.from_env() as wf:
+            track = wf.import_files(["song.mp3"]).tracks[0]
+            task = wf.wait(wf.convert(track), on_progress=lambda t: print(t.progress))
+            wf.download_wav(task, "out/")
+
+    Errors are ``ClientError`` subclasses: ``ApiError`` (the server's code and message),
+    ``ConnectionFailed``, ``UnexpectedResponse``, ``WaitTimeout``, ``WavUnavailable``,
+    ``DownloadFailed``. A 430 (request rate) is retried after the server's ``Retry-After``,
+    up to ``rate_limit_retries`` times, since the server did nothing with the request.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        rate_limit_retries: int = 5,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._endpoint = Endpoint.make(base_url, api_key)
+        self._retries = rate_limit_retries
+        self._http = httpx.Client(transport=transport, **client_options(self._endpoint, timeout))
+
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        rate_limit_retries: int = 5,
+        transport: httpx.BaseTransport | None = None,
+    ) -> Client:
+        """``WAVFORGE_URL`` (default ``http://127.0.0.1:8000``) and ``WAVFORGE_API_KEY``."""
+        endpoint = Endpoint.from_env()
+        return cls(
+            endpoint.base_url,
+            endpoint.key,
+            timeout=timeout,
+            rate_limit_retries=rate_limit_retries,
+            transport=transport,
+        )
+
+    @property
+    def base_url(self) -> str:
+        return self._endpoint.base_url
+
+    def __repr__(self) -> str:
+        return f"Client(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # ---- Suno-style dialect (/api/v1)
+
+    def import_files(
+        self,
+        files: Iterable[FileInput],
+        *,
+        title: str | None = None,
+        tags: str = "",
+        prompt: str = "",
+    ) -> MusicTask:
+        """Upload files as one music task (one track each); if any is refused, none is kept."""
+        uploads = [Upload.of(f) for f in files]
+        return self._run(_protocol.import_files(uploads, title=title, tags=tags, prompt=prompt))
+
+    def import_urls(
+        self,
+        urls: Iterable[str],
+        *,
+        title: str | None = None,
+        tags: str = "",
+        prompt: str = "",
+        idempotency_key: str | None = None,
+    ) -> MusicTask:
+        """Have the server fetch each URL and import it (one music task, one track each)."""
+        call = _protocol.import_urls(
+            urls, title=title, tags=tags, prompt=prompt, idempotency_key=idempotency_key
+        )
+        return self._run(call)
+
+    def generate_wav(
+        self,
+        *,
+        callback_url: str,
+        task_id: str | None = None,
+        audio_id: str | None = None,
+        bit_depth: int | None = None,
+        sample_format: str | None = None,
+        sample_rate: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """``POST /api/v1/wav/generate`` (a callback URL is required in this dialect); the
+        new task's id."""
+        options = _protocol.output_options(bit_depth, sample_format, sample_rate)
+        call = _protocol.generate_wav(
+            task_id=task_id,
+            audio_id=audio_id,
+            callback_url=callback_url,
+            options=options,
+            idempotency_key=idempotency_key,
+        )
+        return self._run(call)
+
+    def wav_record(self, task_id: str) -> WavTask:
+        """``GET /api/v1/wav/record-info``: the exact state and error code, no progress."""
+        return self._run(_protocol.wav_record(task_id))
+
+    def music_record(self, task_id: str) -> MusicTask:
+        """``GET /api/v1/generate/record-info``: an imported music task and its tracks."""
+        return self._run(_protocol.music_record(task_id))
+
+    def credit(self) -> int:
+        """The account's credit balance."""
+        return self._run(_protocol.credit())
+
+    def callbacks(self, task_id: str) -> tuple[Delivery, ...]:
+        """A WAV task's callback deliveries and every attempt of each."""
+        return self._run(_protocol.callbacks(task_id))
+
+    def ledger(self, limit: int = 100) -> Ledger:
+        """The balance and its newest ledger entries."""
+        return self._run(_protocol.ledger(limit))
+
+    # ---- unified dialect (/api/generate)
+
+    def submit(
+        self,
+        *,
+        task_id: str | None = None,
+        audio_id: str | None = None,
+        callback_url: str | None = None,
+        bit_depth: int | None = None,
+        sample_format: str | None = None,
+        sample_rate: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> WavTask:
+        """``POST /api/generate/submit`` with model ``convert-to-wav``; the callback is optional."""
+        options = _protocol.output_options(bit_depth, sample_format, sample_rate)
+        call = _protocol.submit(
+            task_id=task_id,
+            audio_id=audio_id,
+            callback_url=callback_url,
+            options=options,
+            idempotency_key=idempotency_key,
+        )
+        return self._run(call)
+
+    def status(self, task_id: str) -> WavTask | MusicTask:
+        """``GET /api/generate/status/{id}``: a WAV task (with progress) or a music task."""
+        return self._run(_protocol.status(task_id))
+
+    def detail(self, task_id: str) -> WavTask | MusicTask:
+        """``GET /api/generate/detail/music``: as ``status``."""
+        return self._run(_protocol.detail(task_id))
+
+    # ---- high level
+
+    def convert(
+        self,
+        track: str | Track,
+        *,
+        bit_depth: int | None = None,
+        sample_format: str | None = None,
+        sample_rate: int | None = None,
+        callback_url: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """Start converting a track (a ``Track`` or its id); the WAV task's id."""
+        submitted = self.submit(
+            audio_id=_protocol.track_id_of(track),
+            callback_url=callback_url,
+            bit_depth=bit_depth,
+            sample_format=sample_format,
+            sample_rate=sample_rate,
+            idempotency_key=idempotency_key,
+        )
+        return submitted.id
+
+    def wait(
+        self,
+        task: str | WavTask,
+        *,
+        timeout: float | None = 600.0,
+        on_progress: ProgressCallback | None = None,
+    ) -> WavTask:
+        """Poll until the task ends, succeeded or failed (check ``.status``); ``WaitTimeout``
+        after ``timeout`` seconds. ``on_progress`` hears each change of status or progress."""
+        waiter = _protocol.Waiter(_protocol.task_id_of(task), timeout, on_progress)
+        while (delay := waiter.observe(self._run(waiter.poll()))) is not None:
+            time.sleep(delay)
+        return waiter.result(self._run(waiter.confirm()))
+
+    def download_wav(self, task_or_url: str | WavTask, path: str | os.PathLike[str]) -> Path:
+        """Stream a task's WAV (a task, its id, or the signed link) to ``path`` (a directory:
+        the server's file name inside it), atomically. The file's path."""
+        if _protocol.is_link(task_or_url):
+            url = str(task_or_url)
+        else:
+            found = (
+                task_or_url if isinstance(task_or_url, WavTask) else self.wav_record(task_or_url)
+            )
+            url = _protocol.wav_link(found)
+        with translated(url), self._http.stream("GET", url) as response:
+            if response.status_code != 200:
+                _protocol.unwrap(response.status_code, response.headers, response.read())
+            disposition = response.headers.get("content-disposition")
+            with _files.AtomicFile(_files.target_path(path, url, disposition)) as out:
+                for chunk in response.iter_bytes(_files.CHUNK):
+                    out.write(chunk)
+                return out.commit(_files.expected_length(response.headers))
+
+    # ---- transport
+
+    def _run(self, call: Call[T]) -> T:
+        attempt = 0
+        while True:
+            response = self._send(call.request)
+            status, headers = response.status_code, response.headers
+            delay = _protocol.rate_limit_delay(status, headers, attempt, self._retries)
+            if delay is None:
+                return call.parse(status, headers, response.content)
+            attempt += 1
+            time.sleep(delay)
+
+    def _send(self, request: Request) -> httpx.Response:
+        with ExitStack() as files, translated(self.base_url):
+            return self._http.request(**arguments(request, self._endpoint, files))

@@ -1,0 +1,269 @@
+"""The Python client against a real server: both dialects, sync and async, errors, downloads."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+import wave
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import soundfile
+
+from wavforge.client import (
+    ApiError,
+    AsyncClient,
+    Client,
+    ConnectionFailed,
+    MusicTask,
+    UnexpectedResponse,
+    Upload,
+    WaitTimeout,
+    WavStatus,
+    WavTask,
+    WavUnavailable,
+)
+from wavforge.client._protocol import Backoff, Waiter
+from wavforge.core.states import WavStatus as ServerWavStatus
+
+from audiogen import ffmpeg_s16, make_mp3
+from conftest import MakeServer, Receiver, Server, free_port
+
+
+@pytest.fixture
+def key(account: dict[str, Any]) -> str:
+    return str(account["key"])
+
+
+def test_sync_client_both_dialects(
+    server: Server, key: str, mp3: Path, tmp_path: Path, receiver: Receiver
+) -> None:
+    with Client(server.url, key) as wf:
+        music = wf.import_files([mp3, Upload("second.mp3", mp3.read_bytes())], tags="t")
+        first, second = music.tracks
+        assert first.title == second.title == "Song Title"  # from the tag
+        assert first.duration == pytest.approx(4.0, abs=0.1) and first.tags == "t"
+        assert [t.id for t in wf.music_record(music.id).tracks] == [first.id, second.id]
+        detail = wf.detail(music.id)
+        assert isinstance(detail, MusicTask)
+        assert [t.id for t in detail.tracks] == [first.id, second.id]
+
+        # the unified dialect, through the high-level helpers
+        seen: list[WavTask] = []
+        task = wf.wait(wf.convert(first, bit_depth=24), timeout=60, on_progress=seen.append)
+        assert task.status is WavStatus.SUCCESS and task.progress == 100
+        assert task.track_id == first.id and task.error is None
+        assert task.analysis is not None and task.analysis.output_bit_depth == 24
+        assert seen and seen[-1] == task  # every change was told, the end included
+        saved = wf.download_wav(task, tmp_path)  # a directory: the server's file name
+        assert saved.parent == tmp_path and saved.suffix == ".wav"
+        info = soundfile.info(str(saved))
+        assert (info.samplerate, info.frames, info.subtype) == (
+            44100,
+            task.analysis.frames,
+            "PCM_24",
+        )
+
+        # the Suno dialect: generate with a callback, read the record, the delivery log
+        suno_id = wf.generate_wav(audio_id=second.id, callback_url=receiver.url)
+        done = wf.wait(suno_id, timeout=60)
+        assert done.status.succeeded and done.callback_url == receiver.url
+        assert wf.wav_record(suno_id).wav_url == done.wav_url
+        target = wf.download_wav(suno_id, tmp_path / "two.wav")
+        with wave.open(str(target)) as reader:
+            assert reader.getframerate() == 44100 and reader.getsampwidth() == 2
+            assert reader.readframes(reader.getnframes()) == ffmpeg_s16(mp3)
+        receiver.wait_for(1)
+        [delivery] = wf.callbacks(suno_id)
+        assert delivery.url == receiver.url
+
+        unified = wf.status(suno_id)
+        assert isinstance(unified, WavTask) and unified.wav_url and unified.progress == 100
+        assert wf.credit() == 98
+        ledger = wf.ledger()
+        assert ledger.balance == 98
+        assert sorted(e.task_id for e in ledger.entries if e.reason == "charge") == sorted(
+            [task.id, suno_id]
+        )
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_async_client(server: Server, key: str, mp3: Path, tmp_path: Path) -> None:
+    async def run() -> None:
+        async with AsyncClient(server.url, key) as wf:
+            music = await wf.import_files([mp3.read_bytes()])
+            assert music.tracks[0].title == "Song Title"  # the tag, not the name "upload"
+            submitted = await wf.submit(task_id=music.id, sample_rate=48000)
+            assert submitted.status is WavStatus.PENDING
+            seen: list[WavTask] = []
+            task = await wf.wait(submitted, on_progress=seen.append)
+            assert task.status is WavStatus.SUCCESS and seen[-1].progress == 100
+            target = await wf.download_wav(task.wav_url or "", tmp_path / "async.wav")
+            info = soundfile.info(str(target))
+            assert info.samplerate == 48000 and task.analysis is not None
+            assert info.frames == task.analysis.frames
+            assert await wf.credit() == 99
+
+    asyncio.run(run())
+
+
+def test_errors_are_api_errors_with_the_contract_code(
+    server: Server, key: str, mp3: Path, tmp_path: Path
+) -> None:
+    with Client(server.url, "wf_not_a_key") as wrong, pytest.raises(ApiError) as refused:
+        wrong.credit()
+    assert (refused.value.code, refused.value.status) == (401, 401)
+    assert "wf_not_a_key" not in str(refused.value) + repr(refused.value) + repr(wrong)
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not audio")
+    with Client(server.url, key) as wf:
+        for lookup in (wf.wav_record, wf.music_record, wf.status, wf.detail, wf.wait):
+            with pytest.raises(ApiError) as unknown:
+                lookup("0" * 32)
+            assert unknown.value.code == 404 and unknown.value.status == 404
+        with pytest.raises(ApiError) as not_audio:
+            wf.import_files([notes])
+        assert not_audio.value.code == 400 and "notes.txt" in not_audio.value.msg
+        track = wf.import_files([mp3]).tracks[0]
+        task_id = wf.convert(track)
+        with pytest.raises(ApiError) as conflict:
+            wf.convert(track)
+        assert conflict.value.code == 409 and conflict.value.existing_task_id == task_id
+        with pytest.raises(ApiError) as bad_option:
+            wf.convert(track, bit_depth=12)
+        assert bad_option.value.code == 400 and "bit_depth" in bad_option.value.msg
+        with pytest.raises(ApiError) as no_callback:
+            wf.generate_wav(audio_id=track.id, callback_url="")
+        assert no_callback.value.code == 400
+
+    async def unknown_async() -> None:
+        async with AsyncClient(server.url, key) as wf:
+            with pytest.raises(ApiError) as missing:
+                await wf.wav_record("nope")
+            assert missing.value.code == 404
+        async with AsyncClient(server.url, "wf_not_a_key") as wrong:
+            with pytest.raises(ApiError) as refused:
+                await wrong.credit()
+            assert refused.value.code == 401
+
+    asyncio.run(unknown_async())
+
+
+def test_no_server_and_not_a_server() -> None:
+    with Client(f"http://127.0.0.1:{free_port()}", "k") as nobody, pytest.raises(ConnectionFailed):
+        nobody.credit()
+    with pytest.raises(ValueError):
+        Client("ftp://example.com", "k")
+    with pytest.raises(ValueError):
+        Client("http://127.0.0.1", "two words")
+
+
+def test_not_a_wavforge_answer(receiver: Receiver) -> None:
+    """Something answers, but not wavforge (the receiver answers a GET with an HTML 501)."""
+    elsewhere = receiver.url.removesuffix("/callback")
+    with Client(elsewhere, "k") as wf, pytest.raises(UnexpectedResponse) as caught:
+        wf.credit()
+    assert caught.value.status == 501
+
+
+def test_failed_conversion_and_its_missing_wav(make_server: MakeServer, tmp_path: Path) -> None:
+    server = make_server(tmp_path, WAVFORGE_MAX_DURATION_SECONDS="2").start()
+    try:
+        long = make_mp3(tmp_path / "long.mp3", 3.0)
+        with Client(server.url, server.create_key()["key"]) as wf:
+            task = wf.wait(wf.convert(wf.import_files([long]).tracks[0]), timeout=60)
+            assert task.status is WavStatus.GENERATE_WAV_FAILED and task.wav_url is None
+            assert task.error is not None and task.error.code == 400
+            assert "limit" in task.error.message
+            with pytest.raises(WavUnavailable, match=task.id):
+                wf.download_wav(task, tmp_path / "never.wav")
+            assert not (tmp_path / "never.wav").exists()
+            assert wf.credit() == 100  # refunded
+    finally:
+        server.stop()
+
+
+def test_rate_limited_requests_are_retried(make_server: MakeServer, tmp_path: Path) -> None:
+    """430 means the server did nothing: the client waits Retry-After and sends it again."""
+    server = make_server(tmp_path, WAVFORGE_RATE_LIMIT="3/second").start()
+    try:
+        key = server.create_key(credits=7)["key"]
+        with Client(server.url, key) as wf:
+            started = time.monotonic()
+            assert [wf.credit() for _ in range(7)] == [7] * 7
+            assert time.monotonic() - started >= 1  # it had to wait at least once
+        with Client(server.url, key, rate_limit_retries=0) as impatient:
+            with pytest.raises(ApiError) as limited:
+                for _ in range(4):
+                    impatient.credit()
+            assert limited.value.code == 430 and limited.value.retry_after
+    finally:
+        server.stop()
+
+
+def test_from_env(server: Server, key: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAVFORGE_URL", server.url)
+    monkeypatch.setenv("WAVFORGE_API_KEY", key)
+    with Client.from_env() as wf:
+        assert wf.credit() == 100 and key not in repr(wf)
+    monkeypatch.delenv("WAVFORGE_API_KEY")
+    with pytest.raises(ValueError, match="WAVFORGE_API_KEY"):
+        AsyncClient.from_env()
+
+
+def test_importing_the_client_loads_nothing_of_the_server() -> None:
+    heavy = ["fastapi", "sqlalchemy", "av", "numpy", "pydantic", "starlette", "wavforge.core"]
+    code = f"import sys, wavforge.client; print([m for m in {heavy!r} if m in sys.modules])"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_client_states_are_the_servers() -> None:
+    assert {s.value for s in WavStatus} == {s.value for s in ServerWavStatus}
+
+
+def test_httpx_errors_are_all_translated() -> None:
+    """Every error httpx can raise while sending becomes one of the client's."""
+    from wavforge.client import ClientError
+    from wavforge.client._transport import translate
+
+    def subclasses(kind: type[httpx.HTTPError]) -> list[type[httpx.HTTPError]]:
+        return [kind, *(s for sub in kind.__subclasses__() for s in subclasses(sub))]
+
+    request = httpx.Request("GET", "http://127.0.0.1:1/x?signature=secret")
+    for kind in subclasses(httpx.RequestError):
+        error = kind("boom", request=request)
+        translated = translate(error, str(request.url))
+        assert isinstance(translated, ClientError), kind
+        assert "secret" not in str(translated)
+    assert isinstance(translate(httpx.ConnectError("no"), "http://x"), ConnectionFailed)
+
+
+def test_waiter_tells_changes_and_times_out() -> None:
+    """``wait``'s rules without a server: a clock that moves only when told to."""
+    now = [0.0]
+    told: list[tuple[str, int | None]] = []
+    waiter = Waiter(
+        "t1",
+        timeout=5,
+        on_progress=lambda t: told.append((t.status.value, t.progress)),
+        backoff=Backoff(first=1, factor=2, cap=3),
+        clock=lambda: now[0],
+    )
+
+    def task(status: WavStatus, progress: int | None) -> WavTask:
+        return WavTask("t1", status, progress, None, None, None)
+
+    assert waiter.observe(task(WavStatus.PENDING, 0)) == 1
+    assert waiter.observe(task(WavStatus.PENDING, 0)) == 2  # unchanged: not told again
+    now[0] = 3.5
+    assert waiter.observe(task(WavStatus.RUNNING, 40)) == 1.5  # capped by what is left
+    assert told == [("PENDING", 0), ("RUNNING", 40)]
+    now[0] = 5
+    with pytest.raises(WaitTimeout, match="40%"):
+        waiter.observe(task(WavStatus.RUNNING, 40))
