@@ -9,13 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from wavforge.core.context import Context
 from wavforge.core.records import TrackRecord, WavRecord, source_link_expiry, track_record
 from wavforge.core.records import wav_record as to_wav_record
 from wavforge.core.states import WavStatus
 from wavforge.db.models import LedgerEntry, Track, WavTask
+from wavforge.errors import NotFound
 
 MAX_LISTED = 200
 
@@ -44,14 +45,29 @@ def tracks(
     ctx: Context, account_id: str, limit: int = 50, before: datetime | None = None
 ) -> list[TrackListing]:
     """The account's newest tracks, with ``before`` to page back through older ones."""
-    query = (
+    query = _track_query(account_id)
+    if before is not None:
+        query = query.where(Track.created_at < _as_stored(before))
+    query = query.order_by(Track.created_at.desc(), Track.position).limit(min(limit, MAX_LISTED))
+    return _track_listings(ctx, query)
+
+
+def track(ctx: Context, account_id: str, track_id: str) -> TrackListing:
+    found = _track_listings(ctx, _track_query(account_id).where(Track.id == track_id))
+    if not found:
+        raise NotFound(f"no track {track_id!r}")
+    return found[0]
+
+
+def _track_query(account_id: str) -> Select:
+    return (
         select(Track, WavTask.id, WavTask.status)
         .outerjoin(WavTask, WavTask.live_track_id == Track.id)
         .where(Track.account_id == account_id)
     )
-    if before is not None:
-        query = query.where(Track.created_at < _as_stored(before))
-    query = query.order_by(Track.created_at.desc(), Track.position).limit(min(limit, MAX_LISTED))
+
+
+def _track_listings(ctx: Context, query: Select) -> list[TrackListing]:
     expires = source_link_expiry(ctx.settings.retention_seconds)
     with ctx.db.read() as session:
         rows = session.execute(query).all()

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from wavforge import __version__
+from wavforge import __version__, console
 from wavforge.http import errors
 from wavforge.http.body_limit import JSON_BODY_LIMIT, BodyLimit
 from wavforge.http.routes import account, admin, files, health, imports, suno, unified
@@ -44,6 +44,7 @@ def create_app(runtime: Runtime, *, with_worker: bool = True) -> FastAPI:
     errors.install(app)
     for module in (suno, unified, imports, account, admin, files, health):
         app.include_router(module.router)
+    console.install(app)
     upload_limit = runtime.context.settings.max_upload_bytes
     app.add_middleware(
         BodyLimit,  # type: ignore[arg-type]

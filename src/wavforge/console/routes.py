@@ -1,0 +1,316 @@
+"""The console's pages and the fragments htmx swaps into them.
+
+A page (``/console/...``) is a shell that needs no key: it carries the layout and the sign-in
+form. Everything with data is a fragment under ``/console/partials/...`` that authenticates like
+the API — a ``Bearer`` key, which ``console.js`` adds from the tab's ``sessionStorage``. A key
+therefore never sits in a URL or a cookie, and no other site can make the browser act with it
+(there is no ambient credential to forge a request with).
+
+Fragments call the same core functions as the API; the console has no rules of its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Path, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from wavforge.console import formatting
+from wavforge.core import accounts, delivery_log, history, ledger, maintenance, wav_tasks
+from wavforge.core.accounts import IssuedKey, Principal
+from wavforge.core.context import Context
+from wavforge.core.ledger import MAX_GRANT
+from wavforge.core.states import Dialect
+from wavforge.core.wav_tasks import WavRequest
+from wavforge.errors import InvalidRequest
+from wavforge.http.deps import AdminDep, ContextDep, PrincipalDep, SubmitterDep
+
+HERE = FilePath(__file__).parent
+STATIC_DIR = HERE / "static"
+
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.filters.update(formatting.FILTERS)
+templates.env.tests.update(formatting.TESTS)
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+# A page may run only its own scripts; wavesurfer needs inline styles in its shadow DOM and
+# blob: audio. Framing is refused so a key field cannot be overlaid by another site.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; media-src 'self' blob:; connect-src 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+FRAGMENT_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+PAGES = {
+    "overview": ("/console", "Overview"),
+    "tracks": ("/console/tracks", "Tracks"),
+    "tasks": ("/console/tasks", "WAV tasks"),
+    "keys": ("/console/keys", "Keys and webhooks"),
+    "admin": ("/console/admin", "Administration"),
+}
+
+# The output choices offered by the Convert button, as OutputOptions fields.
+OUTPUTS: dict[str, tuple[str, dict[str, object]]] = {
+    "source": ("As the source", {}),
+    "pcm16": ("16-bit PCM", {"bit_depth": 16}),
+    "pcm24": ("24-bit PCM", {"bit_depth": 24}),
+    "float32": ("32-bit float", {"bit_depth": 32, "sample_format": "float"}),
+}
+CONSOLE_NAMES = {
+    "task_id": "task",
+    "audio_id": "track",
+    "bit_depth": "bit depth",
+    "sample_format": "sample format",
+    "sample_rate": "sample rate",
+}
+
+TaskIdPath = Path(..., max_length=128)
+KeyIdPath = Path(..., max_length=128)
+AccountIdPath = Path(..., max_length=128)
+TrackIdPath = Path(..., max_length=128)
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+
+def _page(request: Request, page: str, partial: str, **extra: Any) -> HTMLResponse:
+    context = {"page": page, "pages": PAGES, "title": extra.pop("title", PAGES[page][1])}
+    response = templates.TemplateResponse(
+        request, "page.html", context | {"partial": partial, **extra}
+    )
+    response.headers.update(PAGE_HEADERS)
+    return response
+
+
+@router.get("", response_class=HTMLResponse)
+async def overview_page(request: Request) -> HTMLResponse:
+    return _page(request, "overview", "/console/partials/overview")
+
+
+@router.get("/tracks", response_class=HTMLResponse)
+async def tracks_page(request: Request) -> HTMLResponse:
+    return _page(request, "tracks", "/console/partials/tracks")
+
+
+@router.get("/tasks", response_class=HTMLResponse)
+async def tasks_page(request: Request) -> HTMLResponse:
+    return _page(request, "tasks", "/console/partials/tasks")
+
+
+@router.get("/tasks/{task_id}", response_class=HTMLResponse)
+async def task_page(request: Request, task_id: str = TaskIdPath) -> HTMLResponse:
+    return _page(request, "tasks", f"/console/partials/tasks/{task_id}", title="WAV task")
+
+
+@router.get("/keys", response_class=HTMLResponse)
+async def keys_page(request: Request) -> HTMLResponse:
+    return _page(request, "keys", "/console/partials/keys")
+
+
+@router.get("/admin", response_class=HTMLResponse)
+async def admin_page(request: Request) -> HTMLResponse:
+    return _page(request, "admin", "/console/partials/admin")
+
+
+# --- fragments --------------------------------------------------------------------------------
+
+
+def _fragment(request: Request, name: str, **context: Any) -> HTMLResponse:
+    response = templates.TemplateResponse(request, f"partials/{name}.html", context)
+    response.headers.update(FRAGMENT_HEADERS)
+    return response
+
+
+@router.get("/partials/overview", response_class=HTMLResponse)
+async def overview(request: Request, ctx: ContextDep, who: PrincipalDep) -> HTMLResponse:
+    def read() -> dict[str, Any]:
+        return {
+            "account": accounts.get_account(ctx.db, who.account_id),
+            "usage": history.usage(ctx, who.account_id),
+            "statement": ledger.statement(ctx.db, who.account_id, 10),
+            "recent": history.wav_tasks(ctx, who.account_id, 5),
+            "maintenance": maintenance.is_on(ctx.db),
+        }
+
+    return _fragment(request, "overview", **await run_in_threadpool(read))
+
+
+@router.get("/partials/tracks", response_class=HTMLResponse)
+async def tracks(request: Request, ctx: ContextDep, who: PrincipalDep) -> HTMLResponse:
+    rows = await run_in_threadpool(history.tracks, ctx, who.account_id, 100)
+    return _fragment(request, "tracks", tracks=rows, outputs=OUTPUTS)
+
+
+@router.post("/partials/tracks/{track_id}/convert")
+async def convert(
+    ctx: ContextDep,
+    who: SubmitterDep,
+    output: Annotated[str, Form(max_length=20)] = "source",
+    track_id: str = TrackIdPath,
+) -> Response:
+    """Start a conversion and open its page, where the progress shows."""
+    if output not in OUTPUTS:
+        raise InvalidRequest(f"unknown output {output!r}")
+    request = WavRequest(
+        dialect=Dialect.SUNO, audio_id=track_id, options=OUTPUTS[output][1], names=CONSOLE_NAMES
+    )
+    record = await run_in_threadpool(wav_tasks.submit, ctx, who.account_id, request)
+    return Response(status_code=204, headers={"HX-Redirect": f"/console/tasks/{record.id}"})
+
+
+@router.get("/partials/tasks", response_class=HTMLResponse)
+async def tasks(request: Request, ctx: ContextDep, who: PrincipalDep) -> HTMLResponse:
+    rows = await run_in_threadpool(history.wav_tasks, ctx, who.account_id, 100)
+    return _fragment(request, "tasks", tasks=rows)
+
+
+@router.get("/partials/tasks/{task_id}", response_class=HTMLResponse)
+async def task(
+    request: Request, ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdPath
+) -> HTMLResponse:
+    return _fragment(request, "task", **await run_in_threadpool(_task, ctx, who, task_id))
+
+
+@router.get("/partials/tasks/{task_id}/live", response_class=HTMLResponse)
+async def task_live(
+    request: Request, ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdPath
+) -> HTMLResponse:
+    """What changes while a task runs; polled until it ends, so the source player stays put."""
+    return _fragment(request, "task_live", **await run_in_threadpool(_task, ctx, who, task_id))
+
+
+def _task(ctx: Context, who: Principal, task_id: str) -> dict[str, Any]:
+    record = wav_tasks.get_wav(ctx, who.account_id, task_id)
+    return {
+        "task": record,
+        "source": history.track(ctx, who.account_id, record.track_id),
+        "analysis": formatting.analysis_rows(record.analysis),
+        "deliveries": delivery_log.for_task(ctx, who.account_id, task_id),
+    }
+
+
+@router.get("/partials/keys", response_class=HTMLResponse)
+async def keys(request: Request, ctx: ContextDep, who: PrincipalDep) -> HTMLResponse:
+    return _fragment(request, "keys", **await run_in_threadpool(_keys, ctx, who))
+
+
+def _keys(ctx: Context, who: Principal, issued: IssuedKey | None = None) -> dict[str, Any]:
+    return {
+        "account": accounts.get_account(ctx.db, who.account_id),
+        "keys": accounts.list_keys(ctx.db, who.account_id),
+        "current_key_id": who.key_id,
+        "issued": issued,
+    }
+
+
+@router.post("/partials/keys", response_class=HTMLResponse)
+async def create_key(
+    request: Request,
+    ctx: ContextDep,
+    who: PrincipalDep,
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+) -> HTMLResponse:
+    def run() -> dict[str, Any]:
+        return _keys(ctx, who, accounts.create_key(ctx.db, who.account_id, name.strip()))
+
+    return _fragment(request, "keys", **await run_in_threadpool(run))
+
+
+@router.post("/partials/keys/{key_id}/reset", response_class=HTMLResponse)
+async def reset_key(
+    request: Request, ctx: ContextDep, who: PrincipalDep, key_id: str = KeyIdPath
+) -> HTMLResponse:
+    def run() -> dict[str, Any]:
+        return _keys(ctx, who, accounts.reset_key(ctx.db, key_id, who.account_id))
+
+    return _fragment(request, "keys", **await run_in_threadpool(run))
+
+
+@router.post("/partials/keys/{key_id}/revoke", response_class=HTMLResponse)
+async def revoke_key(
+    request: Request, ctx: ContextDep, who: PrincipalDep, key_id: str = KeyIdPath
+) -> HTMLResponse:
+    def run() -> dict[str, Any]:
+        accounts.revoke_key(ctx.db, key_id, who.account_id)
+        return _keys(ctx, who)
+
+    return _fragment(request, "keys", **await run_in_threadpool(run))
+
+
+@router.post("/partials/webhook-secret/rotate", response_class=HTMLResponse)
+async def rotate_secret(request: Request, ctx: ContextDep, who: PrincipalDep) -> HTMLResponse:
+    def run() -> dict[str, Any]:
+        accounts.rotate_webhook_secret(ctx.db, who.account_id)
+        return _keys(ctx, who) | {"rotated": True}
+
+    return _fragment(request, "keys", **await run_in_threadpool(run))
+
+
+@router.get("/partials/admin", response_class=HTMLResponse)
+async def admin(request: Request, ctx: ContextDep, _: AdminDep) -> HTMLResponse:
+    return _fragment(request, "admin", **await run_in_threadpool(_admin, ctx))
+
+
+def _admin(ctx: Context, **extra: Any) -> dict[str, Any]:
+    return {
+        "accounts": accounts.list_accounts(ctx.db),
+        "maintenance": maintenance.is_on(ctx.db),
+        "max_grant": MAX_GRANT,
+        **extra,
+    }
+
+
+@router.post("/partials/admin/accounts", response_class=HTMLResponse)
+async def create_account(
+    request: Request,
+    ctx: ContextDep,
+    _: AdminDep,
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+    credits: Annotated[int, Form(ge=0, le=MAX_GRANT)] = 0,
+) -> HTMLResponse:
+    def run() -> dict[str, Any]:
+        issued = accounts.create_account(ctx.db, name.strip(), credits=credits)
+        return _admin(ctx, issued=issued, issued_name=name.strip())
+
+    return _fragment(request, "admin", **await run_in_threadpool(run))
+
+
+@router.post("/partials/admin/accounts/{account_id}/credits", response_class=HTMLResponse)
+async def grant(
+    request: Request,
+    ctx: ContextDep,
+    _: AdminDep,
+    amount: Annotated[int, Form(ge=-MAX_GRANT, le=MAX_GRANT)],
+    note: Annotated[str, Form(max_length=200)] = "",
+    account_id: str = AccountIdPath,
+) -> HTMLResponse:
+    def run() -> dict[str, Any]:
+        ledger.grant(ctx.db, account_id, amount, note.strip() or "granted in the console")
+        return _admin(ctx, granted=account_id)
+
+    return _fragment(request, "admin", **await run_in_threadpool(run))
+
+
+@router.post("/partials/admin/maintenance", response_class=HTMLResponse)
+async def switch_maintenance(
+    request: Request,
+    ctx: ContextDep,
+    _: AdminDep,
+    enabled: Annotated[bool, Form()],
+) -> HTMLResponse:
+    def run() -> dict[str, Any]:
+        maintenance.switch(ctx.db, enabled)
+        return _admin(ctx)
+
+    return _fragment(request, "admin", **await run_in_threadpool(run))

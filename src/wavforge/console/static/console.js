@@ -1,0 +1,308 @@
+// The console's glue: the key in sessionStorage, the Authorization header on every htmx
+// request, uploads, players and small conveniences. Pages are rendered by the server.
+(() => {
+  "use strict";
+
+  const KEY = "wavforge.key";
+  const $ = (selector, root = document) => root.querySelector(selector);
+  const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector));
+  const key = () => sessionStorage.getItem(KEY);
+  const players = new Map(); // waveform element -> WaveSurfer
+
+  // --- talking to the server ------------------------------------------------------------------
+
+  document.addEventListener("htmx:configRequest", (event) => {
+    const current = key();
+    if (current) event.detail.headers.Authorization = `Bearer ${current}`;
+  });
+
+  document.addEventListener("htmx:responseError", (event) => {
+    const xhr = event.detail.xhr;
+    failed(xhr.status, envelopeMessage(xhr.responseText, xhr.statusText));
+  });
+
+  document.addEventListener("htmx:sendError", () => {
+    toast("The server could not be reached. Is it running?", "bad");
+  });
+
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    // Stop the players of the content being replaced before their elements go away.
+    const target = event.detail.target;
+    for (const [element, player] of players) {
+      if (target.contains(element)) {
+        player.destroy();
+        players.delete(element);
+      }
+    }
+  });
+
+  function envelopeMessage(text, fallback) {
+    try {
+      const body = JSON.parse(text);
+      if (body && typeof body.msg === "string") return body.msg;
+    } catch (_) {
+      /* not JSON: fall through */
+    }
+    return fallback || "Something went wrong.";
+  }
+
+  function failed(status, message) {
+    if (status === 401) {
+      signOut("That key was not accepted (it may have been revoked). Sign in again.");
+    } else {
+      toast(message, "bad");
+    }
+  }
+
+  async function api(path, options = {}) {
+    const headers = { ...(options.headers || {}), Authorization: `Bearer ${key()}` };
+    const response = await fetch(path, { ...options, headers });
+    let body;
+    try {
+      body = await response.json();
+    } catch (_) {
+      body = { code: response.status, msg: response.statusText };
+    }
+    if (!response.ok || body.code !== 200) {
+      const error = new Error(body.msg || "The request failed.");
+      error.status = response.status;
+      throw error;
+    }
+    return body.data;
+  }
+
+  // --- signing in and out ---------------------------------------------------------------------
+
+  async function start() {
+    $("#sign-in-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const field = $("#api-key");
+      signIn(field.value.trim());
+      field.value = "";
+    });
+    $("#sign-out").addEventListener("click", () => signOut(""));
+    if (key()) {
+      await signIn(key());
+    } else {
+      showSignIn("");
+    }
+  }
+
+  async function signIn(candidate) {
+    if (!candidate) return;
+    sessionStorage.setItem(KEY, candidate);
+    let account;
+    try {
+      account = await api("/api/v1/account");
+    } catch (error) {
+      sessionStorage.removeItem(KEY);
+      showSignIn(error.status === 401 ? "That key was not accepted." : error.message);
+      return;
+    }
+    $("#sign-in").hidden = true;
+    $("#nav").hidden = false;
+    $("#who").hidden = false;
+    $("#who-name").textContent = account.name;
+    document.body.classList.toggle("is-admin", Boolean(account.admin));
+    loadContent();
+  }
+
+  function loadContent() {
+    const main = $("#content");
+    main.setAttribute("aria-busy", "true");
+    htmx.ajax("GET", main.dataset.partial, { target: "#content", swap: "innerHTML" })
+      .finally(() => main.setAttribute("aria-busy", "false"));
+  }
+
+  function signOut(message) {
+    sessionStorage.removeItem(KEY);
+    for (const player of players.values()) player.destroy();
+    players.clear();
+    $("#content").replaceChildren();
+    $("#nav").hidden = true;
+    $("#who").hidden = true;
+    showSignIn(message);
+  }
+
+  function showSignIn(message) {
+    $("#sign-in").hidden = false;
+    $("#sign-in-error").textContent = message;
+    $("#api-key").focus();
+  }
+
+  // --- messages -------------------------------------------------------------------------------
+
+  function toast(message, tone = "good") {
+    const item = document.createElement("p");
+    item.className = `toast tone-${tone}`;
+    item.textContent = message;
+    $("#toasts").append(item);
+    setTimeout(() => item.remove(), tone === "bad" ? 8000 : 4000);
+  }
+
+  // --- uploads and imports --------------------------------------------------------------------
+
+  function upload(files) {
+    if (!files.length) return;
+    const form = new FormData();
+    for (const file of files) form.append("file", file, file.name);
+    const bar = $("#upload-progress");
+    const request = new XMLHttpRequest();
+    request.open("POST", "/api/v1/music/import");
+    request.setRequestHeader("Authorization", `Bearer ${key()}`);
+    request.upload.addEventListener("progress", (event) => {
+      if (bar && event.lengthComputable) {
+        bar.hidden = false;
+        bar.value = Math.round((event.loaded / event.total) * 100);
+      }
+    });
+    request.addEventListener("load", () => {
+      if (bar) bar.hidden = true;
+      if (request.status === 200) {
+        const count = files.length;
+        toast(`Imported ${count} track${count === 1 ? "" : "s"}.`);
+        loadContent();
+      } else {
+        failed(request.status, envelopeMessage(request.responseText, "The upload failed."));
+      }
+    });
+    request.addEventListener("error", () => {
+      if (bar) bar.hidden = true;
+      toast("The upload did not reach the server.", "bad");
+    });
+    request.send(form);
+  }
+
+  async function importUrl(form) {
+    const url = form.elements.url.value.trim();
+    const button = $("button", form);
+    button.disabled = true;
+    try {
+      await api("/api/v1/music/import", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ urls: [url] }),
+      });
+      toast("Imported the track.");
+      loadContent();
+    } catch (error) {
+      failed(error.status, error.message);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  document.addEventListener("change", (event) => {
+    if (event.target.matches("[data-upload]")) {
+      upload(Array.from(event.target.files));
+      event.target.value = "";
+    }
+  });
+
+  document.addEventListener("submit", (event) => {
+    if (event.target.matches("[data-url-import]")) {
+      event.preventDefault();
+      importUrl(event.target);
+    }
+  });
+
+  for (const type of ["dragenter", "dragover"]) {
+    document.addEventListener(type, (event) => {
+      const zone = event.target.closest && event.target.closest("[data-dropzone]");
+      if (!zone) return;
+      event.preventDefault();
+      zone.classList.add("dragging");
+    });
+  }
+  document.addEventListener("dragleave", (event) => {
+    const zone = event.target.closest && event.target.closest("[data-dropzone]");
+    if (zone && !zone.contains(event.relatedTarget)) zone.classList.remove("dragging");
+  });
+  document.addEventListener("drop", (event) => {
+    const zone = event.target.closest && event.target.closest("[data-dropzone]");
+    if (!zone) return;
+    event.preventDefault();
+    zone.classList.remove("dragging");
+    upload(Array.from(event.dataTransfer.files));
+  });
+
+  // --- players --------------------------------------------------------------------------------
+
+  function clock(seconds) {
+    const minutes = Math.floor(seconds / 60);
+    return `${minutes}:${(seconds - minutes * 60).toFixed(1).padStart(4, "0")}`;
+  }
+
+  function mountPlayers(root) {
+    for (const box of $$("[data-player]", root)) {
+      const waveform = $("[data-waveform]", box);
+      if (!waveform || players.has(waveform)) continue;
+      const styles = getComputedStyle(document.documentElement);
+      const player = WaveSurfer.create({
+        container: waveform,
+        url: box.dataset.src,
+        height: 72,
+        waveColor: styles.getPropertyValue("--wave").trim(),
+        progressColor: styles.getPropertyValue("--wave-played").trim(),
+        cursorColor: styles.getPropertyValue("--text").trim(),
+        barWidth: 2,
+        barGap: 1,
+        barRadius: 2,
+      });
+      players.set(waveform, player);
+      window.wavforgePlayers = window.wavforgePlayers || {};
+      window.wavforgePlayers[box.dataset.label] = player;
+      const button = $("[data-play]", box);
+      const time = $("[data-time]", box);
+      button.disabled = true;
+      player.on("ready", () => {
+        button.disabled = false;
+        box.dataset.ready = "true";
+      });
+      player.on("error", () => toast("This audio could not be loaded.", "bad"));
+      player.on("timeupdate", (seconds) => {
+        time.textContent = clock(seconds);
+      });
+      player.on("play", () => {
+        button.textContent = "Pause";
+        box.dataset.playing = "true";
+      });
+      player.on("pause", () => {
+        button.textContent = "Play";
+        box.dataset.playing = "false";
+      });
+      button.addEventListener("click", () => player.playPause());
+    }
+  }
+
+  // --- small conveniences ---------------------------------------------------------------------
+
+  document.addEventListener("click", async (event) => {
+    const copy = event.target.closest("[data-copy]");
+    if (copy) {
+      const field = $(copy.dataset.copy);
+      try {
+        await navigator.clipboard.writeText(field.value);
+        toast("Copied.");
+      } catch (_) {
+        field.type = "text";
+        field.select(); // no clipboard access (plain http): let the person copy it
+        toast("Select and copy it with your keyboard.", "warn");
+      }
+      return;
+    }
+    const reveal = event.target.closest("[data-reveal]");
+    if (reveal) {
+      const field = $(reveal.dataset.reveal);
+      const hidden = field.type === "password";
+      field.type = hidden ? "text" : "password";
+      reveal.textContent = hidden ? "Hide" : "Show";
+      reveal.setAttribute("aria-pressed", String(hidden));
+    }
+  });
+
+  document.addEventListener("DOMContentLoaded", () => {
+    htmx.onLoad((element) => mountPlayers(element));
+    start();
+  });
+})();
