@@ -7,8 +7,6 @@ children are stopped with SIGSTOP (the worker keeps renewing its lease meanwhile
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
 import time
 from pathlib import Path
@@ -18,34 +16,10 @@ import httpx
 from test_task_lifecycle import generate, task_row, wait_until_running
 
 from audiogen import make_mp3
-from conftest import Receiver, Server, import_file, wait_for_wav
+from conftest import Receiver, Server, descendants, import_file, signal_all, wait_for_wav
 
 # uvicorn ends by re-raising the signal it stopped for; systemd counts that as a clean stop.
 CLEAN_EXIT = (0, -signal.SIGTERM)
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (the converter children and their helpers)."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [pid]
-    while frontier:
-        children = [child for child, parent in parents.items() if parent in frontier]
-        found += children
-        frontier = children
-    return found
-
-
-def signal_all(pids: list[int], signum: signal.Signals) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
 
 
 def start_a_stalled_conversion(
