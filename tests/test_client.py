@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
 import wave
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,10 @@ from wavforge.client import (
     Client,
     ConnectionFailed,
     MusicTask,
+    Track,
     UnexpectedResponse,
     Upload,
+    Usage,
     WaitTimeout,
     WavStatus,
     WavTask,
@@ -31,7 +35,7 @@ from wavforge.client._protocol import Backoff, Waiter
 from wavforge.core.states import WavStatus as ServerWavStatus
 
 from audiogen import ffmpeg_s16, make_mp3
-from conftest import MakeServer, Receiver, Server, free_port
+from conftest import MakeServer, Receiver, Server, free_port, wait_until, wavforge
 
 
 @pytest.fixture
@@ -267,3 +271,208 @@ def test_waiter_tells_changes_and_times_out() -> None:
     now[0] = 5
     with pytest.raises(WaitTimeout, match="40%"):
         waiter.observe(task(WavStatus.RUNNING, 40))
+
+
+# ---- the account and its administration
+
+
+def test_account_self_service(
+    server: Server, key: str, account: dict[str, Any], mp3: Path, tmp_path: Path
+) -> None:
+    with Client(server.url, key) as wf:
+        mine = wf.account()
+        assert (mine.id, mine.credits, mine.active_keys, mine.admin) == (
+            account["account_id"],
+            100,
+            1,
+            False,
+        )
+        assert mine.webhook_secret == account["webhook_secret"]
+        assert mine.usage == Usage(tracks=0, wav_tasks={}, credits_spent=0)
+        assert account["webhook_secret"] not in repr(mine)
+
+        first = wf.import_files([mp3], title="First").tracks[0]
+        second = wf.import_files([mp3], title="Second").tracks[0]
+        task = wf.wait(wf.convert(first), timeout=60)
+
+        listed = wf.tracks()
+        assert [t.id for t in listed] == [second.id, first.id]
+        newer, older = listed
+        assert isinstance(older, Track) and older.title == "First"  # so convert() takes it
+        assert (older.wav_task_id, older.wav_status) == (task.id, WavStatus.SUCCESS)
+        assert newer.wav_task_id is None and newer.source_format == "mp3"
+        assert newer.music_task_id and newer.audio_url and newer.sample_rate == 44100
+        assert [t.id for t in wf.tracks(limit=1)] == [second.id]
+        assert newer.created is not None
+        assert second.id not in [t.id for t in wf.tracks(before=newer.created)]
+        assert wf.tracks(before="2000-01-01T00:00:00") == ()
+        future = datetime.now(UTC) + timedelta(days=1)
+        assert len(wf.tracks(before=future)) == 2
+
+        (done,) = wf.wav_tasks()
+        assert isinstance(done, WavTask) and done.id == task.id and done.title == "First"
+        assert (done.status, done.progress) == (WavStatus.SUCCESS, 100)
+        assert (done.wav_url, done.analysis, done.track_id) == (
+            task.wav_url,
+            task.analysis,
+            first.id,
+        )
+        assert wf.wav_tasks(before=done.created) == ()
+        saved = wf.download_wav(done, tmp_path)  # a listed task is a WavTask everywhere
+        assert saved.stat().st_size > 0
+
+        after = wf.account()
+        assert after.usage == Usage(
+            tracks=2, wav_tasks={WavStatus.SUCCESS: 1}, credits_spent=100 - after.credits
+        )
+        assert hash(after)  # a snapshot, as every model
+
+        rotated = wf.rotate_webhook_secret()
+        assert rotated.secret != account["webhook_secret"]
+        assert rotated.previous_valid_until is not None
+        assert rotated.previous_valid_until > datetime.now(UTC) + timedelta(hours=23)
+        assert rotated.secret not in repr(rotated)
+        assert wf.account().webhook_secret == rotated.secret
+
+        with pytest.raises(ApiError) as not_admin:
+            wf.admin_accounts()
+        assert not_admin.value.code == 403
+
+
+def test_keys_of_the_account(server: Server, key: str) -> None:
+    with Client(server.url, key) as wf:
+        laptop = wf.create_key("laptop")
+        assert laptop.key.startswith("wf_") and laptop.webhook_secret
+        assert laptop.key not in repr(laptop) and laptop.webhook_secret not in repr(laptop)
+        with Client(server.url, laptop.key) as other:
+            assert other.credit() == 100
+
+        keys = wf.api_keys()
+        assert [k.name for k in keys] == ["test", "laptop"]
+        assert keys[1].id == laptop.id and not keys[1].revoked
+        assert keys[1].account_id == laptop.account_id and laptop.key.startswith(keys[1].prefix)
+        assert laptop.key not in str(keys)
+
+        replaced = wf.reset_key(keys[1])  # an ApiKey, an IssuedKey or an id
+        with Client(server.url, laptop.key) as old, pytest.raises(ApiError) as gone:
+            old.credit()
+        assert gone.value.code == 401
+        with Client(server.url, replaced.key) as new:
+            assert new.credit() == 100
+        wf.revoke_key(replaced)
+        with pytest.raises(ApiError) as again:
+            wf.revoke_key(replaced.id)
+        assert again.value.code == 404
+        states = wf.api_keys()
+        assert [k.revoked for k in states] == [False, True, True]
+
+        stranger = server.create_key(name="other")
+        for action in (wf.revoke_key, wf.reset_key):
+            with pytest.raises(ApiError) as foreign:
+                action(stranger["key_id"])
+            assert foreign.value.code == 404
+        with pytest.raises(ApiError):
+            wf.revoke_key("../../admin/keys/x")  # one path segment, whatever it holds
+
+
+def test_async_account(server: Server, key: str, mp3: Path) -> None:
+    async def run() -> None:
+        async with AsyncClient(server.url, key) as wf:
+            assert (await wf.account()).credits == 100
+            track = (await wf.import_files([mp3])).tracks[0]
+            task = await wf.wait(await wf.convert(track))
+            [listed] = await wf.tracks(limit=10)
+            assert listed.id == track.id and listed.wav_task_id == task.id
+            [done] = await wf.wav_tasks()
+            assert done.id == task.id and done.status is WavStatus.SUCCESS
+            made = await wf.create_key("async")
+            assert [k.name for k in await wf.api_keys()] == ["test", "async"]
+            replaced = await wf.reset_key(made)
+            assert replaced.key != made.key and replaced.account_id == made.account_id
+            await wf.revoke_key(replaced)
+            assert [k.revoked for k in await wf.api_keys()] == [False, True, True]
+            assert (await wf.rotate_webhook_secret()).secret
+
+    asyncio.run(run())
+
+
+def test_admin_methods(make_server: MakeServer, tmp_path: Path, mp3: Path) -> None:
+    """On a server of its own: maintenance mode would refuse the other tests' submissions."""
+    server = make_server(tmp_path).start()
+    try:
+        made = wavforge("keys", "create", "--name", "ops", "--admin", "--json", env=server.env)
+        ops_key = json.loads(made.stdout)["key"]
+        with Client(server.url, ops_key) as ops:
+            band = ops.create_account("band", credits=5)
+            assert band.key not in repr(band) and band.webhook_secret not in repr(band)
+            accounts = {a.id: a for a in ops.admin_accounts()}
+            assert accounts[band.account_id].name == "band"
+            assert accounts[band.account_id].credits == 5
+            assert accounts[band.account_id].webhook_secret is None  # not an operator's
+            assert accounts[band.account_id].usage is None
+            assert accounts[json.loads(made.stdout)["account_id"]].admin is True
+
+            assert ops.grant_credits(accounts[band.account_id], 10, note="gift") == 15
+            with pytest.raises(ApiError) as below_zero:
+                ops.grant_credits(band.account_id, -100)
+            assert below_zero.value.code == 400
+            with pytest.raises(ApiError) as unknown:
+                ops.grant_credits("no-such-account", 1)
+            assert unknown.value.code == 404
+
+            assert ops.maintenance() is False
+            with Client(server.url, band.key) as customer:
+                assert customer.ledger().entries[0].note == "gift"
+                track = customer.import_files([mp3]).tracks[0]
+                assert ops.set_maintenance(True) is True and ops.maintenance() is True
+
+                def refused() -> bool:
+                    try:
+                        customer.convert(track)
+                    except ApiError as error:
+                        return error.code == 455
+                    return False
+
+                assert wait_until(refused, timeout=5)  # each process rereads within a second
+                with pytest.raises(ApiError) as not_admin:
+                    customer.maintenance()
+                assert not_admin.value.code == 403
+            assert ops.set_maintenance(False) is False
+
+        async def run() -> None:
+            async with AsyncClient(server.url, ops_key) as ops:
+                assert await ops.maintenance() is False
+                assert len(await ops.admin_accounts()) == 2
+                made = await ops.create_account("trio", admin=True)
+                assert await ops.grant_credits(made.account_id, 3) == 3
+
+        asyncio.run(run())
+    finally:
+        server.stop()
+
+
+def test_listed_wav_task_progress_and_running_state() -> None:
+    """The listing carries RUNNING (record-info folds it into PENDING) and a fraction of
+    1; the client reads them as the unified dialect does: a percentage."""
+    from wavforge.client import _wire
+
+    item = {
+        "taskId": "t1",
+        "musicId": "a1",
+        "successFlag": "PENDING",
+        "status": "RUNNING",
+        "progress": 0.427,
+        "title": "Song",
+        "response": {"audioWavUrl": None},
+        "createTime": "2026-01-02 03:04:05",
+    }
+    (task,) = _wire.wav_tasks([item])
+    assert (task.status, task.progress, task.title, task.track_id) == (
+        WavStatus.RUNNING,
+        42,
+        "Song",
+        "a1",
+    )
+    assert task.created == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    (failed,) = _wire.wav_tasks([item | {"status": "GENERATE_WAV_FAILED", "progress": 1.0}])
+    assert failed.progress == 99  # 100 only once the WAV exists

@@ -2,7 +2,8 @@
 
 Both speak both dialects — the Suno-style ``/api/v1`` and the unified ``/api/generate`` —
 and add what every caller otherwise writes by hand: import files, convert a track, ``wait``
-for it with progress, ``download_wav`` atomically. ::
+for it with progress, ``download_wav`` atomically; and manage the account (keys, webhook
+secret, listings) and, with an admin key, the service. ::
 
     from wavforge.client import Client
 
@@ -26,18 +27,25 @@ from wavforge.client._errors import (
     WavUnavailable,
 )
 from wavforge.client._models import (
+    Account,
     Analysis,
+    ApiKey,
     Delivery,
     DeliveryAttempt,
     FileInput,
+    IssuedKey,
     Ledger,
     LedgerEntry,
+    ListedTrack,
+    ListedWavTask,
     MusicTask,
     TaskError,
     Track,
     Upload,
+    Usage,
     WavStatus,
     WavTask,
+    WebhookSecret,
 )
 from wavforge.client._protocol import ProgressCallback
 from wavforge.client._sync import Client
@@ -47,8 +55,10 @@ __all__ = [
     "DEFAULT_URL",
     "KEY_VARIABLE",
     "URL_VARIABLE",
+    "Account",
     "Analysis",
     "ApiError",
+    "ApiKey",
     "AsyncClient",
     "Client",
     "ClientError",
@@ -57,16 +67,21 @@ __all__ = [
     "DeliveryAttempt",
     "DownloadFailed",
     "FileInput",
+    "IssuedKey",
     "Ledger",
     "LedgerEntry",
+    "ListedTrack",
+    "ListedWavTask",
     "MusicTask",
     "ProgressCallback",
     "TaskError",
     "Track",
     "UnexpectedResponse",
     "Upload",
+    "Usage",
     "WaitTimeout",
     "WavStatus",
     "WavTask",
     "WavUnavailable",
+    "WebhookSecret",
 ]

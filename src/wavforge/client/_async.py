@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from contextlib import ExitStack
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
@@ -16,13 +17,19 @@ import httpx
 
 from wavforge.client import _files, _protocol
 from wavforge.client._models import (
+    Account,
+    ApiKey,
     Delivery,
     FileInput,
+    IssuedKey,
     Ledger,
+    ListedTrack,
+    ListedWavTask,
     MusicTask,
     Track,
     Upload,
     WavTask,
+    WebhookSecret,
 )
 from wavforge.client._protocol import Call, ProgressCallback, Request
 from wavforge.client._transport import (
@@ -174,6 +181,74 @@ class AsyncClient:
     async def ledger(self, limit: int = 100) -> Ledger:
         """The balance and its newest ledger entries."""
         return await self._run(_protocol.ledger(limit))
+
+    # ---- your account (/api/v1/account): any key, its own account only
+
+    async def account(self) -> Account:
+        """The account: balance, keys in use, usage, and the webhook secret its callbacks are
+        signed with."""
+        return await self._run(_protocol.account())
+
+    async def api_keys(self) -> tuple[ApiKey, ...]:
+        """The account's keys, revoked ones included, oldest first (prefixes, never keys)."""
+        return await self._run(_protocol.keys())
+
+    async def create_key(self, name: str) -> IssuedKey:
+        """Another key for the account; ``.key`` is shown this once."""
+        return await self._run(_protocol.create_key(name))
+
+    async def revoke_key(self, key: str | ApiKey | IssuedKey) -> None:
+        """Revoke one of the account's keys at once (this client's own key too); a key of
+        another account, or one already revoked, is an ``ApiError`` 404."""
+        await self._run(_protocol.revoke_key(_protocol.key_id_of(key)))
+
+    async def reset_key(self, key: str | ApiKey | IssuedKey) -> IssuedKey:
+        """Revoke one of the account's keys and issue its replacement (shown this once)."""
+        return await self._run(_protocol.reset_key(_protocol.key_id_of(key)))
+
+    async def rotate_webhook_secret(self) -> WebhookSecret:
+        """A new webhook signing secret; the old one still signs until
+        ``previous_valid_until`` (24 hours), so receivers can switch without a gap."""
+        return await self._run(_protocol.rotate_webhook_secret())
+
+    async def tracks(
+        self, *, limit: int = 50, before: datetime | str | None = None
+    ) -> tuple[ListedTrack, ...]:
+        """The account's tracks, newest first: at most ``limit`` (1 to 200), created before
+        ``before`` if given (a naive time is UTC) to page back."""
+        return await self._run(_protocol.tracks(limit, before))
+
+    async def wav_tasks(
+        self, *, limit: int = 50, before: datetime | str | None = None
+    ) -> tuple[ListedWavTask, ...]:
+        """The account's WAV tasks, newest first, with progress and title; paged as ``tracks``."""
+        return await self._run(_protocol.wav_tasks(limit, before))
+
+    # ---- administration (/api/v1/admin): admin keys only, others get ``ApiError`` 403
+
+    async def admin_accounts(self) -> tuple[Account, ...]:
+        """Every account, oldest first, with balance and working keys (no webhook secrets)."""
+        return await self._run(_protocol.admin_accounts())
+
+    async def create_account(
+        self, name: str, *, credits: int = 0, admin: bool = False
+    ) -> IssuedKey:
+        """A new account and its first key (shown this once)."""
+        return await self._run(_protocol.create_account(name, credits=credits, admin=admin))
+
+    async def grant_credits(self, account: str | Account, amount: int, *, note: str = "") -> int:
+        """Grant credits (a negative ``amount`` takes them back, never below zero); the
+        account's new balance."""
+        call = _protocol.grant_credits(_protocol.account_id_of(account), amount, note=note)
+        return await self._run(call)
+
+    async def maintenance(self) -> bool:
+        """Whether maintenance mode is on (submissions answer 455; reads still work)."""
+        return await self._run(_protocol.maintenance())
+
+    async def set_maintenance(self, enabled: bool) -> bool:
+        """Switch maintenance mode on or off (every API process follows within a second)."""
+        return await self._run(_protocol.set_maintenance(enabled))
 
     # ---- unified dialect (/api/generate)
 

@@ -8,24 +8,32 @@ back. Times are aware datetimes in UTC (the wire carries naive UTC strings in tw
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
 __all__ = [
+    "Account",
     "Analysis",
+    "ApiKey",
     "Delivery",
     "DeliveryAttempt",
     "FileInput",
+    "IssuedKey",
     "Ledger",
     "LedgerEntry",
+    "ListedTrack",
+    "ListedWavTask",
     "MusicTask",
     "TaskError",
     "Track",
     "Upload",
+    "Usage",
     "WavStatus",
     "WavTask",
+    "WebhookSecret",
 ]
 
 
@@ -205,3 +213,97 @@ class Ledger:
     account_id: str
     balance: int
     entries: tuple[LedgerEntry, ...]
+
+
+# ---- the account (/api/v1/account/...) and its administration (/api/v1/admin/...)
+#
+# A key or a webhook secret is never in a repr (``field(repr=False)``): results get logged,
+# printed in tracebacks and shown by debuggers, and none of those should leak a credential.
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What an account has done: tracks imported, WAV tasks by state, credits spent (charges
+    less refunds, over the ledger's whole life)."""
+
+    tracks: int
+    wav_tasks: Mapping[WavStatus, int]  # only the states some task is in
+    credits_spent: int
+
+    def __hash__(self) -> int:  # as the other models: a mapping alone would not hash
+        return hash((self.tracks, tuple(sorted(self.wav_tasks.items())), self.credits_spent))
+
+
+@dataclass(frozen=True)
+class Account:
+    """An account. Its owner's overview (``account()``) adds the webhook secret and the usage;
+    an admin's list (``admin_accounts()``) leaves them None."""
+
+    id: str
+    name: str
+    credits: int
+    admin: bool
+    created: datetime | None
+    active_keys: int
+    webhook_secret: str | None = field(default=None, repr=False)  # signs the callbacks
+    previous_secret_valid_until: datetime | None = None  # the old secret's end after a rotation
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A key as listed: its visible prefix and name, never the key itself (only its hash is
+    stored). ``id`` is what ``revoke_key`` and ``reset_key`` take."""
+
+    id: str
+    prefix: str
+    name: str
+    account_id: str
+    account_name: str
+    credits: int
+    admin: bool
+    created: datetime | None
+    last_used: datetime | None  # to the minute
+    revoked: bool
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A new key (a new account's first, another key, or a reset's replacement): the only time
+    the key itself is shown. Keep ``key`` somewhere safe; the server cannot show it again."""
+
+    key: str = field(repr=False)
+    id: str
+    account_id: str
+    webhook_secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class WebhookSecret:
+    """A rotated webhook secret: callbacks are signed with it and, until
+    ``previous_valid_until``, with the old one too (receivers accept either signature)."""
+
+    secret: str = field(repr=False)
+    previous_valid_until: datetime | None
+
+
+@dataclass(frozen=True)
+class ListedTrack(Track):
+    """A track as ``tracks()`` lists it: a ``Track`` (so ``convert`` takes it) plus its source
+    file and the WAV task that holds it, if any."""
+
+    music_task_id: str | None = None
+    source_name: str = ""
+    source_format: str = ""
+    sample_rate: int | None = None
+    channels: int | None = None
+    wav_task_id: str | None = None
+    wav_status: WavStatus | None = None
+
+
+@dataclass(frozen=True)
+class ListedWavTask(WavTask):
+    """A WAV task as ``wav_tasks()`` lists it: the record-info's fields, the exact status
+    (``RUNNING`` included), the progress, and the track's title."""
+
+    title: str = ""

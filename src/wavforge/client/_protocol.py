@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
@@ -26,13 +27,19 @@ from wavforge.client._errors import (
     WavUnavailable,
 )
 from wavforge.client._models import (
+    Account,
+    ApiKey,
     Delivery,
+    IssuedKey,
     Ledger,
+    ListedTrack,
+    ListedWavTask,
     MusicTask,
     Track,
     Upload,
     WavStatus,
     WavTask,
+    WebhookSecret,
 )
 
 T = TypeVar("T")
@@ -186,6 +193,78 @@ def ledger(limit: int) -> Call[Ledger]:
     return Call(Request("GET", "/api/v1/account/ledger", {"limit": limit}), _wire.ledger)
 
 
+# ---- the account: /api/v1/account/... (any key, its own account only)
+
+
+def account() -> Call[Account]:
+    return Call(Request("GET", "/api/v1/account"), _wire.account)
+
+
+def keys() -> Call[tuple[ApiKey, ...]]:
+    return Call(Request("GET", "/api/v1/account/keys"), _wire.keys)
+
+
+def create_key(name: str) -> Call[IssuedKey]:
+    return Call(Request("POST", "/api/v1/account/keys", json={"name": name}), _wire.issued)
+
+
+def revoke_key(key_id: str) -> Call[None]:
+    return Call(Request("POST", f"/api/v1/account/keys/{_segment(key_id)}/revoke"), _wire.revoked)
+
+
+def reset_key(key_id: str) -> Call[IssuedKey]:
+    return Call(Request("POST", f"/api/v1/account/keys/{_segment(key_id)}/reset"), _wire.issued)
+
+
+def rotate_webhook_secret() -> Call[WebhookSecret]:
+    return Call(Request("POST", "/api/v1/account/webhook-secret/rotate"), _wire.rotated)
+
+
+def tracks(limit: int, before: datetime | str | None) -> Call[tuple[ListedTrack, ...]]:
+    request = Request("GET", "/api/v1/account/tracks", _page(limit, before))
+    return Call(request, _wire.tracks)
+
+
+def wav_tasks(limit: int, before: datetime | str | None) -> Call[tuple[ListedWavTask, ...]]:
+    request = Request("GET", "/api/v1/account/wav-tasks", _page(limit, before))
+    return Call(request, _wire.wav_tasks)
+
+
+def _page(limit: int, before: datetime | str | None) -> dict[str, str | int]:
+    """A listing's page: the newest ``limit`` rows created before ``before`` (a naive time is
+    UTC, as the server reads it)."""
+    params: dict[str, str | int] = {"limit": limit}
+    if before is not None:
+        params["before"] = before.isoformat() if isinstance(before, datetime) else before
+    return params
+
+
+# ---- administration: /api/v1/admin/... (admin keys only; others get 403)
+
+
+def admin_accounts() -> Call[tuple[Account, ...]]:
+    return Call(Request("GET", "/api/v1/admin/accounts"), _wire.accounts)
+
+
+def create_account(name: str, *, credits: int, admin: bool) -> Call[IssuedKey]:
+    body = {"name": name, "credits": credits, "admin": admin}
+    return Call(Request("POST", "/api/v1/admin/accounts", json=body), _wire.issued)
+
+
+def grant_credits(account_id: str, amount: int, *, note: str) -> Call[int]:
+    path = f"/api/v1/admin/accounts/{_segment(account_id)}/credits"
+    return Call(Request("POST", path, json={"amount": amount, "note": note}), _wire.balance)
+
+
+def maintenance() -> Call[bool]:
+    return Call(Request("GET", "/api/v1/admin/maintenance"), _wire.switch)
+
+
+def set_maintenance(enabled: bool) -> Call[bool]:
+    request = Request("PUT", "/api/v1/admin/maintenance", json={"enabled": enabled})
+    return Call(request, _wire.switch)
+
+
 # ---- the unified dialect: /api/generate/...
 
 
@@ -206,9 +285,7 @@ def submit(
 
 
 def status(task_id: str) -> Call[WavTask | MusicTask]:
-    return Call(
-        Request("GET", f"/api/generate/status/{quote(task_id, safe='')}"), _wire.unified_any
-    )
+    return Call(Request("GET", f"/api/generate/status/{_segment(task_id)}"), _wire.unified_any)
 
 
 def detail(task_id: str) -> Call[WavTask | MusicTask]:
@@ -234,6 +311,11 @@ def output_options(
     validates them (one rule for every front end) and answers 400 naming a bad one."""
     given = {"bit_depth": bit_depth, "sample_format": sample_format, "sample_rate": sample_rate}
     return _present(given)
+
+
+def _segment(value: str) -> str:
+    """An id as one path segment: a ``/`` or ``?`` in it cannot reach another endpoint."""
+    return quote(value, safe="")
 
 
 def _present(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -262,6 +344,14 @@ def task_id_of(task: str | WavTask) -> str:
 
 def track_id_of(track: str | Track) -> str:
     return track if isinstance(track, str) else track.id
+
+
+def key_id_of(key: str | ApiKey | IssuedKey) -> str:
+    return key if isinstance(key, str) else key.id
+
+
+def account_id_of(account: str | Account) -> str:
+    return account if isinstance(account, str) else account.id
 
 
 def is_link(value: str | WavTask) -> bool:

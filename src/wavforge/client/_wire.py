@@ -12,16 +12,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from wavforge.client._models import (
+    Account,
     Analysis,
+    ApiKey,
     Delivery,
     DeliveryAttempt,
+    IssuedKey,
     Ledger,
     LedgerEntry,
+    ListedTrack,
+    ListedWavTask,
     MusicTask,
     TaskError,
     Track,
+    Usage,
     WavStatus,
     WavTask,
+    WebhookSecret,
 )
 
 Data = Mapping[str, Any]
@@ -207,3 +214,122 @@ def ledger(data: Data) -> Ledger:
             for e in data["entries"]
         ),
     )
+
+
+# ---- the account and its administration (Suno envelope, camelCase)
+
+
+def account(data: Data) -> Account:
+    """``GET /api/v1/account`` (with secret and usage) and each of ``/admin/accounts``."""
+    usage = data.get("usage")
+    return Account(
+        id=data["accountId"],
+        name=data["name"],
+        credits=credit(data["credits"]),
+        admin=bool(data["admin"]),
+        created=when(data.get("createTime")),
+        active_keys=data["activeKeys"],
+        webhook_secret=data.get("webhookSecret"),
+        previous_secret_valid_until=when(data.get("previousSecretValidUntil")),
+        usage=None
+        if usage is None
+        else Usage(
+            tracks=usage["tracks"],
+            wav_tasks={WavStatus(s): n for s, n in usage["wavTasks"].items()},
+            credits_spent=usage["creditsSpent"],
+        ),
+    )
+
+
+def accounts(data: list[Data]) -> tuple[Account, ...]:
+    return tuple(account(a) for a in data)
+
+
+def keys(data: list[Data]) -> tuple[ApiKey, ...]:
+    """``GET /api/v1/account/keys``."""
+    return tuple(
+        ApiKey(
+            id=k["keyId"],
+            prefix=k["prefix"],
+            name=k.get("name") or "",
+            account_id=k["accountId"],
+            account_name=k.get("accountName") or "",
+            credits=k["credits"],
+            admin=bool(k["admin"]),
+            created=when(k.get("createTime")),
+            last_used=when(k.get("lastUsedTime")),
+            revoked=bool(k["revoked"]),
+        )
+        for k in data
+    )
+
+
+def issued(data: Data) -> IssuedKey:
+    """A new key: a new account's, another key of the account, or a reset's replacement."""
+    return IssuedKey(
+        key=data["key"],
+        id=data["keyId"],
+        account_id=data["accountId"],
+        webhook_secret=data["webhookSecret"],
+    )
+
+
+def revoked(data: Data) -> None:
+    if data["revoked"] is not True:
+        raise ValueError("the key was not revoked")
+
+
+def rotated(data: Data) -> WebhookSecret:
+    """``POST /api/v1/account/webhook-secret/rotate``."""
+    return WebhookSecret(
+        secret=data["webhookSecret"],
+        previous_valid_until=when(data.get("previousSecretValidUntil")),
+    )
+
+
+def tracks(data: list[Data]) -> tuple[ListedTrack, ...]:
+    """``GET /api/v1/account/tracks``: sunoData items plus the source and the WAV task."""
+    return tuple(
+        ListedTrack(
+            **vars(suno_track(t)),
+            music_task_id=t.get("musicTaskId"),
+            source_name=t.get("sourceName") or "",
+            source_format=t.get("sourceFormat") or "",
+            sample_rate=t.get("sampleRate"),
+            channels=t.get("channels"),
+            wav_task_id=t.get("wavTaskId"),
+            wav_status=WavStatus(t["wavStatus"]) if t.get("wavStatus") else None,
+        )
+        for t in data
+    )
+
+
+def wav_tasks(data: list[Data]) -> tuple[ListedWavTask, ...]:
+    """``GET /api/v1/account/wav-tasks``: record-info items plus the exact ``status`` (with
+    RUNNING), ``progress`` as a fraction, and the title."""
+    listed = []
+    for item in data:
+        record = suno_wav(item)
+        status = WavStatus(item["status"])
+        progress = percent(status, item.get("progress") or 0)
+        fields = vars(record) | {"status": status, "progress": progress}
+        listed.append(ListedWavTask(**fields, title=item.get("title") or ""))
+    return tuple(listed)
+
+
+def percent(status: WavStatus, fraction: float) -> int:
+    """The unified dialect's rule: 100 once the WAV exists, else at most 99."""
+    return 100 if status.succeeded else min(99, int(fraction * 100))
+
+
+def balance(data: Data) -> int:
+    """``POST /api/v1/admin/accounts/{id}/credits``: the balance after the grant."""
+    return credit(data["balance"])
+
+
+def switch(data: Data) -> bool:
+    """``/api/v1/admin/maintenance``: whether maintenance mode is on."""
+    enabled = data["enabled"]
+    if not isinstance(enabled, bool):
+        raise TypeError("enabled is not a boolean")
+    return enabled
