@@ -8,7 +8,15 @@ from typing import Any
 
 import httpx
 
-from conftest import Receiver, Server, assert_envelope, import_file, wait_for_wav, wavforge
+from conftest import (
+    Receiver,
+    Server,
+    assert_envelope,
+    import_file,
+    import_tracks,
+    wait_for_wav,
+    wavforge,
+)
 
 
 def data(response: httpx.Response) -> Any:
@@ -84,15 +92,65 @@ def test_tracks_and_tasks_are_listed_newest_first(
     assert tracks[0]["wavTaskId"] is None and tracks[0]["sourceFormat"] == "mp3"
     assert tracks[1]["audioUrl"].startswith("http")
 
-    newest = tracks[0]["createTime"].replace(" ", "T") + "Z"
-    older = data(api.get("/api/v1/account/tracks", params={"before": newest, "limit": 5}))
-    assert all(t["id"] != second["id"] for t in older)
+    older = data(api.get("/api/v1/account/tracks", params={"before": second["id"]}))
+    assert [t["id"] for t in older] == [first["id"]]
 
     (listed,) = data(api.get("/api/v1/account/wav-tasks"))
     assert listed["taskId"] == task["taskId"] and listed["title"] == "First"
     assert listed["status"] == "SUCCESS" and listed["progress"] == 1.0
     assert listed["response"]["audioWavUrl"] == done["response"]["audioWavUrl"]
     assert_envelope(api.get("/api/v1/account/wav-tasks", params={"limit": 0}), 400)
+
+
+def page_through(api: httpx.Client, path: str, key: str, limit: int = 2) -> list[list[str]]:
+    """Every page of a listing as its ids, paging back with the last id as ``before``."""
+    found: list[list[str]] = []
+    params: dict[str, str | int] = {"limit": limit}
+    while page := [row[key] for row in data(api.get(path, params=params))]:
+        found.append(page)
+        params["before"] = page[-1]
+    return found
+
+
+def test_paging_sees_every_row_once_when_rows_share_a_time(
+    api: httpx.Client, mp3: Path, receiver: Receiver
+) -> None:
+    older = import_file(api, mp3)["tracks"][0]["id"]
+    together = import_tracks(api, mp3, 5)  # one request: one created_at for all five
+    listed = [t["id"] for t in data(api.get("/api/v1/account/tracks"))]
+    assert set(listed[:5]) == set(together) and listed[5:] == [older]
+
+    pages = page_through(api, "/api/v1/account/tracks", "id")
+    assert [len(page) for page in pages] == [2, 2, 2]
+    assert [row for page in pages for row in page] == listed
+
+    tasks = [
+        data(api.post("/api/v1/wav/generate", json=convert(track, receiver)))["taskId"]
+        for track in together[:3]
+    ]
+    listed = [t["taskId"] for t in data(api.get("/api/v1/account/wav-tasks"))]
+    assert listed == tasks[::-1]
+    pages = page_through(api, "/api/v1/account/wav-tasks", "taskId")
+    assert [len(page) for page in pages] == [2, 1]
+    assert [row for page in pages for row in page] == listed
+    for task in tasks:
+        wait_for_wav(api, task)
+
+
+def test_paging_from_an_unknown_or_foreign_row_is_not_found(
+    server: Server, api: httpx.Client, mp3: Path
+) -> None:
+    other = server.create_key(name="other")
+    with server.client(other["key"]) as stranger:
+        theirs = import_file(stranger, mp3)["tracks"][0]["id"]
+    mine = import_file(api, mp3)["tracks"][0]["id"]
+    for path in ("/api/v1/account/tracks", "/api/v1/account/wav-tasks"):
+        for cursor in ("no-such-row", theirs):
+            body = assert_envelope(api.get(path, params={"before": cursor}), 404)
+            assert cursor in body["msg"] and "page from" in body["msg"]
+    assert data(api.get("/api/v1/account/tracks", params={"before": mine})) == []
+    body = assert_envelope(api.get("/api/v1/account/wav-tasks", params={"before": mine}), 404)
+    assert "WAV task" in body["msg"]  # a track id is no WAV task's id
 
 
 def test_only_admins_list_accounts(

@@ -304,10 +304,11 @@ def test_account_self_service(
         assert newer.music_task_id and newer.audio_url and newer.sample_rate == 44100
         assert [t.id for t in wf.tracks(limit=1)] == [second.id]
         assert newer.created is not None
-        assert second.id not in [t.id for t in wf.tracks(before=newer.created)]
-        assert wf.tracks(before="2000-01-01T00:00:00") == ()
-        future = datetime.now(UTC) + timedelta(days=1)
-        assert len(wf.tracks(before=future)) == 2
+        assert [t.id for t in wf.tracks(limit=1, before=second.id)] == [first.id]
+        assert wf.tracks(before=first.id) == ()
+        with pytest.raises(ApiError) as unknown:
+            wf.tracks(before="no-such-track")
+        assert unknown.value.code == 404 and "no-such-track" in str(unknown.value)
 
         (done,) = wf.wav_tasks()
         assert isinstance(done, WavTask) and done.id == task.id and done.title == "First"
@@ -317,7 +318,7 @@ def test_account_self_service(
             task.analysis,
             first.id,
         )
-        assert wf.wav_tasks(before=done.created) == ()
+        assert wf.wav_tasks(before=done.id) == ()
         saved = wf.download_wav(done, tmp_path)  # a listed task is a WavTask everywhere
         assert saved.stat().st_size > 0
 
@@ -383,8 +384,10 @@ def test_async_account(server: Server, key: str, mp3: Path) -> None:
             task = await wf.wait(await wf.convert(track))
             [listed] = await wf.tracks(limit=10)
             assert listed.id == track.id and listed.wav_task_id == task.id
+            assert await wf.tracks(before=listed.id) == ()
             [done] = await wf.wav_tasks()
             assert done.id == task.id and done.status is WavStatus.SUCCESS
+            assert await wf.wav_tasks(limit=1, before=done.id) == ()
             made = await wf.create_key("async")
             assert [k.name for k in await wf.api_keys()] == ["test", "async"]
             replaced = await wf.reset_key(made)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from contextlib import ExitStack
-from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
@@ -212,14 +211,14 @@ class AsyncClient:
         return await self._run(_protocol.rotate_webhook_secret())
 
     async def tracks(
-        self, *, limit: int = 50, before: datetime | str | None = None
+        self, *, limit: int = 50, before: str | None = None
     ) -> tuple[ListedTrack, ...]:
-        """The account's tracks, newest first: at most ``limit`` (1 to 200), created before
-        ``before`` if given (a naive time is UTC) to page back."""
+        """The account's tracks, newest first: at most ``limit`` (1 to 200). To page back, pass
+        as ``before`` the id of the last row of the previous page."""
         return await self._run(_protocol.tracks(limit, before))
 
     async def wav_tasks(
-        self, *, limit: int = 50, before: datetime | str | None = None
+        self, *, limit: int = 50, before: str | None = None
     ) -> tuple[ListedWavTask, ...]:
         """The account's WAV tasks, newest first, with progress and title; paged as ``tracks``."""
         return await self._run(_protocol.wav_tasks(limit, before))

@@ -14,7 +14,6 @@ import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
@@ -220,22 +219,22 @@ def rotate_webhook_secret() -> Call[WebhookSecret]:
     return Call(Request("POST", "/api/v1/account/webhook-secret/rotate"), _wire.rotated)
 
 
-def tracks(limit: int, before: datetime | str | None) -> Call[tuple[ListedTrack, ...]]:
+def tracks(limit: int, before: str | None) -> Call[tuple[ListedTrack, ...]]:
     request = Request("GET", "/api/v1/account/tracks", _page(limit, before))
     return Call(request, _wire.tracks)
 
 
-def wav_tasks(limit: int, before: datetime | str | None) -> Call[tuple[ListedWavTask, ...]]:
+def wav_tasks(limit: int, before: str | None) -> Call[tuple[ListedWavTask, ...]]:
     request = Request("GET", "/api/v1/account/wav-tasks", _page(limit, before))
     return Call(request, _wire.wav_tasks)
 
 
-def _page(limit: int, before: datetime | str | None) -> dict[str, str | int]:
-    """A listing's page: the newest ``limit`` rows created before ``before`` (a naive time is
-    UTC, as the server reads it)."""
+def _page(limit: int, before: str | None) -> dict[str, str | int]:
+    """A listing's page: the newest ``limit`` rows after ``before``, the id of the last row of
+    the previous page (an id, not a time: rows made together share a time)."""
     params: dict[str, str | int] = {"limit": limit}
     if before is not None:
-        params["before"] = before.isoformat() if isinstance(before, datetime) else before
+        params["before"] = before
     return params
 
 

@@ -7,7 +7,6 @@ import os
 import time
 from collections.abc import Iterable
 from contextlib import ExitStack
-from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
@@ -206,16 +205,12 @@ class Client:
         ``previous_valid_until`` (24 hours), so receivers can switch without a gap."""
         return self._run(_protocol.rotate_webhook_secret())
 
-    def tracks(
-        self, *, limit: int = 50, before: datetime | str | None = None
-    ) -> tuple[ListedTrack, ...]:
-        """The account's tracks, newest first: at most ``limit`` (1 to 200), created before
-        ``before`` if given (a naive time is UTC) to page back."""
+    def tracks(self, *, limit: int = 50, before: str | None = None) -> tuple[ListedTrack, ...]:
+        """The account's tracks, newest first: at most ``limit`` (1 to 200). To page back, pass
+        as ``before`` the id of the last row of the previous page."""
         return self._run(_protocol.tracks(limit, before))
 
-    def wav_tasks(
-        self, *, limit: int = 50, before: datetime | str | None = None
-    ) -> tuple[ListedWavTask, ...]:
+    def wav_tasks(self, *, limit: int = 50, before: str | None = None) -> tuple[ListedWavTask, ...]:
         """The account's WAV tasks, newest first, with progress and title; paged as ``tracks``."""
         return self._run(_protocol.wav_tasks(limit, before))
 

@@ -7,9 +7,8 @@ snapshots the dialects render, so a list and a record-info never disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 
 from wavforge.core.context import Context
 from wavforge.core.records import TrackRecord, WavRecord, source_link_expiry, track_record
@@ -19,6 +18,9 @@ from wavforge.db.models import LedgerEntry, Track, WavTask
 from wavforge.errors import NotFound
 
 MAX_LISTED = 200
+
+ListedTable = type[Track] | type[WavTask]
+_NOUNS: dict[ListedTable, str] = {Track: "track", WavTask: "WAV task"}
 
 
 @dataclass(frozen=True)
@@ -42,13 +44,10 @@ class Usage:
 
 
 def tracks(
-    ctx: Context, account_id: str, limit: int = 50, before: datetime | None = None
+    ctx: Context, account_id: str, limit: int = 50, before: str | None = None
 ) -> list[TrackListing]:
-    """The account's newest tracks, with ``before`` to page back through older ones."""
-    query = _track_query(account_id)
-    if before is not None:
-        query = query.where(Track.created_at < _as_stored(before))
-    query = query.order_by(Track.created_at.desc(), Track.position).limit(min(limit, MAX_LISTED))
+    """The account's newest tracks; ``before`` (a track id) pages back through older ones."""
+    query = _paged(ctx, _track_query(account_id), Track, account_id, limit, before)
     return _track_listings(ctx, query)
 
 
@@ -86,27 +85,44 @@ def _track_listings(ctx: Context, query: Select) -> list[TrackListing]:
 
 
 def wav_tasks(
-    ctx: Context, account_id: str, limit: int = 50, before: datetime | None = None
+    ctx: Context, account_id: str, limit: int = 50, before: str | None = None
 ) -> list[WavRecord]:
-    """The account's newest WAV tasks, each as its record-info would show it."""
+    """The account's newest WAV tasks, each as its record-info would show it; ``before`` (a
+    WAV task id) pages back."""
     query = (
         select(WavTask, Track)
         .join(Track, Track.id == WavTask.track_id)
         .where(WavTask.account_id == account_id)
     )
-    if before is not None:
-        query = query.where(WavTask.created_at < _as_stored(before))
-    query = query.order_by(WavTask.created_at.desc(), WavTask.id).limit(min(limit, MAX_LISTED))
+    query = _paged(ctx, query, WavTask, account_id, limit, before)
     with ctx.db.read() as session:
         rows = session.execute(query).all()
     return [to_wav_record(task, track, ctx.links) for task, track in rows]
 
 
-def _as_stored(moment: datetime) -> datetime:
-    """Rows hold naive UTC times; a client may send any offset."""
-    if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)
+def _paged(
+    ctx: Context, query: Select, table: ListedTable, account_id: str, limit: int, before: str | None
+) -> Select:
+    """Newest first, paged by keyset: ``before`` is the last row already seen, not a time,
+    because many rows share a ``created_at`` (every track of one import) and a time would
+    skip them. The id breaks ties, so the order is total and each row comes exactly once."""
+    if before is not None:
+        query = query.where(_after(ctx, table, account_id, before))
+    order = (table.created_at.desc(), table.id.desc())
+    return query.order_by(*order).limit(min(limit, MAX_LISTED))
+
+
+def _after(ctx: Context, table: ListedTable, account_id: str, row_id: str) -> ColumnElement[bool]:
+    """The rows that come after ``row_id`` in the listing order. The cursor is looked up
+    within the account, so another account's id is unknown here, as in every other lookup."""
+    with ctx.db.read() as session:
+        created = session.scalar(
+            select(table.created_at).where(table.id == row_id, table.account_id == account_id)
+        )
+    if created is None:
+        raise NotFound(f"no {_NOUNS[table]} {row_id!r} to page from")
+    same_time_older_id = and_(table.created_at == created, table.id < row_id)
+    return or_(table.created_at < created, same_time_older_id)
 
 
 def usage(ctx: Context, account_id: str) -> Usage:

@@ -6,7 +6,6 @@ A key may manage only its own account's keys; an unknown or foreign key id is a 
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Path, Query
@@ -22,7 +21,9 @@ KeyIdPath = Path(..., max_length=128, description="A key id (see the key list)."
 LedgerLimit = Query(100, ge=1, le=1000, description="Newest entries to return.")
 ListLimit = Query(50, ge=1, le=history.MAX_LISTED, description="Newest rows to return.")
 BeforeQuery = Query(
-    None, description="Only rows created before this time (ISO 8601), to page back."
+    None,
+    max_length=128,
+    description="The id of the last row of the previous page; the rows after it, to page back.",
 )
 
 
@@ -81,7 +82,7 @@ async def own_tracks(
     ctx: ContextDep,
     who: PrincipalDep,
     limit: int = ListLimit,
-    before: datetime | None = BeforeQuery,
+    before: str | None = BeforeQuery,
 ) -> dict[str, Any]:
     rows = await run_in_threadpool(history.tracks, ctx, who.account_id, limit, before)
     return suno.success([admin.track_listing(row) for row in rows])
@@ -92,7 +93,7 @@ async def own_wav_tasks(
     ctx: ContextDep,
     who: PrincipalDep,
     limit: int = ListLimit,
-    before: datetime | None = BeforeQuery,
+    before: str | None = BeforeQuery,
 ) -> dict[str, Any]:
     rows = await run_in_threadpool(history.wav_tasks, ctx, who.account_id, limit, before)
     return suno.success([admin.wav_listing(row) for row in rows])
