@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -91,16 +92,28 @@ def parse_args(argv: Sequence[str] | None) -> Options:
 # --- the reference ----------------------------------------------------------------------------
 
 
-def ffmpeg_rate(source: Path, files: int, scratch: Path) -> float:
-    """Two ffmpeg processes at a time, each converting its half of the files one by one."""
+FFMPEG_KEPT = "ffmpeg x2, WAVs kept"
+FFMPEG_DELETED = "ffmpeg x2, WAVs deleted at once"
+
+
+def ffmpeg_rate(source: Path, files: int, scratch: Path, *, keep: bool) -> float:
+    """Two ffmpeg processes at a time, each converting its half of the files one by one.
+
+    Kept, the WAVs stay until the run ends, as wavforge's do. Deleted at once, they never
+    reach the disk, which spares ffmpeg the writeback a service's files cost; the bar is
+    taken against the faster of the two, so wavforge is never flattered by the choice.
+    """
+    out = scratch / "ffmpeg"
+    out.mkdir()
 
     def half(lane: int) -> None:
         for number in range(lane, files, 2):
-            target = scratch / f"ffmpeg-{number}.wav"
+            target = out / f"{number}.wav"
             subprocess.run(
                 ["ffmpeg", "-v", "error", "-y", "-i", str(source), str(target)], check=True
             )
-            target.unlink()
+            if not keep:
+                target.unlink()
 
     began = time.perf_counter()
     lanes = [threading.Thread(target=half, args=(lane,)) for lane in (0, 1)]
@@ -108,7 +121,9 @@ def ffmpeg_rate(source: Path, files: int, scratch: Path) -> float:
         lane.start()
     for lane in lanes:
         lane.join()
-    return files / (time.perf_counter() - began)
+    rate = files / (time.perf_counter() - began)
+    shutil.rmtree(out)
+    return rate
 
 
 # --- a wavforge deployment --------------------------------------------------------------------
@@ -263,7 +278,7 @@ def warm_up(client: httpx.Client, source: Path, workers: int, receiver: Receiver
 
 def run(options: Options, console: Console) -> dict[str, list[float]]:
     source = ensure_input(Path("bench/out/inputs"), options.minutes, console)
-    rates: dict[str, list[float]] = {"ffmpeg x2": []}
+    rates: dict[str, list[float]] = {FFMPEG_DELETED: [], FFMPEG_KEPT: []}
     receiver = Receiver()
     with tempfile.TemporaryDirectory(prefix="wavforge-throughput-") as raw:
         scratch = Path(raw)
@@ -273,9 +288,10 @@ def run(options: Options, console: Console) -> dict[str, list[float]]:
         modes = Modes("scaleout", s3) if scaleout else None
         try:
             for round_number in range(options.rounds):
-                rate = ffmpeg_rate(source, options.files, scratch)
-                rates["ffmpeg x2"].append(rate)
-                console.print(f"round {round_number + 1}: ffmpeg x2 {rate:.2f}/s")
+                for label, keep in ((FFMPEG_DELETED, False), (FFMPEG_KEPT, True)):
+                    rate = ffmpeg_rate(source, options.files, scratch, keep=keep)
+                    rates[label].append(rate)
+                    console.print(f"round {round_number + 1}: {label} {rate:.2f}/s")
                 for mode in options.modes:
                     for workers in options.workers:
                         label = f"{mode}, {workers} worker{'s' if workers > 1 else ''}"
@@ -286,6 +302,9 @@ def run(options: Options, console: Console) -> dict[str, list[float]]:
                             warm_up(client, source, workers, receiver)
                             tracks = import_tracks(client, source, options.files)
                             rate = wavforge_rate(client, tracks, receiver)
+                        # Gigabytes of WAVs per configuration: left behind, their writeback
+                        # would slow whatever runs next.
+                        shutil.rmtree(root)
                         rates.setdefault(label, []).append(rate)
                         console.print(f"round {round_number + 1}: {label} {rate:.2f}/s")
         finally:
@@ -298,17 +317,18 @@ def run(options: Options, console: Console) -> dict[str, list[float]]:
 
 
 def report(options: Options, rates: dict[str, list[float]], console: Console) -> None:
-    reference = statistics.median(rates["ffmpeg x2"])
+    reference = max(statistics.median(rates[label]) for label in (FFMPEG_DELETED, FFMPEG_KEPT))
     table = Table(title=f"{options.files} conversions of a {options.minutes}-min MP3 per round")
-    for column in ("configuration", "median conv/s", "rounds", "vs ffmpeg x2", "bar"):
+    for column in ("configuration", "median conv/s", "rounds", "vs faster ffmpeg x2", "bar"):
         table.add_column(column)
     lines = [
         f"# Service throughput ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {git_revision()})",
         "",
         f"{options.files} conversions of a {options.minutes}-min 320 kb/s MP3 per round, "
-        f"{options.rounds} rounds, {os.cpu_count()} CPUs. Bar: ≥ {BAR:.0%} of two parallel ffmpeg.",
+        f"{options.rounds} rounds, {os.cpu_count()} CPUs. "
+        f"Bar: ≥ {BAR:.0%} of the faster ffmpeg x2 row.",
         "",
-        "| configuration | median conv/s | rounds | vs ffmpeg x2 | bar |",
+        "| configuration | median conv/s | rounds | vs faster ffmpeg x2 | bar |",
         "|---|---:|---|---:|---|",
     ]
     for label, values in rates.items():
