@@ -41,8 +41,11 @@ ARTIFACTS = Path(
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Module-scoped on purpose: while Playwright's sync API is open, the main thread has a
+    running event loop (``asyncio.run`` refuses to start) and extra threads (the engine then
+    declines to split a decode), which later tests must not inherit."""
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
