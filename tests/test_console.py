@@ -90,6 +90,12 @@ def sign_in(page: Page, key: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
+def seconds(clock: str) -> float:
+    """The player's "m:ss.s" display in seconds."""
+    minutes, rest = clock.split(":")
+    return int(minutes) * 60 + float(rest)
+
+
 def go(page: Page, name: str) -> None:
     page.get_by_role("navigation", name="Console").get_by_role("link", name=name).click()
 
@@ -174,9 +180,10 @@ def test_console_journey(server: Server, page: Page, tmp_path: Path) -> None:
     wav_player = page.locator("[data-player][data-label=wav]")
     expect(wav_player).to_have_attribute("data-ready", "true", timeout=30_000)
     page.get_by_role("button", name="Play the WAV").click()
-    # (Polled from here: the page's CSP forbids the eval that wait_for_function would use.)
-    wait_until(lambda: page.evaluate("window.wavforgePlayers.wav.getCurrentTime()") > 0.3)
-    assert page.evaluate("window.wavforgePlayers.wav.isPlaying()") is True
+    expect(wav_player).to_have_attribute("data-playing", "true")
+    elapsed = wav_player.locator("[data-time]")  # the player's clock, as the page shows it
+    wait_until(lambda: seconds(elapsed.inner_text()) > 0.3)
+    expect(page.get_by_role("button", name="Play the WAV")).to_have_text("Pause")
     shot("06-task")
     page.get_by_role("button", name="Play the WAV").click()  # pause
 

@@ -235,11 +235,10 @@ def reset_key(db: Database, key_id: str, account_id: str | None = None) -> Issue
         return _issue(session, account, old.name)
 
 
-def balance(db: Database, account_id: str, *, must_exist: bool = False) -> int:
+def balance(db: Database, account_id: str) -> int:
+    """The caller's own balance (its account exists; ``ledger.statement`` checks others)."""
     with db.read() as session:
         credits = session.scalar(select(Account.credits).where(Account.id == account_id))
-    if credits is None and must_exist:
-        raise NotFound(f"no account {account_id!r}")
     return credits or 0
 
 

@@ -59,7 +59,7 @@ class WavRecord:
     completed_at: datetime | None
     options: dict[str, object]
     analysis: dict[str, object] | None
-    track_title: str = ""
+    track_title: str
 
 
 def safe_filename(title: str, suffix: str) -> str:

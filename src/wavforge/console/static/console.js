@@ -250,8 +250,6 @@
         barRadius: 2,
       });
       players.set(waveform, player);
-      window.wavforgePlayers = window.wavforgePlayers || {};
-      window.wavforgePlayers[box.dataset.label] = player;
       const button = $("[data-play]", box);
       const time = $("[data-time]", box);
       button.disabled = true;
