@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     port: Annotated[int, Field(ge=1, le=65535)] = Field(
         default=8000, description="Port `wavforge serve` listens on."
     )
+    api_processes: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=1,
+        description=(
+            "API processes of `wavforge serve`; more than one uses more cores, and then "
+            "the worker runs in a process of its own."
+        ),
+    )
     secret_key: str | None = Field(
         default=None,
         min_length=32,

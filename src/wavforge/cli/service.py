@@ -73,18 +73,17 @@ def serve(
     no_worker: Annotated[
         bool, typer.Option("--no-worker", help="API only; convert elsewhere.")
     ] = False,
+    processes: Annotated[
+        int | None, typer.Option(min=1, max=64, help="API processes [default: 1].")
+    ] = None,
 ) -> None:
     """Run the API, with an embedded worker unless --no-worker."""
-    import uvicorn
+    from wavforge import serving
+    from wavforge.runtime import configure_logging
 
-    from wavforge.http.app import create_app
-    from wavforge.runtime import build_runtime, configure_logging
-
-    settings = _settings(host=host, port=port)
+    settings = _settings(host=host, port=port, api_processes=processes)
     configure_logging()
-    runtime = build_runtime(settings)
-    api = create_app(runtime, with_worker=not no_worker)
-    uvicorn.run(api, host=settings.host, port=settings.port, log_level="info", access_log=False)
+    serving.serve(settings, with_worker=not no_worker)
 
 
 @app.command()

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from wavforge.core import clock, ids, ledger
@@ -30,6 +30,7 @@ class Principal:
     account_id: str
     key_id: str
     is_admin: bool
+    key_last_used_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -99,28 +100,40 @@ def _issue(session: Session, account: Account, name: str) -> IssuedKey:
     return IssuedKey(key, row.id, account.id, account.webhook_secret)
 
 
+# Built once: building a statement costs more than running it on SQLite.
+_KEY_BY_HASH = (
+    select(ApiKey.id, ApiKey.last_used_at, Account.id, Account.is_admin)
+    .join(Account, Account.id == ApiKey.account_id)
+    .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None))
+)
+
+
 def authenticate(db: Database, key: str) -> Principal:
-    """The principal behind a presented key, or :class:`Unauthorized`."""
+    """The principal behind a presented key, or :class:`Unauthorized`. Only reads: see
+    :func:`record_use` for the write that notes the key's use."""
     if not key.startswith(KEY_PREFIX) or len(key) > 200:
         raise Unauthorized()
-    with db.read() as session:
-        found = session.execute(
-            select(ApiKey.id, ApiKey.last_used_at, Account.id, Account.is_admin)
-            .join(Account, Account.id == ApiKey.account_id)
-            .where(ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None))
-        ).first()
+    with db.read_rows() as connection:
+        found = connection.execute(_KEY_BY_HASH, {"key_hash": hash_key(key)}).first()
     if found is None:
         raise Unauthorized()
     key_id, last_used, account_id, is_admin = found
-    if last_used is None or clock.now() - last_used > LAST_USED_RESOLUTION:
-        _touch(db, key_id)
-    return Principal(account_id=account_id, key_id=key_id, is_admin=is_admin)
+    return Principal(account_id, key_id, is_admin, key_last_used_at=last_used)
 
 
-def _touch(db: Database, key_id: str) -> None:
-    """Record use at a coarse resolution, so authentication is not a write per request."""
-    with db.write() as session:
-        session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=clock.now()))
+def use_is_unrecorded(principal: Principal) -> bool:
+    """Whether the key's last use is older than the resolution it is recorded at."""
+    last_used = principal.key_last_used_at
+    return last_used is None or clock.now() - last_used > LAST_USED_RESOLUTION
+
+
+def record_use(db: Database, principal: Principal) -> None:
+    """Note the key's use at a coarse resolution, so authentication is not a write per request."""
+    if use_is_unrecorded(principal):
+        with db.write() as session:
+            session.execute(
+                update(ApiKey).where(ApiKey.id == principal.key_id).values(last_used_at=clock.now())
+            )
 
 
 @dataclass(frozen=True)

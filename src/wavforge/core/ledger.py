@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from wavforge.core import clock
 from wavforge.db.database import Database
-from wavforge.db.models import Account, LedgerEntry
+from wavforge.db.models import Account, LedgerEntry, column_values, table_of
 from wavforge.errors import InsufficientCredits, InvalidRequest, NotFound
 
 MAX_GRANT = 1_000_000_000
@@ -45,16 +45,22 @@ def charge(session: Session, account_id: str, task_id: str, cost: int) -> None:
     The update runs even when the conversion is free: it locks the account row, which the
     unfinished-task quota counted after it relies on.
     """
-    charged = session.execute(
-        update(Account)
-        .where(Account.id == account_id, Account.credits >= cost)
-        .values(credits=Account.credits - cost)
-    )
+    charged = session.execute(_CHARGE, {"account_id": account_id, "cost": cost})
     if charged.rowcount == 0:  # type: ignore[attr-defined]
         raise InsufficientCredits(f"insufficient credits: a conversion costs {cost}")
     if cost:
-        session.add(_entry(account_id, -cost, Reason.CHARGE, task_id))
-        session.flush()
+        entry = _entry(account_id, -cost, Reason.CHARGE, task_id)
+        session.execute(_INSERT_ENTRY, column_values(entry))
+
+
+# Every submission charges: its statements are built once and skip the ORM's unit of work.
+_ACCOUNTS = table_of(Account)
+_CHARGE = (
+    update(_ACCOUNTS)
+    .where(_ACCOUNTS.c.id == bindparam("account_id"), _ACCOUNTS.c.credits >= bindparam("cost"))
+    .values(credits=_ACCOUNTS.c.credits - bindparam("cost"))
+)
+_INSERT_ENTRY = insert(table_of(LedgerEntry))
 
 
 def refund(session: Session, account_id: str, task_id: str, amount: int) -> bool:

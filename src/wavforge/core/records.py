@@ -9,6 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Row
 
 from wavforge.core import clock
 from wavforge.core.states import WITH_FILE, WavStatus
@@ -17,6 +20,10 @@ from wavforge.links import LinkSigner
 
 SOURCE = "source"
 WAV = "wav"
+
+# A row read without the ORM (see Database.read_rows) has the same attributes as the entity.
+WavTaskRow = WavTask | Row[Any]
+TrackRow = Track | Row[Any]
 
 
 @dataclass(frozen=True)
@@ -68,11 +75,11 @@ def safe_filename(title: str, suffix: str) -> str:
     return f"{stem.replace(' ', '_')}{suffix}"
 
 
-def source_suffix(track: Track) -> str:
+def source_suffix(track: TrackRow) -> str:
     return "." + (track.source_key.rsplit(".", 1)[-1] if "." in track.source_key else "bin")
 
 
-def track_record(track: Track, links: LinkSigner, expires_at: datetime) -> TrackRecord:
+def track_record(track: TrackRow, links: LinkSigner, expires_at: datetime) -> TrackRecord:
     filename = safe_filename(track.title, source_suffix(track))
     return TrackRecord(
         id=track.id,
@@ -114,7 +121,7 @@ def music_record(
     )
 
 
-def wav_record(task: WavTask, track: Track, links: LinkSigner) -> WavRecord:
+def wav_record(task: WavTaskRow, track: TrackRow, links: LinkSigner) -> WavRecord:
     return WavRecord(
         id=task.id,
         track_id=track.id,
@@ -135,7 +142,7 @@ def wav_record(task: WavTask, track: Track, links: LinkSigner) -> WavRecord:
     )
 
 
-def _expiry_message(task: WavTask) -> str | None:
+def _expiry_message(task: WavTaskRow) -> str | None:
     """Say why a succeeded record has no URL any more, in both dialects' message field."""
     if task.status not in WITH_FILE or task.expires_at is None or task.expires_at > clock.now():
         return None
@@ -145,7 +152,7 @@ def _expiry_message(task: WavTask) -> str | None:
     )
 
 
-def _wav_url(task: WavTask, track: Track, links: LinkSigner) -> str | None:
+def _wav_url(task: WavTaskRow, track: TrackRow, links: LinkSigner) -> str | None:
     if not task.wav_key or task.expires_at is None or task.expires_at <= clock.now():
         return None
     return links.url(WAV, task.id, safe_filename(track.title, ".wav"), task.expires_at)

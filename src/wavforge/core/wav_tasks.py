@@ -12,17 +12,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from wavforge.audio.options import OutputOptions
 from wavforge.core import clock, ids, ledger
 from wavforge.core.context import Context
-from wavforge.core.records import WavRecord, wav_record
+from wavforge.core.records import TrackRow, WavRecord, wav_record
 from wavforge.core.states import UNFINISHED, Dialect, WavStatus
-from wavforge.db.models import Track, WavTask
+from wavforge.db.models import Track, WavTask, column_values, table_of
 from wavforge.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded, TooLarge
 from wavforge.outbound.urls import check_url
 
@@ -32,6 +33,43 @@ MAX_ID_LENGTH = 128
 
 
 FIELDS = ("task_id", "audio_id", "bit_depth", "sample_format", "sample_rate")
+
+# Submissions and status polls are most of the API's traffic. Their statements are built once
+# (building one costs more than running it on SQLite) and run on plain rows, without the ORM's
+# identity map and unit of work.
+_TASKS = table_of(WavTask)
+_TRACKS = table_of(Track)
+
+
+def _track_query(by_audio: bool, by_task: bool) -> Select[Any]:
+    query = select(_TRACKS).where(_TRACKS.c.account_id == bindparam("account_id"))
+    if by_audio:
+        query = query.where(_TRACKS.c.id == bindparam("audio_id"))
+    if by_task:
+        query = query.where(_TRACKS.c.music_task_id == bindparam("task_id"))
+    return query.order_by(_TRACKS.c.position).limit(1)
+
+
+_TRACK_BY = {(a, t): _track_query(a, t) for a in (True, False) for t in (True, False) if a or t}
+_LIVE_ON_TRACK = select(_TASKS.c.id, _TASKS.c.expires_at).where(
+    _TASKS.c.live_track_id == bindparam("track_id")
+)
+_RELEASE = update(_TASKS).where(_TASKS.c.id == bindparam("task")).values(live_track_id=None)
+# Counting stops at the limit: the quota only needs to know whether it is reached.
+_UNFINISHED_OF_ACCOUNT = select(func.count()).select_from(
+    select(_TASKS.c.id)
+    .where(
+        _TASKS.c.account_id == bindparam("account_id"),
+        _TASKS.c.status.in_([status.value for status in UNFINISHED]),
+    )
+    .limit(bindparam("limit"))
+    .subquery()
+)
+_INSERT_TASK = insert(_TASKS)
+_TASK_OF_ACCOUNT = select(_TASKS).where(
+    _TASKS.c.id == bindparam("task_id"), _TASKS.c.account_id == bindparam("account_id")
+)
+_TRACK = select(_TRACKS).where(_TRACKS.c.id == bindparam("track_id"))
 
 
 @dataclass(frozen=True)
@@ -49,8 +87,7 @@ class WavRequest:
 def submit(ctx: Context, account_id: str, request: WavRequest) -> WavRecord:
     """Accept a conversion and wake a worker; the row is written before the queue is told."""
     output = _validate(ctx, request)
-    with ctx.db.read() as session:
-        track = _resolve_track(session, account_id, request)
+    track = _resolve_track(ctx, account_id, request)
     try:
         record = _accept(ctx, account_id, track, request, output)
     except IntegrityError:
@@ -83,18 +120,18 @@ def _validate(ctx: Context, request: WavRequest) -> OutputOptions:
     return output
 
 
-def _resolve_track(session: Session, account_id: str, request: WavRequest) -> Track:
-    query = select(Track).where(Track.account_id == account_id)
-    if request.audio_id:
-        query = query.where(Track.id == request.audio_id)
-    if request.task_id:
-        query = query.where(Track.music_task_id == request.task_id)
-    track = session.scalars(query.order_by(Track.position).limit(1)).first()
+def _resolve_track(ctx: Context, account_id: str, request: WavRequest) -> TrackRow:
+    query = _TRACK_BY[(request.audio_id is not None, request.task_id is not None)]
+    params = {"account_id": account_id, "audio_id": request.audio_id, "task_id": request.task_id}
+    with ctx.db.read_rows() as rows:
+        track = rows.execute(query, params).first()
     if track is not None:
         return track
-    if request.audio_id and request.task_id and _exists(session, account_id, request):
-        names = request.names
-        raise InvalidRequest(f"{names['audio_id']} does not belong to {names['task_id']}")
+    if request.audio_id and request.task_id:
+        with ctx.db.read() as session:
+            if _exists(session, account_id, request):
+                names = request.names
+                raise InvalidRequest(f"{names['audio_id']} does not belong to {names['task_id']}")
     raise NotFound("no such track for this account")
 
 
@@ -109,45 +146,42 @@ def _exists(session: Session, account_id: str, request: WavRequest) -> bool:
 
 
 def _accept(
-    ctx: Context, account_id: str, track: Track, request: WavRequest, output: OutputOptions
+    ctx: Context, account_id: str, track: TrackRow, request: WavRequest, output: OutputOptions
 ) -> WavRecord:
     cost = ctx.settings.wav_cost
+    task = _new_task(account_id, track, request, output, cost)
     with ctx.db.write() as session:
-        _release_if_expired(session, track.id)
-        live = _live_in(session, track.id)
-        if live is not None:
-            raise Conflict(data=live)
-        task = _new_task(account_id, track, request, output, cost)
+        _claim_track(session, track.id)
         ledger.charge(session, account_id, task.id, cost)
         _check_quota(session, account_id, ctx.settings.max_unfinished)
-        session.add(task)
-        session.flush()
-        return wav_record(task, track, ctx.links)
+        session.execute(_INSERT_TASK, column_values(task))
+    return wav_record(task, track, ctx.links)
+
+
+def _claim_track(session: Session, track_id: str) -> None:
+    """Refuse a track that has a live record; free it from one whose WAV has expired.
+
+    The release happens even before the purge has run. The unique index on ``live_track_id``
+    still decides between racing submissions.
+    """
+    live = session.execute(_LIVE_ON_TRACK, {"track_id": track_id}).first()
+    if live is None:
+        return
+    if live.expires_at is None or live.expires_at > clock.now():
+        raise Conflict(data=live.id)
+    session.execute(_RELEASE, {"task": live.id})
 
 
 def _check_quota(session: Session, account_id: str, limit: int) -> None:
-    unfinished = session.scalar(
-        select(func.count())
-        .select_from(WavTask)
-        .where(WavTask.account_id == account_id, WavTask.status.in_(UNFINISHED))
-    )
+    unfinished = session.scalar(_UNFINISHED_OF_ACCOUNT, {"account_id": account_id, "limit": limit})
     if (unfinished or 0) >= limit:
         raise QuotaExceeded(
             f"too many unfinished tasks: at most {limit} may be pending or running at once"
         )
 
 
-def _release_if_expired(session: Session, track_id: str) -> None:
-    """Free the track from a record whose WAV has expired, even before the purge has run."""
-    session.execute(
-        update(WavTask)
-        .where(WavTask.live_track_id == track_id, WavTask.expires_at <= clock.now())
-        .values(live_track_id=None)
-    )
-
-
 def _new_task(
-    account_id: str, track: Track, request: WavRequest, output: OutputOptions, cost: int
+    account_id: str, track: TrackRow, request: WavRequest, output: OutputOptions, cost: int
 ) -> WavTask:
     now = clock.now()
     return WavTask(
@@ -167,23 +201,16 @@ def _new_task(
     )
 
 
-def _live_in(session: Session, track_id: str) -> str | None:
-    return session.scalar(select(WavTask.id).where(WavTask.live_track_id == track_id))
-
-
 def _live_task_id(ctx: Context, track_id: str) -> str | None:
-    with ctx.db.read() as session:
-        return _live_in(session, track_id)
+    with ctx.db.read_rows() as rows:
+        return rows.scalar(_LIVE_ON_TRACK, {"track_id": track_id})
 
 
 def get_wav(ctx: Context, account_id: str, task_id: str) -> WavRecord:
-    with ctx.db.read() as session:
-        found = session.execute(
-            select(WavTask, Track)
-            .join(Track, Track.id == WavTask.track_id)
-            .where(WavTask.id == task_id, WavTask.account_id == account_id)
-        ).first()
-    if found is None:
-        raise NotFound(f"no WAV task {task_id!r}")
-    task, track = found
-    return wav_record(task, track, ctx.links)
+    with ctx.db.read_rows() as rows:
+        task = rows.execute(_TASK_OF_ACCOUNT, {"task_id": task_id, "account_id": account_id})
+        found = task.first()
+        if found is None:
+            raise NotFound(f"no WAV task {task_id!r}")
+        track = rows.execute(_TRACK, {"track_id": found.track_id}).one()
+    return wav_record(found, track, ctx.links)

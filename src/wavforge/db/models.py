@@ -7,6 +7,7 @@ and naive values is a classic source of bugs); :func:`wavforge.core.clock.now` m
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import (
     JSON,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -38,6 +40,17 @@ ID = String(40)
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def table_of(entity: type[Base]) -> Table:
+    """The entity's table, for statements on the hot paths that run without the ORM."""
+    return cast(Table, entity.__table__)
+
+
+def column_values(instance: Base) -> dict[str, object]:
+    """An entity's column values, for a plain INSERT (database-generated keys left out)."""
+    table = table_of(type(instance))
+    return {c.key: getattr(instance, c.key) for c in table.columns if c.autoincrement is not True}
 
 
 class Account(Base):
@@ -115,7 +128,11 @@ class WavTask(Base):
     """
 
     __tablename__ = "wav_tasks"
-    __table_args__ = (Index("ix_wav_tasks_status_lease", "status", "lease_expires_at"),)
+    __table_args__ = (
+        Index("ix_wav_tasks_status_lease", "status", "lease_expires_at"),
+        # Each submission counts its account's unfinished tasks (the quota).
+        Index("ix_wav_tasks_account_status", "account_id", "status"),
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)

@@ -1,0 +1,166 @@
+"""How ``wavforge serve`` lays out its processes.
+
+One API process (the default) runs the API and, unless told otherwise, the worker's threads
+in one interpreter: nothing to supervise, and the per-key rate limit counts exactly in memory.
+
+Python runs one request at a time per interpreter, so on a machine with more cores than that
+``api_processes`` > 1 starts several. uvicorn's supervisor then spawns the API processes on
+one shared socket, and this module spawns one worker process beside them: the worker must not
+be multiplied with the API. Every child starts from a fresh interpreter and reads its settings
+from the environment, which this process has already migrated the database for. Metrics go
+through prometheus-client's multi-process directory, so whichever API process answers a
+scrape reports the counters of all of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import threading
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+
+import uvicorn
+
+from wavforge.config import Settings
+
+log = logging.getLogger(__name__)
+
+APP_FACTORY = "wavforge.http.asgi:app_from_environment"
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+# After the grace period a handed-back conversion stops at its next lease renewal.
+STOP_MARGIN_SECONDS = 10.0
+RESTART_PAUSE_SECONDS = 5.0
+
+
+def serve(settings: Settings, *, with_worker: bool) -> None:
+    """Run the API (and the worker, ``with_worker``) until SIGINT or SIGTERM."""
+    if settings.api_processes == 1:
+        _serve_in_one_process(settings, with_worker=with_worker)
+    else:
+        _serve_in_several(settings, with_worker=with_worker)
+
+
+def _serve_in_one_process(settings: Settings, *, with_worker: bool) -> None:
+    from wavforge.http.app import create_app
+    from wavforge.runtime import build_runtime
+
+    api = create_app(build_runtime(settings), with_worker=with_worker)
+    uvicorn.run(api, host=settings.host, port=settings.port, log_level="info", access_log=False)
+
+
+def _serve_in_several(settings: Settings, *, with_worker: bool) -> None:
+    _prepare_shared_state(settings)
+    if settings.rate_limit_storage.startswith("memory"):
+        log.warning(
+            "%d API processes count the per-key rate limit each on their own; set "
+            "WAVFORGE_REDIS_URL to share the counters",
+            settings.api_processes,
+        )
+    worker = _WorkerProcess(settings) if with_worker else None
+    if worker:
+        worker.start()
+    try:
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            workers=settings.api_processes,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            access_log=False,
+        )
+    finally:
+        if worker:
+            worker.stop()
+
+
+def _prepare_shared_state(settings: Settings) -> None:
+    """Migrate once and create the link key here, so the children never race to do it.
+
+    The children inherit the environment, so the host and port given on the command line
+    and the metrics directory travel with it.
+    """
+    from wavforge.runtime import build_runtime
+
+    build_runtime(settings).close()
+    os.environ["WAVFORGE_HOST"], os.environ["WAVFORGE_PORT"] = settings.host, str(settings.port)
+    if METRICS_DIR_VARIABLE not in os.environ:
+        os.environ[METRICS_DIR_VARIABLE] = str(settings.data_dir / "metrics")
+    _empty(Path(os.environ[METRICS_DIR_VARIABLE]))
+
+
+def _empty(directory: Path) -> None:
+    """Counters left by an earlier run would be added to this run's."""
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+
+
+class _WorkerProcess:
+    """The worker in a child process, started again if it dies while the service runs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()  # no restart may slip in once stop() has begun
+        self._process: BaseProcess | None = None
+        self._watcher = threading.Thread(target=self._watch, name="worker-watch", daemon=True)
+
+    def start(self) -> None:
+        self._process = _spawn()
+        self._watcher.start()
+
+    def stop(self) -> None:
+        """SIGTERM, then wait for the worker's own graceful stop."""
+        with self._lock:
+            self._stopping.set()
+            process = self._process
+        if process is None or process.pid is None:
+            return
+        if process.is_alive():
+            os.kill(process.pid, signal.SIGTERM)
+        timeout = self._settings.shutdown_grace_seconds + self._settings.lease_seconds
+        process.join(timeout + STOP_MARGIN_SECONDS)
+        if process.is_alive():
+            log.error("worker did not stop in time; killing it")
+            process.kill()
+            process.join()
+
+    def _watch(self) -> None:
+        while not self._stopping.is_set():
+            assert self._process is not None
+            self._process.join()
+            if self._stopping.wait(RESTART_PAUSE_SECONDS):
+                return
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                log.error("worker exited with %s; starting another", self._process.exitcode)
+                self._process = _spawn()
+
+
+def _spawn() -> BaseProcess:
+    process = multiprocessing.get_context("spawn").Process(
+        target=run_worker, name="wavforge-worker", daemon=False
+    )
+    process.start()
+    return process
+
+
+def run_worker() -> None:
+    """A worker until SIGINT or SIGTERM, on the settings in the environment."""
+    from wavforge.runtime import build_runtime, configure_logging
+
+    configure_logging()
+    runtime = build_runtime(Settings())
+    running = runtime.worker()
+    asked_to_stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: asked_to_stop.set())
+    running.start()
+    asked_to_stop.wait()
+    running.stop()
+    runtime.close()
