@@ -1,15 +1,19 @@
-"""Process shapes: the API without a worker plus a worker alone; the OpenAPI docs."""
+"""Process shapes: the API without a worker plus a worker alone; several API processes
+beside one worker process; the OpenAPI docs."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 
 import httpx
 
-from conftest import MakeServer, Receiver, Server, import_file, wait_for_wav
+from conftest import MakeServer, Receiver, Server, descendants, import_file, wait_for_wav
 
 
 def test_api_only_server_and_a_separate_worker(
@@ -50,3 +54,113 @@ def test_openapi_docs_are_served(server: Server) -> None:
         "/api/v1/music/import", "/api/v1/wav/generate", "/api/v1/wav/record-info",
         "/api/v1/generate/record-info", "/api/v1/generate/credit",
     } <= set(paths)  # fmt: skip
+
+
+def _children(pid: int) -> list[int]:
+    return [child for child in descendants(pid) if _parent(child) == pid]
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return -1
+
+
+def _listening_inode(port: int) -> str:
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":  # 0A: LISTEN
+            return fields[9]
+    raise AssertionError(f"nothing listens on {port}")
+
+
+def _holds_socket(pid: int, inode: str) -> bool:
+    with suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with suppress(OSError):
+                if os.readlink(fd) == f"socket:[{inode}]":
+                    return True
+    return False
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def test_several_api_processes_share_the_port_beside_one_worker_process(
+    make_server: MakeServer, tmp_path: Path, receiver: Receiver, mp3: Path
+) -> None:
+    server = make_server(tmp_path, WAVFORGE_API_PROCESSES="2")
+    server.start()
+    assert server.process is not None
+    inode = _listening_inode(server.port)
+    children = _children(server.process.pid)
+    api = [pid for pid in children if _holds_socket(pid, inode)]
+    assert len(api) == 2  # plus the worker and multiprocessing's resource tracker
+    assert len(children) >= 3
+
+    key = server.create_key()["key"]
+    before = {pid: _cpu_ticks(pid) for pid in api}
+
+    def poll(_: int) -> int:
+        with server.client(key) as client:  # a connection each, so both processes take some
+            return client.get("/api/v1/generate/credit").status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(poll, range(300))) == {200}
+    assert all(_cpu_ticks(pid) > before[pid] for pid in api)
+
+    with server.client(key) as client:
+        imported = import_file(client, mp3)
+        body = {"taskId": imported["taskId"], "callBackUrl": receiver.url}
+        task_id = client.post("/api/v1/wav/generate", json=body).json()["data"]["taskId"]
+        assert wait_for_wav(client, task_id)["successFlag"] == "SUCCESS"
+    assert receiver.wait_for(1)[0]["body"]["data"]["task_id"] == task_id
+
+    everything = descendants(server.process.pid)
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=30) == 0
+    assert not [pid for pid in everything if _alive(pid)]
+    log = (server.data_dir.parent / f"serve-{server.port}.log").read_text()
+    # Redis shares the rate-limit counters; without it each process counts alone, and says so.
+    assert ("count the per-key rate limit each on their own" in log) != server.scaleout
+
+
+def test_a_worker_process_that_dies_is_replaced(
+    make_server: MakeServer, tmp_path: Path, receiver: Receiver, mp3: Path
+) -> None:
+    server = make_server(tmp_path, WAVFORGE_API_PROCESSES="2")
+    server.start()
+    assert server.process is not None
+    inode = _listening_inode(server.port)
+    workers = [
+        pid
+        for pid in _children(server.process.pid)
+        if not _holds_socket(pid, inode) and b"resource_tracker" not in _cmdline(pid)
+    ]
+    assert len(workers) == 1
+    os.kill(workers[0], signal.SIGKILL)
+    with server.client(server.create_key()["key"]) as client:
+        imported = import_file(client, mp3)
+        body = {"taskId": imported["taskId"], "callBackUrl": receiver.url}
+        response = client.post("/api/v1/wav/generate", json=body)
+        assert wait_for_wav(client, response.json()["data"]["taskId"])["successFlag"] == "SUCCESS"
+    server.stop()
+    assert server.process.returncode == 0
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie left for an init that may be slow to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""

@@ -33,7 +33,7 @@ APP_FACTORY = "wavforge.http.asgi:app_from_environment"
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # After the grace period a handed-back conversion stops at its next lease renewal.
 STOP_MARGIN_SECONDS = 10.0
-RESTART_PAUSE_SECONDS = 5.0
+RESTART_PAUSE_SECONDS = 1.0
 
 
 def serve(settings: Settings, *, with_worker: bool) -> None:
