@@ -58,7 +58,7 @@ PYDUB_PROGRAM = (
 
 CHUNK = 1 << 20  # bytes read at a time while hashing PCM
 MIB = 1024 * 1024
-NUMBER = re.compile(r"[\d.]+x?")  # a table cell that should align right
+NUMBER = re.compile(r"[+-]?[\d.]+x?")  # a table cell that should align right
 
 
 @dataclass(frozen=True)
@@ -570,6 +570,12 @@ def command_line() -> str:
     return shlex.join(["python", *sys.argv])
 
 
+def report_head(title: str) -> list[str]:
+    """A report's first lines: its title, when it ran and the exact command line."""
+    when = f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with:"
+    return [f"# {title}", "", when, "", "```sh", command_line(), "```", ""]
+
+
 def write_report(
     path: Path,
     machine: dict[str, str],
@@ -579,14 +585,7 @@ def write_report(
 ) -> None:
     """``report.md``: enough to reproduce the run and to read it without this script."""
     lines = [
-        "# Audio engine benchmark",
-        "",
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with:",
-        "",
-        "```sh",
-        command_line(),
-        "```",
-        "",
+        *report_head("Audio engine benchmark"),
         "## Machine",
         "",
         *markdown_table(("", "version / value"), list(machine.items())),

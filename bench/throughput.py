@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -36,7 +35,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -45,11 +43,12 @@ from rich.table import Table
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
+from engine import ensure_input, git_revision  # noqa: E402
+from harness import Receiver, figure, import_tracks, service  # noqa: E402
+
 # The deployments the test suite runs in: fresh PostgreSQL databases, Redis queue names and
 # moto buckets (WAVFORGE_TEST_POSTGRES and WAVFORGE_TEST_REDIS point elsewhere).
-from engine import ensure_input, git_revision, wavforge_command  # noqa: E402
-
-from deployments import Modes, S3Emulator, free_port  # noqa: E402
+from deployments import Modes, S3Emulator  # noqa: E402
 
 BAR = 0.85  # wavforge conversions/s ÷ two parallel ffmpeg processes, at least
 
@@ -128,55 +127,12 @@ def ffmpeg_rate(source: Path, files: int, scratch: Path, *, keep: bool) -> float
 
 # --- a wavforge deployment --------------------------------------------------------------------
 
-
-class Receiver:
-    """Answers every callback with 200, as a healthy client would, and notes which tasks
-    have finished, so the benchmark learns of completion without polling the API."""
-
-    def __init__(self) -> None:
-        self.finished: set[str] = set()
-        self.arrived = threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))))
-                with receiver.arrived:
-                    if body["code"] != 200:
-                        raise RuntimeError(f"a conversion failed: {body['msg']}")
-                    receiver.finished.add(body["data"]["task_id"])
-                    receiver.arrived.notify_all()
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                return None
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._http.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self._http.server_address[1]}/callback"
-
-    def close(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
-
-
-def _answers(url: str) -> bool:
-    try:
-        httpx.get(url, timeout=1)
-    except httpx.HTTPError:
-        return False
-    return True
-
-
-def wait_for(predicate: object, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"{what} did not come up")
+# Every wavforge process: free conversions, and limits that never interfere.
+SETTINGS = {
+    "WAVFORGE_RATE_LIMIT": "100000/second",
+    "WAVFORGE_MAX_UNFINISHED": "100000",
+    "WAVFORGE_WAV_COST": "0",
+}
 
 
 def backends_for(mode: str, modes: Modes | None, root: Path) -> dict[str, str]:
@@ -189,65 +145,14 @@ def backends_for(mode: str, modes: Modes | None, root: Path) -> dict[str, str]:
 
 
 @contextmanager
-def deployment(
-    root: Path, backends: dict[str, str], workers: int
-) -> Iterator[tuple[httpx.Client, dict[str, str]]]:
-    """An API-only server and ``workers`` worker processes, each with its own data dir."""
-    port = free_port()
-    base = {k: v for k, v in os.environ.items() if not k.startswith("WAVFORGE_")}
-    base |= backends | {
-        "WAVFORGE_PORT": str(port),
-        "WAVFORGE_CALLBACK_ALLOW_PRIVATE": "true",
-        "WAVFORGE_RATE_LIMIT": "100000/second",
-        "WAVFORGE_MAX_UNFINISHED": "100000",
-        "WAVFORGE_WAV_COST": "0",
-    }
-    if "WAVFORGE_DATABASE_URL" not in backends:  # embedded: every process shares one data dir
-        base["WAVFORGE_DATA_DIR"] = str(root / "shared")
-    processes: list[subprocess.Popen[bytes]] = []
-
-    def start(name: str, *args: str) -> None:
-        env = base | (
-            {} if "WAVFORGE_DATA_DIR" in base else {"WAVFORGE_DATA_DIR": str(root / name)}
-        )
-        with (root / f"{name}.log").open("ab") as log:
-            processes.append(
-                subprocess.Popen([*wavforge_command(), *args], env=env, stdout=log, stderr=log)
-            )
-
-    try:
-        start("api", "serve", "--no-worker")
-        url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _answers(f"{url}/healthz"), "the API")
-        env = base | {"WAVFORGE_DATA_DIR": base.get("WAVFORGE_DATA_DIR", str(root / "api"))}
-        created = subprocess.run(
-            [*wavforge_command(), "keys", "create", "--name", "bench", "--json"],
-            env=env, capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        key = json.loads(created.stdout)["key"]
-        for number in range(workers):
-            start(f"worker{number}", "worker")
-        with httpx.Client(
-            base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60
-        ) as client:
-            yield client, env
-    finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            process.wait(timeout=120)
-
-
-def import_tracks(client: httpx.Client, source: Path, count: int) -> list[str]:
-    data = source.read_bytes()
-    ids: list[str] = []
-    while len(ids) < count:
-        batch = min(20, count - len(ids))
-        files = [("file", (f"t{i}.mp3", data)) for i in range(batch)]
-        response = client.post("/api/v1/music/import", files=files)
-        response.raise_for_status()
-        ids += [track["id"] for track in response.json()["data"]["tracks"]]
-    return ids
+def deployment(root: Path, backends: dict[str, str], workers: int) -> Iterator[httpx.Client]:
+    """An API-only server and ``workers`` worker processes (``harness.service``), and a
+    client with a fresh key."""
+    with (
+        service(root, SETTINGS | backends, worker=False, workers=workers) as running,
+        running.client(running.create_key("bench")) as client,
+    ):
+        yield client
 
 
 def wavforge_rate(client: httpx.Client, tracks: list[str], receiver: Receiver) -> float:
@@ -262,15 +167,13 @@ def wavforge_rate(client: httpx.Client, tracks: list[str], receiver: Receiver) -
     began = time.perf_counter()
     with ThreadPoolExecutor(8) as pool:
         task_ids = set(pool.map(submit, tracks))
-    with receiver.arrived:
-        if not receiver.arrived.wait_for(lambda: task_ids <= receiver.finished, timeout=600):
-            raise RuntimeError("conversions did not finish in 10 minutes")
+    receiver.wait_for(task_ids, timeout=600)
     return len(tracks) / (time.perf_counter() - began)
 
 
 def warm_up(client: httpx.Client, source: Path, workers: int, receiver: Receiver) -> None:
     """One conversion per worker first: converter children started, caches warm."""
-    wavforge_rate(client, import_tracks(client, source, workers), receiver)
+    wavforge_rate(client, import_tracks(client, source.read_bytes(), workers), receiver)
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -298,9 +201,9 @@ def run(options: Options, console: Console) -> dict[str, list[float]]:
                         root = scratch / f"{mode}-{workers}-{round_number}"
                         root.mkdir()
                         backends = backends_for(mode, modes, root) | options.settings
-                        with deployment(root, backends, workers) as (client, _):
+                        with deployment(root, backends, workers) as client:
                             warm_up(client, source, workers, receiver)
-                            tracks = import_tracks(client, source, options.files)
+                            tracks = import_tracks(client, source.read_bytes(), options.files)
                             rate = wavforge_rate(client, tracks, receiver)
                         # Gigabytes of WAVs per configuration: left behind, their writeback
                         # would slow whatever runs next.
@@ -350,28 +253,22 @@ def report(options: Options, rates: dict[str, list[float]], console: Console) ->
     options.out.mkdir(parents=True, exist_ok=True)
     (options.out / "report.md").write_text("\n".join(lines) + "\n")
     (options.out / "rates.json").write_text(json.dumps(rates, indent=2))
-    plot(rates, reference, options.out / "throughput.png")
+    plot(rates, reference, options.out / "throughput.png", console)
     console.print(f"report: {options.out / 'report.md'}")
 
 
-def plot(rates: dict[str, list[float]], reference: float, path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
-    labels = list(rates)
-    figure, axes = plt.subplots(figsize=(8, 3.5))
-    axes.barh(labels, [statistics.median(rates[label]) for label in labels], color="#dd8452")
-    axes.axvline(reference * BAR, color="#4c72b0", linestyle="--", label=f"{BAR:.0%} of ffmpeg x2")
-    axes.set_xlabel("conversions per second (median)")
-    axes.invert_yaxis()
-    axes.legend(loc="lower right")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+def plot(rates: dict[str, list[float]], reference: float, path: Path, console: Console) -> None:
+    with figure(path, console, columns=1, size=(8, 3.5)) as axes:
+        if axes is None:
+            return
+        labels = list(rates)
+        medians = [statistics.median(rates[label]) for label in labels]
+        axes.barh(labels, medians, color="#dd8452")
+        label = f"{BAR:.0%} of ffmpeg x2"
+        axes.axvline(reference * BAR, color="#4c72b0", linestyle="--", label=label)
+        axes.set_xlabel("conversions per second (median)")
+        axes.invert_yaxis()
+        axes.legend(loc="lower right")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, Field, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from wavforge.audio.options import RIFF_DATA_LIMIT, Limits
@@ -160,6 +160,27 @@ class Settings(BaseSettings):
         default=30.0,
         description="On SIGTERM, how long running conversions may finish before being handed back.",
     )
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="Log lines as JSON objects, one per line (`json`), or `text` for a terminal.",
+    )
+    metrics_token: Annotated[SecretStr, Field(min_length=16)] | None = Field(
+        default=None,
+        description=(
+            "Bearer token `/metrics` requires (16+ characters); unset: `/metrics` is open, "
+            "so keep it off the public proxy."
+        ),
+    )
+    metrics_port: Annotated[int, Field(ge=1, le=65535)] | None = Field(
+        default=None,
+        description="Port `wavforge worker` serves its metrics on (at `WAVFORGE_HOST`).",
+    )
+
+    @field_validator("metrics_token", "metrics_port", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``WAVFORGE_METRICS_TOKEN=`` in an environment file means no token, not a bad one."""
+        return None if value == "" else value
 
     @field_validator("callback_retry_suno", "callback_retry_unified", mode="before")
     @classmethod

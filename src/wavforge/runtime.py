@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from huey import Huey
@@ -64,5 +63,13 @@ def build_runtime(settings: Settings) -> Runtime:
     return Runtime(context=context, huey=huey, converters=converters)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def configure_logging(settings: Settings | None = None, level: str = "INFO") -> None:
+    """Every log line of this process, uvicorn's included, in ``settings.log_format``: JSON
+    objects one per line by default, each with the id of the request it serves.
+
+    Without ``settings`` they are read from the environment, for callers that configure
+    logging before they have built theirs.
+    """
+    from wavforge.observability import logs
+
+    logs.configure((settings or Settings()).log_format, level)

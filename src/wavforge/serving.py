@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import shutil
 import signal
 import threading
 from multiprocessing.process import BaseProcess
@@ -26,6 +25,7 @@ from pathlib import Path
 import uvicorn
 
 from wavforge.config import Settings
+from wavforge.observability import logs, metrics
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,13 @@ def _serve_in_one_process(settings: Settings, *, with_worker: bool) -> None:
     from wavforge.runtime import build_runtime
 
     api = create_app(build_runtime(settings), with_worker=with_worker)
-    uvicorn.run(api, host=settings.host, port=settings.port, log_level="info", access_log=False)
+    uvicorn.run(
+        api,
+        host=settings.host,
+        port=settings.port,
+        log_config=logs.logging_config(settings.log_format),
+        access_log=False,
+    )
 
 
 def _serve_in_several(settings: Settings, *, with_worker: bool) -> None:
@@ -70,7 +76,7 @@ def _serve_in_several(settings: Settings, *, with_worker: bool) -> None:
             workers=settings.api_processes,
             host=settings.host,
             port=settings.port,
-            log_level="info",
+            log_config=logs.logging_config(settings.log_format),
             access_log=False,
         )
     finally:
@@ -90,13 +96,7 @@ def _prepare_shared_state(settings: Settings) -> None:
     os.environ["WAVFORGE_HOST"], os.environ["WAVFORGE_PORT"] = settings.host, str(settings.port)
     if METRICS_DIR_VARIABLE not in os.environ:
         os.environ[METRICS_DIR_VARIABLE] = str(settings.data_dir / "metrics")
-    _empty(Path(os.environ[METRICS_DIR_VARIABLE]))
-
-
-def _empty(directory: Path) -> None:
-    """Counters left by an earlier run would be added to this run's."""
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
+    metrics.prepare_multiprocess_dir(Path(os.environ[METRICS_DIR_VARIABLE]))
 
 
 class _WorkerProcess:

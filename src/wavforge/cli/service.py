@@ -89,18 +89,29 @@ def serve(
 @app.command()
 def worker() -> None:
     """Run a worker alone: conversions, callbacks and recovery, no API."""
+    import logging
+
+    from wavforge.observability.metrics import serve_metrics
     from wavforge.runtime import build_runtime, configure_logging
 
-    configure_logging()
-    runtime = build_runtime(_settings())
+    settings = _settings()
+    configure_logging(settings)
+    runtime = build_runtime(settings)
+    port = settings.metrics_port  # a worker has no API that could be scraped
+    try:
+        exporter = serve_metrics(settings.host, port) if port else None
+    except OSError as error:
+        fail(f"cannot serve metrics on {settings.host}:{port}: {error.strerror}")
     running = runtime.worker()
     asked_to_stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: asked_to_stop.set())
     running.start()
-    console().print(f"wavforge {__version__} worker running; Ctrl-C to stop")
+    logging.getLogger("wavforge.worker").info("wavforge %s worker running", __version__)
     asked_to_stop.wait()
     running.stop()
+    if exporter:
+        exporter.shutdown()
     runtime.close()
 
 

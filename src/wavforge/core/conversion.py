@@ -1,5 +1,9 @@
 """A conversion, as a worker runs it: claim the row, convert, store, finish — each state change
-one guarded transaction, so running the same message twice cannot convert twice."""
+one guarded transaction, so running the same message twice cannot convert twice.
+
+Each run that claimed the task is counted once its end is committed, by outcome
+(``wavforge_conversions_total``, ``wavforge_conversion_duration_seconds``).
+"""
 
 from __future__ import annotations
 
@@ -19,10 +23,17 @@ from wavforge.core.leases import LeaseLost, claim_wav, renew_wav, worker_identit
 from wavforge.core.records import wav_record
 from wavforge.core.states import FailureCode, WavStatus
 from wavforge.db.models import Track, WavTask
+from wavforge.observability import metrics
+from wavforge.observability.metrics import ConversionOutcome as Outcome
 
 log = logging.getLogger(__name__)
 
 RENEW_EVERY_SECONDS = 2.0
+_OUTCOME_OF_FAILURE = {
+    FailureCode.BAD_SOURCE: Outcome.BAD_SOURCE,
+    FailureCode.CONVERSION_FAILED: Outcome.CONVERSION_FAILED,
+    FailureCode.SERVER_ERROR: Outcome.SERVER_ERROR,
+}
 
 
 def run(ctx: Context, task_id: str) -> None:
@@ -34,21 +45,25 @@ def run(ctx: Context, task_id: str) -> None:
         track = session.get_one(Track, task.track_id)
         attempts, source_key = task.attempts, track.source_key
         output = audio.OutputOptions(**task.options)  # type: ignore[arg-type]
+    started = time.monotonic()
     if attempts > ctx.settings.max_attempts:
-        fail(
-            ctx,
-            task_id,
-            owner,
-            FailureCode.SERVER_ERROR,
-            "conversion gave up after repeated worker failures",
-        )
-        return
-    _convert(ctx, task_id, owner, source_key, output)
+        outcome = _give_up(ctx, task_id, owner)
+    else:
+        outcome = _convert(ctx, task_id, owner, source_key, output)
+    metrics.conversion_finished(outcome, time.monotonic() - started)
+
+
+def _give_up(ctx: Context, task_id: str, owner: str) -> Outcome:
+    message = "conversion gave up after repeated worker failures"
+    if fail(ctx, task_id, owner, FailureCode.SERVER_ERROR, message):
+        return Outcome.GAVE_UP
+    return Outcome.LEASE_LOST
 
 
 def _convert(
     ctx: Context, task_id: str, owner: str, source_key: str, output: audio.OutputOptions
-) -> None:
+) -> Outcome:
+    """Convert and record the end; returns how it ended (once recorded: committed)."""
     scratch = _scratch_path(ctx, task_id)
     try:
         with ctx.storage.local_copy(source_key) as source:
@@ -63,19 +78,28 @@ def _convert(
         ctx.storage.put(wav_key, scratch)
     except LeaseLost:
         log.warning("task %s: lease lost, leaving it to its new owner", task_id)
+        return Outcome.LEASE_LOST
     except audio.UnsupportedAudio as error:
-        fail(ctx, task_id, owner, FailureCode.BAD_SOURCE, f"unsupported source: {error}")
+        return _failed(ctx, task_id, owner, FailureCode.BAD_SOURCE, f"unsupported source: {error}")
     except audio.LimitExceeded as error:
-        fail(ctx, task_id, owner, FailureCode.BAD_SOURCE, f"source refused: {error}")
+        return _failed(ctx, task_id, owner, FailureCode.BAD_SOURCE, f"source refused: {error}")
     except audio.AudioError as error:
-        fail(ctx, task_id, owner, FailureCode.CONVERSION_FAILED, f"conversion failed: {error}")
+        message = f"conversion failed: {error}"
+        return _failed(ctx, task_id, owner, FailureCode.CONVERSION_FAILED, message)
     except Exception:
         log.exception("task %s: conversion crashed", task_id)
-        fail(ctx, task_id, owner, FailureCode.SERVER_ERROR, "server error during conversion")
+        message = "server error during conversion"
+        return _failed(ctx, task_id, owner, FailureCode.SERVER_ERROR, message)
     else:
-        _succeed(ctx, task_id, owner, wav_key, result)
+        recorded = _succeed(ctx, task_id, owner, wav_key, result)
+        return Outcome.SUCCEEDED if recorded else Outcome.LEASE_LOST
     finally:
         scratch.unlink(missing_ok=True)
+
+
+def _failed(ctx: Context, task_id: str, owner: str, code: int, message: str) -> Outcome:
+    recorded = fail(ctx, task_id, owner, code, message)
+    return _OUTCOME_OF_FAILURE.get(code, Outcome.SERVER_ERROR) if recorded else Outcome.LEASE_LOST
 
 
 def _scratch_path(ctx: Context, task_id: str) -> Path:
@@ -101,7 +125,8 @@ def _heartbeat(ctx: Context, task_id: str, owner: str):
 
 def _succeed(
     ctx: Context, task_id: str, owner: str, wav_key: str, result: audio.ConversionResult
-) -> None:
+) -> bool:
+    """Record the WAV; False if the task was no longer ours to finish."""
     now = clock.now()
     size = result.bytes_written
     values = {
@@ -117,14 +142,18 @@ def _succeed(
     }
     with ctx.db.write() as session:
         if not _finish(session, task_id, owner, values):
-            return
+            return False
         delivery_id = _announce(ctx, session, task_id)
     log.info("task %s: converted (%d bytes)", task_id, size)
     _dispatch(ctx, delivery_id)
+    return True
 
 
-def fail(ctx: Context, task_id: str, owner: str, code: int, message: str) -> None:
-    """Fail the task, free its track and refund it — all in one transaction, at most once."""
+def fail(ctx: Context, task_id: str, owner: str, code: int, message: str) -> bool:
+    """Fail the task, free its track and refund it — all in one transaction, at most once.
+
+    Returns False if the task was no longer ours to finish.
+    """
     values = {
         "status": WavStatus.GENERATE_WAV_FAILED,
         "live_track_id": None,
@@ -136,12 +165,13 @@ def fail(ctx: Context, task_id: str, owner: str, code: int, message: str) -> Non
     }
     with ctx.db.write() as session:
         if not _finish(session, task_id, owner, values):
-            return
+            return False
         task = session.get_one(WavTask, task_id)
         ledger.refund(session, task.account_id, task_id, task.credits_charged)
         delivery_id = _announce(ctx, session, task_id)
     log.info("task %s: failed (%s)", task_id, message)
     _dispatch(ctx, delivery_id)
+    return True
 
 
 def _finish(session: Session, task_id: str, owner: str, values: Mapping[str, object]) -> bool:

@@ -6,6 +6,7 @@ from the dialect's retry schedule (or the receiver's ``Retry-After``), and after
 a successful task becomes CALLBACK_EXCEPTION. The row, not the queue, holds the schedule: a
 crash or restart at any point loses nothing, because the sweep re-dispatches rows that are
 due, and a resend carries the same ``webhook-id`` (the delivery id) with a fresh timestamp.
+Each attempt is counted (``wavforge_callback_attempts_total``) once it is recorded.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from wavforge.core.leases import claim_delivery, worker_identity
 from wavforge.core.records import WavRecord
 from wavforge.core.states import DeliveryStatus, WavStatus
 from wavforge.db.models import Account, Delivery, DeliveryAttempt, WavTask
+from wavforge.observability import metrics
+from wavforge.observability.metrics import CallbackOutcome
 from wavforge.outbound.post import Attempt, post_json
 from wavforge.outbound.signing import canonical_body, signature_headers
 
@@ -137,12 +140,22 @@ def _record(
                 attempts=Delivery.attempts + 1, lease_owner=None, lease_expires_at=None, **values
             )
         )
-        if not updated.rowcount:  # type: ignore[attr-defined]
-            return None  # our lease ran out and someone else took over
-        if values["status"] == DeliveryStatus.FAILED:
+        still_ours = bool(updated.rowcount)  # type: ignore[attr-defined]
+        if still_ours and values["status"] == DeliveryStatus.FAILED:
             _mark_callback_exception(session, due.task_id, now)
+    metrics.callback_attempted(_outcome(values["status"], still_ours))
+    if not still_ours:
+        return None  # our lease ran out and someone else took over
     log.info("delivery %s attempt %d: %s", due.id, made, attempt.status_code or attempt.error)
     return retry_in
+
+
+def _outcome(status: object, still_ours: bool) -> CallbackOutcome:
+    if not still_ours:
+        return CallbackOutcome.LEASE_LOST
+    if status == DeliveryStatus.DELIVERED:
+        return CallbackOutcome.DELIVERED
+    return CallbackOutcome.GAVE_UP if status == DeliveryStatus.FAILED else CallbackOutcome.RETRYING
 
 
 def _next_state(attempt: Attempt, retry_in: float | None, now: datetime) -> dict[str, object]:

@@ -3,7 +3,8 @@
 The balance on the account row is the ledger's running sum, kept for a cheap guarded update:
 a charge is one ``UPDATE ... WHERE credits >= cost`` (so racing submissions cannot overdraw),
 and a refund inserts its row *before* touching the balance, so the unique constraint on
-(task, reason) refuses a second refund before any credit moves.
+(task, reason) refuses a second refund before any credit moves. Charges and refunds are
+counted for the metrics once their transaction commits: a charge rolled back never counts.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from wavforge.core import clock
 from wavforge.db.database import Database
 from wavforge.db.models import Account, LedgerEntry, column_values, table_of
 from wavforge.errors import InsufficientCredits, InvalidRequest, NotFound
+from wavforge.observability.commits import on_commit
+from wavforge.observability.metrics import CREDITS_CHARGED, CREDITS_REFUNDED
 
 MAX_GRANT = 1_000_000_000
 
@@ -51,6 +54,7 @@ def charge(session: Session, account_id: str, task_id: str, cost: int) -> None:
     if cost:
         entry = _entry(account_id, -cost, Reason.CHARGE, task_id)
         session.execute(_INSERT_ENTRY, column_values(entry))
+        on_commit(session, lambda: CREDITS_CHARGED.inc(cost))
 
 
 # Every submission charges: its statements are built once and skip the ORM's unit of work.
@@ -75,6 +79,7 @@ def refund(session: Session, account_id: str, task_id: str, amount: int) -> bool
     session.execute(
         update(Account).where(Account.id == account_id).values(credits=Account.credits + amount)
     )
+    on_commit(session, lambda: CREDITS_REFUNDED.inc(amount))
     return True
 
 

@@ -19,6 +19,8 @@ from wavforge.core import clock, idempotency
 from wavforge.core.context import Context
 from wavforge.core.states import WITH_FILE
 from wavforge.db.models import WavTask
+from wavforge.observability import metrics
+from wavforge.observability.metrics import PurgeKind
 from wavforge.storage import StorageError
 
 log = logging.getLogger(__name__)
@@ -38,9 +40,11 @@ def purge(ctx: Context, now: datetime | None = None) -> PurgeResult:
     while batch := _expired(ctx, now, after):
         gone = [task_id for task_id, key in batch if _delete(ctx, task_id, key)]
         _forget(ctx, gone, now)
+        metrics.purged(PurgeKind.EXPIRED_WAV, len(gone))  # counted once the rows say so
         deleted += len(gone)
         after = batch[-1][0]
     keys = idempotency.purge(ctx.db, now)
+    metrics.purged(PurgeKind.IDEMPOTENCY_KEY, keys)
     if deleted or keys:
         log.info("purge deleted %d expired files and %d idempotency keys", deleted, keys)
     return PurgeResult(files_deleted=deleted, idempotency_keys_deleted=keys)

@@ -6,14 +6,25 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from wavforge import __version__, console
 from wavforge.http import errors
 from wavforge.http.body_limit import JSON_BODY_LIMIT, BodyLimit
-from wavforge.http.routes import account, admin, files, health, imports, suno, unified
+from wavforge.http.routes import account, admin, files, health, imports, metrics, suno, unified
+from wavforge.observability.requests import RequestObserver
 from wavforge.runtime import Runtime
 
 IMPORT_PATH = "/api/v1/music/import"
+
+
+class _ObservedApp(FastAPI):
+    """FastAPI with :class:`RequestObserver` outside every layer, even the one that turns a
+    crash into a 500 (which ``add_middleware`` cannot reach), so every answer is timed and
+    carries ``X-Request-ID``, and a crash is logged with the id of its request."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestObserver(super().build_middleware_stack(), self.router.routes)
 
 
 def create_app(runtime: Runtime, *, with_worker: bool = True) -> FastAPI:
@@ -31,7 +42,7 @@ def create_app(runtime: Runtime, *, with_worker: bool = True) -> FastAPI:
                 worker.stop()
             runtime.close()
 
-    app = FastAPI(
+    app = _ObservedApp(
         title="wavforge",
         version=__version__,
         description=(
@@ -42,7 +53,7 @@ def create_app(runtime: Runtime, *, with_worker: bool = True) -> FastAPI:
     )
     app.state.context = runtime.context
     errors.install(app)
-    for module in (suno, unified, imports, account, admin, files, health):
+    for module in (suno, unified, imports, account, admin, files, health, metrics):
         app.include_router(module.router)
     console.install(app)
     upload_limit = runtime.context.settings.max_upload_bytes

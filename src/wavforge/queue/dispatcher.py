@@ -11,6 +11,7 @@ from huey.storage import SqliteStorage
 from wavforge.config import Settings
 from wavforge.core import conversion, deliveries
 from wavforge.core.context import Context
+from wavforge.observability.logs import current_request_id, request_context
 
 
 def create_huey(settings: Settings) -> Huey:
@@ -56,6 +57,9 @@ class HueyDispatcher:
     """Registers the task functions; they reach the core through a context bound later.
 
     Binding late breaks the cycle "the context needs a dispatcher, the tasks need a context".
+    Each message also carries the id of the request it was sent for (None from the sweep and
+    in messages older than the id), and its task runs with that id set, so the log lines of a
+    conversion, and of the callbacks it sends, name the request that submitted it.
     """
 
     def __init__(self, huey: Huey) -> None:
@@ -72,19 +76,21 @@ class HueyDispatcher:
         self._context = context
 
     def convert(self, wav_task_id: str) -> None:
-        self._convert(wav_task_id)
+        self._convert(wav_task_id, request_id=current_request_id())
 
     def deliver(self, delivery_id: str, delay: float | None = None) -> None:
+        carried = {"request_id": current_request_id()}
         if delay:
             # Huey keeps the schedule in its own store; the row's next_attempt_at backs it up.
-            self._deliver.schedule(args=(delivery_id,), delay=delay)
+            self._deliver.schedule(args=(delivery_id,), kwargs=carried, delay=delay)
         else:
-            self._deliver(delivery_id)
+            self._deliver(delivery_id, **carried)
 
-    def _bound(self, run: Callable[[Context, str], None]) -> Callable[[str], None]:
-        def task(row_id: str) -> None:
+    def _bound(self, run: Callable[[Context, str], None]) -> Callable[..., None]:
+        def task(row_id: str, request_id: str | None = None) -> None:
             if self._context is None:
                 raise RuntimeError("dispatcher used before bind()")
-            run(self._context, row_id)
+            with request_context(request_id):
+                run(self._context, row_id)
 
         return task
