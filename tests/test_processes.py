@@ -90,9 +90,10 @@ def _cpu_ticks(pid: int) -> int:
 
 
 def test_several_api_processes_share_the_port_beside_one_worker_process(
-    make_server: MakeServer, tmp_path: Path, receiver: Receiver, mp3: Path
+    own_server: Server, receiver: Receiver, mp3: Path
 ) -> None:
-    server = make_server(tmp_path, WAVFORGE_API_PROCESSES="2")
+    server = own_server
+    server.extra_env["WAVFORGE_API_PROCESSES"] = "2"
     server.start()
     assert server.process is not None
     inode = _listening_inode(server.port)
@@ -129,9 +130,10 @@ def test_several_api_processes_share_the_port_beside_one_worker_process(
 
 
 def test_a_worker_process_that_dies_is_replaced(
-    make_server: MakeServer, tmp_path: Path, receiver: Receiver, mp3: Path
+    own_server: Server, receiver: Receiver, mp3: Path
 ) -> None:
-    server = make_server(tmp_path, WAVFORGE_API_PROCESSES="2")
+    server = own_server
+    server.extra_env["WAVFORGE_API_PROCESSES"] = "2"
     server.start()
     assert server.process is not None
     inode = _listening_inode(server.port)
