@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
 
 from huey import Huey, PriorityRedisHuey, SqliteHuey
 from huey.storage import SqliteStorage
@@ -11,6 +14,7 @@ from huey.storage import SqliteStorage
 from wavforge.config import Settings
 from wavforge.core import conversion, deliveries
 from wavforge.core.context import Context
+from wavforge.db.database import WriterQueue
 from wavforge.observability.logs import current_request_id, request_context
 
 
@@ -36,18 +40,28 @@ def create_huey(settings: Settings) -> Huey:
 
 
 class QueueFile(SqliteStorage):
-    """Huey's SQLite queue, as durable as the database and not more.
+    """Huey's SQLite queue, as durable as the database and not more, with queued writers.
 
     Huey leaves SQLite's default ``synchronous=FULL``: an fsync per message, which cost a
     submission about 3 ms here. With ``NORMAL`` (the database's own setting) a power cut may
     lose the newest messages, never corrupt the file; a lost message is no lost task, since
-    the sweep re-queues every pending row whose message went missing.
+    the sweep re-queues every pending row whose message went missing. Writers of several
+    processes take turns like the database's own (see :class:`WriterQueue`).
     """
+
+    def __init__(self, *args: Any, filename: str = "huey.db", **kwargs: Any) -> None:
+        self._writers = WriterQueue(Path(f"{filename}.writer-lock"))
+        super().__init__(*args, filename=filename, **kwargs)
 
     def _create_connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection = super()._create_connection()
         connection.execute("PRAGMA synchronous=NORMAL")
         return connection
+
+    @contextmanager
+    def db(self, commit: bool = False, close: bool = False) -> Iterator[sqlite3.Cursor]:
+        with self._writers if commit else nullcontext(), super().db(commit, close) as cursor:
+            yield cursor
 
 
 DELIVERY_PRIORITY = 10  # conversions have Huey's default, 0
