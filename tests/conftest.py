@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -389,3 +390,25 @@ def signal_all(pids: list[int], signum: signal.Signals) -> None:
     for pid in pids:
         with suppress(ProcessLookupError):
             os.kill(pid, signum)
+
+
+# tests/test_fuzz.py counts the cases schemathesis generated; the summary prints them, since CI
+# runs without -s. Keys: (mode, operation, HTTP status) -> cases.
+FUZZ_CASES: Counter[tuple[str, str, int]] = Counter()
+FUZZ_FAILURES: set[str] = set()  # operations with a failing case
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line: the cases schemathesis generated, over how many operations, how it went."""
+    if not FUZZ_CASES:
+        return
+    by_mode: Counter[str] = Counter()
+    for (mode, _, _), count in FUZZ_CASES.items():
+        by_mode[mode] += count
+    operations = len({operation for _, operation, _ in FUZZ_CASES})
+    modes = ", ".join(f"{mode} {count}" for mode, count in by_mode.items())
+    outcome = f"{len(FUZZ_FAILURES)} operations failing" if FUZZ_FAILURES else "no failures"
+    terminalreporter.write_line(
+        f"schemathesis: {by_mode.total()} generated cases ({modes}) over {operations} operations, "
+        f"{outcome}"
+    )

@@ -20,6 +20,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from wavforge.errors import InvalidRequest
+
 BUSY_TIMEOUT_SECONDS = 30
 _READ_ONLY = "wavforge_read_only"
 
@@ -115,7 +117,9 @@ def _lock_path(database: str | None) -> Path | None:
 
 def _create_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True)
+        event.listen(engine, "before_cursor_execute", _refuse_nul)
+        return engine
     engine = create_engine(
         url,
         connect_args={"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
@@ -124,7 +128,19 @@ def _create_engine(url: str) -> Engine:
     )
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
+    event.listen(engine, "before_cursor_execute", _refuse_nul)
     return engine
+
+
+def _refuse_nul(
+    _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, many: bool
+) -> None:
+    """A 400 for text with a NUL character, whichever database: PostgreSQL cannot store one
+    (psycopg raises, which was a 500), and SQLite would keep what PostgreSQL refuses."""
+    for row in parameters if many else (parameters,):
+        values = row.values() if isinstance(row, dict) else row or ()
+        if any(isinstance(value, str) and "\x00" in value for value in values):
+            raise InvalidRequest("text must not contain NUL (0x00) characters")
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -6,19 +6,32 @@ of the rest of that API needs nothing new to use them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from wavforge.core.accounts import AccountInfo, IssuedKey, KeyInfo
 from wavforge.core.history import TrackListing, Usage
-from wavforge.core.ledger import MAX_GRANT, Statement
+from wavforge.core.ledger import MAX_GRANT, Reason, Statement
 from wavforge.core.records import WavRecord
-from wavforge.dialects.suno import time, track, wav_record
+from wavforge.core.states import WavStatus
+from wavforge.dialects.suno import (
+    Shape,
+    SunoTrack,
+    Time,
+    WavRecordInfo,
+    one_of,
+    time,
+    track,
+    wav_record,
+)
+
+# wavforge's own bodies: JSON types as the schema declares them (no "1" for 1, no 0 for false).
+STRICT = ConfigDict(extra="forbid", strict=True)
 
 
 class NewAccount(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     name: str = Field(min_length=1, max_length=200)
     credits: int = Field(default=0, ge=0, le=MAX_GRANT)
@@ -26,20 +39,20 @@ class NewAccount(BaseModel):
 
 
 class NewKey(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     name: str = Field(min_length=1, max_length=200)
 
 
 class Grant(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     amount: int = Field(ge=-MAX_GRANT, le=MAX_GRANT)
     note: str = Field(default="", max_length=200)
 
 
 class MaintenanceSwitch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
     enabled: bool
 
@@ -129,3 +142,93 @@ def wav_listing(record: WavRecord) -> dict[str, Any]:
         "progress": record.progress,
         "title": record.track_title,
     }
+
+
+# What the OpenAPI schema promises; a description of the dicts above, as in the dialects.
+
+WAV_STATUSES = [status.value for status in WavStatus]
+
+
+class NewKeyIssued(Shape):
+    key: str = Field(description="The key itself, shown this once.")
+    keyId: str
+    accountId: str
+    webhookSecret: str
+
+
+class ListedKey(Shape):
+    keyId: str
+    prefix: str
+    name: str
+    accountId: str
+    accountName: str
+    credits: int
+    admin: bool
+    createTime: Time
+    lastUsedTime: Time | None
+    revoked: bool
+
+
+class LedgerLine(Shape):
+    time: Time
+    amount: int
+    reason: str = one_of(reason.value for reason in Reason)
+    taskId: str | None
+    note: str
+
+
+class LedgerStatement(Shape):
+    accountId: str
+    balance: int
+    entries: list[LedgerLine]
+
+
+class AccountRow(Shape):
+    accountId: str
+    name: str
+    credits: int
+    admin: bool
+    createTime: Time
+    activeKeys: int
+
+
+class UsageSummary(Shape):
+    tracks: int
+    wavTasks: dict[str, int] = Field(description="WAV tasks by status.")
+    creditsSpent: int
+
+
+class AccountOverview(AccountRow):
+    webhookSecret: str
+    previousSecretValidUntil: Time | None
+    usage: UsageSummary
+
+
+class ListedTrack(SunoTrack):
+    musicTaskId: str
+    sourceName: str
+    sourceFormat: str
+    sampleRate: int
+    channels: int
+    wavTaskId: str | None
+    wavStatus: str | None = one_of([*WAV_STATUSES, None])
+
+
+class ListedWavTask(WavRecordInfo):
+    status: str = one_of(WAV_STATUSES)
+    progress: float = Field(ge=0, le=1)
+    title: str
+
+
+class KeyRevoked(Shape):
+    keyId: str
+    revoked: Literal[True]
+
+
+class AccountBalance(Shape):
+    accountId: str
+    balance: int
+
+
+class MaintenanceState(Shape):
+    enabled: bool

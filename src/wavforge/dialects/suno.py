@@ -3,21 +3,46 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from wavforge.audio.options import BIT_DEPTHS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, SAMPLE_FORMATS
 from wavforge.core.accounts import RotatedSecret
 from wavforge.core.delivery_log import DeliveryRecord
 from wavforge.core.records import MusicRecord, TrackRecord, WavRecord
-from wavforge.core.states import Dialect, WavStatus
+from wavforge.core.states import DeliveryStatus, Dialect, WavStatus
 from wavforge.core.wav_tasks import WavRequest
 from wavforge.errors import Conflict, WavforgeError
 
 MODEL_NAME = "wavforge-import"
 # Suno has no RUNNING flag: a task is PENDING until it ends.
 SUCCESS_FLAG = {WavStatus.RUNNING: WavStatus.PENDING}
+SUCCESS_FLAGS = sorted({SUCCESS_FLAG.get(status, status).value for status in WavStatus})
+
+
+# The output options' accepted values, for the schemas of both dialects; OutputOptions.parse
+# checks them (and also takes integral floats and digit strings, as loose JSON clients send).
+OPTION_SCHEMAS: dict[str, dict[str, JsonValue]] = {
+    "bit_depth": {"anyOf": [{"enum": list(BIT_DEPTHS)}, {"type": "null"}]},
+    "sample_format": {
+        "anyOf": [{"enum": list(SAMPLE_FORMATS)}, {"type": "null"}],
+        "description": '"float" needs a bit depth of 32.',
+    },
+    "sample_rate": {
+        "anyOf": [
+            {"type": "integer", "minimum": MIN_SAMPLE_RATE, "maximum": MAX_SAMPLE_RATE},
+            {"type": "null"},
+        ]
+    },
+}
+
+
+def option(name: str) -> Any:
+    """An output option: any value reaches the core, whose rule is documented here."""
+    return Field(default=None, json_schema_extra=OPTION_SCHEMAS[name])
 
 
 # The request's fields as this dialect spells them, for the core's messages.
@@ -39,9 +64,9 @@ class WavGenerateBody(BaseModel):
     audioId: str | None = None
     callBackUrl: str
     # wavforge extensions, validated by OutputOptions.parse (one rule for every front end)
-    bitDepth: Any = None
-    sampleFormat: Any = None
-    sampleRate: Any = None
+    bitDepth: Any = option("bit_depth")
+    sampleFormat: Any = option("sample_format")
+    sampleRate: Any = option("sample_rate")
 
     def to_request(self) -> WavRequest:
         options = {
@@ -157,3 +182,154 @@ def rotated_secret(rotated: RotatedSecret) -> dict[str, Any]:
         "webhookSecret": rotated.webhook_secret,
         "previousSecretValidUntil": time(rotated.previous_valid_until),
     }
+
+
+# What the OpenAPI schema promises. The functions above render plain dicts, and the routes send
+# exactly those bytes; these models only describe them (tests/test_fuzz.py checks every answer
+# of a running server against the schema, so the two cannot drift apart unnoticed).
+
+DataT = TypeVar("DataT")
+Time = Annotated[
+    str,
+    Field(pattern=r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$", examples=["2026-11-21 10:30:00"]),
+]
+
+
+def one_of(values: Iterable[str | None]) -> Any:
+    """A field whose schema lists its values, taken from the code that produces them."""
+    listed: list[JsonValue] = list(values)
+    return Field(json_schema_extra={"enum": listed})
+
+
+class Shape(BaseModel):
+    """A JSON object of an answer: every field is always sent, and no other."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Answer(Shape, Generic[DataT]):
+    """Every success: ``{"code": 200, "msg": "success", "data": ...}``."""
+
+    code: Literal[200]
+    msg: Literal["success"]
+    data: DataT
+
+
+class SunoExistingTask(Shape):
+    taskId: str = Field(description="The live WAV task that already holds the track.")
+
+
+class SunoError(Shape):
+    """Every error; the HTTP status equals ``code``."""
+
+    code: int = Field(ge=400, le=599)
+    msg: str = Field(min_length=1, description="Why, in words; never internals.")
+    data: None
+
+
+class SunoConflict(Shape):
+    """A 409: ``data`` names the existing task (null when an idempotent request is running)."""
+
+    code: Literal[409]
+    msg: str = Field(min_length=1)
+    data: SunoExistingTask | None
+
+
+class WavSubmitted(Shape):
+    taskId: str = Field(description="The new WAV task.")
+
+
+class WavFile(Shape):
+    audioWavUrl: str | None = Field(description="A signed download link while the file exists.")
+
+
+class WavAnalysis(Shape):
+    """What a conversion measured (wavforge extension)."""
+
+    sourceCodec: str
+    sourceBitRate: int | None
+    sourceSampleRate: int
+    sourceChannels: int
+    duration: float = Field(description="Seconds written.")
+    frames: int
+    outputEncoding: str
+    outputSampleRate: int
+    outputChannels: int
+    outputBitDepth: Literal[16, 24, 32]
+    outputSampleFormat: Literal["int", "float"]
+    peakDbfs: float | None = Field(description="Peak level; null for digital silence.")
+    clippedSamples: int
+    sha256: str | None
+
+
+class WavRecordInfo(Shape):
+    taskId: str
+    musicId: str = Field(description="The track (audioId).")
+    musicIndex: int
+    callbackUrl: str | None
+    createTime: Time
+    completeTime: Time | None
+    response: WavFile
+    successFlag: str = one_of(SUCCESS_FLAGS)
+    errorCode: int | None
+    errorMessage: str | None
+    analysis: WavAnalysis | None = Field(description="Null until the conversion succeeded.")
+
+
+class SunoTrack(Shape):
+    id: str = Field(description="The track's audioId.")
+    audioUrl: str
+    streamAudioUrl: str
+    imageUrl: None
+    prompt: str
+    modelName: Literal["wavforge-import"]
+    title: str
+    tags: str
+    createTime: Time
+    duration: float
+
+
+class MusicResponse(Shape):
+    taskId: str
+    sunoData: list[SunoTrack]
+
+
+class MusicRecordInfo(Shape):
+    taskId: str
+    parentMusicId: str
+    param: str = Field(description="The import's title, tags and prompt as a JSON string.")
+    response: MusicResponse
+    status: str
+    type: str
+    errorCode: None
+    errorMessage: None
+
+
+class ImportedTracks(Shape):
+    taskId: str
+    tracks: list[SunoTrack]
+
+
+class DeliveryAttempt(Shape):
+    time: Time
+    statusCode: int | None
+    error: str | None
+    durationMs: int
+
+
+class Delivery(Shape):
+    webhookId: str
+    url: str
+    status: str = one_of(status.value for status in DeliveryStatus)
+    nextAttemptTime: Time | None
+    attempts: list[DeliveryAttempt]
+
+
+class DeliveryLog(Shape):
+    taskId: str
+    deliveries: list[Delivery]
+
+
+class SecretRotated(Shape):
+    webhookSecret: str
+    previousSecretValidUntil: Time

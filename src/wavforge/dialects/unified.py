@@ -4,13 +4,14 @@ snake_case, lower-case status words, ISO times without an offset, ``progress`` 0
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Generic, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from wavforge.core.records import MusicRecord, TrackRecord, WavRecord
 from wavforge.core.states import Dialect, WavStatus
 from wavforge.core.wav_tasks import FIELDS, WavRequest
+from wavforge.dialects.suno import DataT, Shape, WavAnalysis, one_of, option
 from wavforge.errors import Conflict, InvalidRequest, WavforgeError
 
 WAV_MODEL = "convert-to-wav"
@@ -33,9 +34,9 @@ class SubmitInput(BaseModel):
     task_id: str | None = None
     audio_id: str | None = None
     # wavforge extensions, validated by OutputOptions.parse (one rule for every front end)
-    bit_depth: Any = None
-    sample_format: Any = None
-    sample_rate: Any = None
+    bit_depth: Any = option("bit_depth")
+    sample_format: Any = option("sample_format")
+    sample_rate: Any = option("sample_rate")
 
 
 class SubmitBody(BaseModel):
@@ -43,7 +44,7 @@ class SubmitBody(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    model: str
+    model: str = Field(json_schema_extra={"enum": list(MODELS)})
     callback_url: str | None = None
     input: SubmitInput = Field(default_factory=SubmitInput)
 
@@ -145,3 +146,91 @@ def _track(record: TrackRecord) -> dict[str, Any]:
         "duration": record.duration,
         "prompt": record.prompt,
     }
+
+
+# What the OpenAPI schema promises; as in the Suno dialect, only a description of the dicts above.
+
+IsoTime = Annotated[
+    str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$", examples=["2025-11-12T10:30:00"])
+]
+STATUSES = sorted(set(STATUS.values()))
+
+
+class Answer(Shape, Generic[DataT]):
+    """Every success: ``{"code": 200, "data": ...}``."""
+
+    code: Literal[200]
+    data: DataT
+
+
+class UnifiedExistingTask(Shape):
+    task_id: str = Field(description="The live WAV task that already holds the track.")
+
+
+class UnifiedError(Shape):
+    """Every error; the HTTP status equals ``code``."""
+
+    code: int = Field(ge=400, le=599)
+    data: None
+    message: str = Field(min_length=1, description="Why, in words; never internals.")
+
+
+class UnifiedConflict(Shape):
+    """A 409: ``data`` names the existing task (null when an idempotent request is running)."""
+
+    code: Literal[409]
+    data: UnifiedExistingTask | None
+    message: str = Field(min_length=1)
+
+
+class TaskSubmitted(Shape):
+    task_id: str
+    status: str = one_of(STATUSES)
+    created_time: IsoTime
+
+
+class StatusFile(Shape):
+    file_url: str
+    file_type: Literal["audio"]
+
+
+class DetailFile(Shape):
+    wav_url: str
+
+
+class UnifiedTrack(Shape):
+    audio_id: str
+    audio_url: str
+    image_url: None
+    title: str
+    tags: str
+    duration: float
+    prompt: str
+
+
+class _Task(Shape):
+    task_id: str
+    status: str = one_of(STATUSES)
+    created_time: IsoTime
+    progress: int = Field(ge=0, le=100)
+    error_message: str | None
+
+
+class WavTaskStatus(_Task):
+    """A WAV task in ``status`` (and the callback body); ``files`` empty until finished."""
+
+    files: list[StatusFile]
+    analysis: WavAnalysis | None
+
+
+class WavTaskDetail(_Task):
+    """A WAV task in ``detail/music``."""
+
+    files: list[DetailFile]
+    analysis: WavAnalysis | None
+
+
+class MusicDetail(_Task):
+    """An imported music task, in either endpoint."""
+
+    files: list[UnifiedTrack]

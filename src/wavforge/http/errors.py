@@ -2,7 +2,8 @@
 
 Framework errors are translated to the contract's codes: validation → 400 (or 413 for an
 over-long value), unknown path *and wrong method* → 404 (the vendors never answer 405 for a
-method), anything unexpected → 500 with a message that reveals nothing.
+method), anything unexpected → 500 with a message that reveals nothing. The OpenAPI schema is
+told so here too (``openapi.install``): FastAPI would document a 422 that never leaves.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from wavforge.errors import (
     Unauthorized,
     WavforgeError,
 )
+from wavforge.http import openapi
 
 log = logging.getLogger(__name__)
 
@@ -91,3 +93,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_crash)
+    openapi.install(app)

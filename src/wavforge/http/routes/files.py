@@ -17,6 +17,7 @@ from wavforge.core import clock, files
 from wavforge.core.files import Download
 from wavforge.errors import Forbidden, Gone
 from wavforge.http.deps import ContextDep
+from wavforge.http.openapi import download_route
 from wavforge.links import LinkState
 
 router = APIRouter(tags=["Files"])
@@ -25,7 +26,9 @@ RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 UNSATISFIABLE = object()
 
 
-@router.api_route("/files/{kind}/{ident}/{filename}", methods=["GET", "HEAD"], summary="Download")
+# One route per method: a GET+HEAD route would give both operations the same operationId.
+@router.head("/files/{kind}/{ident}/{filename}", summary="Download's headers", **download_route())
+@router.get("/files/{kind}/{ident}/{filename}", summary="Download", **download_route())
 async def download(
     request: Request, kind: str, ident: str, filename: str, ctx: ContextDep
 ) -> Response:

@@ -10,11 +10,12 @@ from sqlalchemy import text
 
 from wavforge import __version__
 from wavforge.http.deps import ContextDep
+from wavforge.http.openapi import health_route
 
 router = APIRouter(tags=["Operations"])
 
 
-@router.get("/healthz", summary="Liveness")
+@router.get("/healthz", summary="Liveness", **health_route())
 async def healthz(ctx: ContextDep) -> dict[str, Any]:
     def ping() -> None:
         with ctx.db.read() as session:

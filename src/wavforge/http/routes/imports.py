@@ -20,6 +20,7 @@ from wavforge.dialects import suno
 from wavforge.errors import InvalidRequest, TooLarge
 from wavforge.http.deps import ContextDep, SubmitterDep
 from wavforge.http.idempotency import IdempotencyKey, once
+from wavforge.http.openapi import IMPORT, SUNO
 from wavforge.outbound.download import download
 
 router = APIRouter(prefix="/api/v1", tags=["Import"])
@@ -39,32 +40,35 @@ class UrlImport(BaseModel):
         return ImportMeta(title=self.title, tags=self.tags, prompt=self.prompt)
 
 
+# The body is read by hand (files or URLs), so FastAPI cannot derive it: declared here.
+IMPORT_BODY = {
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "file": {
+                        "type": "array",
+                        "items": {"type": "string", "format": "binary"},
+                        "minItems": 1,
+                        "maxItems": MAX_FILES,
+                    },
+                    "title": {"type": "string", "maxLength": 400},
+                    "tags": {"type": "string", "maxLength": 400},
+                    "prompt": {"type": "string", "maxLength": 5000},
+                },
+                "required": ["file"],
+            }
+        },
+        "application/json": {"schema": UrlImport.model_json_schema()},
+    }
+}
+
+
 @router.post(
     "/music/import",
     summary="Import tracks from files or URLs",
-    response_model=dict[str, Any],
-    openapi_extra={
-        "requestBody": {
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {
-                            "file": {
-                                "type": "array",
-                                "items": {"type": "string", "format": "binary"},
-                            },
-                            "title": {"type": "string"},
-                            "tags": {"type": "string"},
-                            "prompt": {"type": "string"},
-                        },
-                        "required": ["file"],
-                    }
-                },
-                "application/json": {"schema": UrlImport.model_json_schema()},
-            }
-        }
-    },
+    **SUNO.route(suno.ImportedTracks, IMPORT, openapi_extra={"requestBody": IMPORT_BODY}),
 )
 async def import_music(
     request: Request, ctx: ContextDep, who: SubmitterDep, idempotency_key: IdempotencyKey = None

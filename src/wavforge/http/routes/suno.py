@@ -9,15 +9,20 @@ from fastapi.concurrency import run_in_threadpool
 
 from wavforge.core import accounts, delivery_log, tracks, wav_tasks
 from wavforge.dialects import suno
-from wavforge.http.deps import ContextDep, PrincipalDep, SubmitterDep
+from wavforge.http.deps import ContextDep, PrincipalDep, SubmitterDep, db_read
 from wavforge.http.idempotency import IdempotencyKey, once
+from wavforge.http.openapi import AUTHENTICATED, LOOKUP, SUBMISSION, SUNO
 
 router = APIRouter(prefix="/api/v1", tags=["Suno dialect"])
 
 TaskIdQuery = Query(..., alias="taskId", max_length=128, description="The task id.")
 
 
-@router.post("/wav/generate", summary="Convert a track to WAV", response_model=dict[str, Any])
+@router.post(
+    "/wav/generate",
+    summary="Convert a track to WAV",
+    **SUNO.route(suno.WavSubmitted, SUBMISSION),
+)
 async def generate_wav(
     request: Request,
     body: suno.WavGenerateBody,
@@ -32,28 +37,42 @@ async def generate_wav(
     return await once(request, ctx, who.account_id, idempotency_key, submit)
 
 
-@router.get("/wav/record-info", summary="A WAV task's state")
+@router.get(
+    "/wav/record-info", summary="A WAV task's state", **SUNO.route(suno.WavRecordInfo, LOOKUP)
+)
 async def wav_record_info(
     ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdQuery
 ) -> dict[str, Any]:
-    record = await run_in_threadpool(wav_tasks.get_wav, ctx, who.account_id, task_id)
+    record = await db_read(ctx, wav_tasks.get_wav, ctx, who.account_id, task_id)
     return suno.success(suno.wav_record(record))
 
 
-@router.get("/generate/record-info", summary="A music task and its tracks")
+@router.get(
+    "/generate/record-info",
+    summary="A music task and its tracks",
+    **SUNO.route(suno.MusicRecordInfo, LOOKUP),
+)
 async def music_record_info(
     ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdQuery
 ) -> dict[str, Any]:
-    record = await run_in_threadpool(tracks.get_music, ctx, who.account_id, task_id)
+    record = await db_read(ctx, tracks.get_music, ctx, who.account_id, task_id)
     return suno.success(suno.music_record(record))
 
 
-@router.get("/generate/credit", summary="The account's credit balance")
+@router.get(
+    "/generate/credit",
+    summary="The account's credit balance",
+    **SUNO.route(int, AUTHENTICATED),
+)
 async def credit(ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
-    return suno.success(await run_in_threadpool(accounts.balance, ctx.db, who.account_id))
+    return suno.success(await db_read(ctx, accounts.balance, ctx.db, who.account_id))
 
 
-@router.get("/wav/callbacks", summary="A WAV task's callback deliveries and their attempts")
+@router.get(
+    "/wav/callbacks",
+    summary="A WAV task's callback deliveries and their attempts",
+    **SUNO.route(suno.DeliveryLog, LOOKUP),
+)
 async def wav_callbacks(
     ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdQuery
 ) -> dict[str, Any]:

@@ -10,8 +10,9 @@ from fastapi.concurrency import run_in_threadpool
 from wavforge.core import lookup, wav_tasks
 from wavforge.core.records import WavRecord
 from wavforge.dialects import unified
-from wavforge.http.deps import ContextDep, PrincipalDep, SubmitterDep
+from wavforge.http.deps import ContextDep, PrincipalDep, SubmitterDep, db_read
 from wavforge.http.idempotency import IdempotencyKey, once
+from wavforge.http.openapi import LOOKUP, SUBMISSION, UNIFIED
 
 PREFIX = "/api/generate"
 router = APIRouter(prefix=PREFIX, tags=["Unified dialect"])
@@ -20,7 +21,11 @@ TaskIdQuery = Query(..., alias="task_id", max_length=128, description="The task 
 TaskIdPath = Path(..., max_length=128, description="The task id.")
 
 
-@router.post("/submit", summary="Submit a convert-to-wav task", response_model=dict[str, Any])
+@router.post(
+    "/submit",
+    summary="Submit a convert-to-wav task",
+    **UNIFIED.route(unified.TaskSubmitted, SUBMISSION),
+)
 async def submit(
     request: Request,
     body: unified.SubmitBody,
@@ -35,17 +40,25 @@ async def submit(
     return await once(request, ctx, who.account_id, idempotency_key, run)
 
 
-@router.get("/status/{task_id}", summary="A task's status")
+@router.get(
+    "/status/{task_id}",
+    summary="A task's status",
+    **UNIFIED.route(unified.WavTaskStatus | unified.MusicDetail, LOOKUP),
+)
 async def status(ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdPath) -> dict[str, Any]:
-    record = await run_in_threadpool(lookup.any_task, ctx, who.account_id, task_id)
+    record = await db_read(ctx, lookup.any_task, ctx, who.account_id, task_id)
     if isinstance(record, WavRecord):
         return unified.success(unified.wav_status(record))
     return unified.success(unified.music_detail(record))
 
 
-@router.get("/detail/music", summary="A task's details: a WAV conversion or imported tracks")
+@router.get(
+    "/detail/music",
+    summary="A task's details: a WAV conversion or imported tracks",
+    **UNIFIED.route(unified.WavTaskDetail | unified.MusicDetail, LOOKUP),
+)
 async def detail(ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdQuery) -> dict[str, Any]:
-    record = await run_in_threadpool(lookup.any_task, ctx, who.account_id, task_id)
+    record = await db_read(ctx, lookup.any_task, ctx, who.account_id, task_id)
     if isinstance(record, WavRecord):
         return unified.success(unified.wav_detail(record))
     return unified.success(unified.music_detail(record))
