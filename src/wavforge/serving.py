@@ -21,6 +21,7 @@ import signal
 import threading
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -49,13 +50,7 @@ def _serve_in_one_process(settings: Settings, *, with_worker: bool) -> None:
     from wavforge.runtime import build_runtime
 
     api = create_app(build_runtime(settings), with_worker=with_worker)
-    uvicorn.run(
-        api,
-        host=settings.host,
-        port=settings.port,
-        log_config=logs.logging_config(settings.log_format),
-        access_log=False,
-    )
+    uvicorn.run(api, **_uvicorn_options(settings))
 
 
 def _serve_in_several(settings: Settings, *, with_worker: bool) -> None:
@@ -71,17 +66,27 @@ def _serve_in_several(settings: Settings, *, with_worker: bool) -> None:
         worker.start()
     try:
         uvicorn.run(
-            APP_FACTORY,
-            factory=True,
-            workers=settings.api_processes,
-            host=settings.host,
-            port=settings.port,
-            log_config=logs.logging_config(settings.log_format),
-            access_log=False,
+            APP_FACTORY, factory=True, workers=settings.api_processes, **_uvicorn_options(settings)
         )
     finally:
         if worker:
             worker.stop()
+
+
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn serves, in one process or several.
+
+    No access lines (the request metrics count every request), and no proxy headers:
+    wavforge builds every URL from ``WAVFORGE_PUBLIC_URL`` and limits by API key, never by
+    client address, so uvicorn's ``X-Forwarded-*`` handling would only cost time.
+    """
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": logs.logging_config(settings.log_format),
+        "access_log": False,
+        "proxy_headers": False,
+    }
 
 
 def _prepare_shared_state(settings: Settings) -> None:

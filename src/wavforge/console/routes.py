@@ -27,6 +27,7 @@ from wavforge.core.ledger import MAX_GRANT
 from wavforge.core.states import Dialect
 from wavforge.core.wav_tasks import WavRequest
 from wavforge.errors import InvalidRequest
+from wavforge.http import submissions
 from wavforge.http.deps import AdminDep, ContextDep, PrincipalDep, SubmitterDep
 
 HERE = FilePath(__file__).parent
@@ -165,7 +166,7 @@ async def convert(
     request = WavRequest(
         dialect=Dialect.SUNO, audio_id=track_id, options=OUTPUTS[output][1], names=CONSOLE_NAMES
     )
-    record = await run_in_threadpool(wav_tasks.submit, ctx, who.account_id, request)
+    record = await submissions.submit(ctx, who.account_id, request)
     return Response(status_code=204, headers={"HX-Redirect": f"/console/tasks/{record.id}"})
 
 

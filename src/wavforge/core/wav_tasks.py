@@ -86,10 +86,14 @@ class WavRequest:
 
 def submit(ctx: Context, account_id: str, request: WavRequest) -> WavRecord:
     """Accept a conversion and wake a worker; the row is written before the queue is told."""
-    output = _validate(ctx, request)
+    return accept(ctx, account_id, request, check(ctx, request))
+
+
+def accept(ctx: Context, account_id: str, request: WavRequest, output: OutputOptions) -> WavRecord:
+    """The database half of :func:`submit`, once :func:`check` has passed."""
     track = _resolve_track(ctx, account_id, request)
     try:
-        record = _accept(ctx, account_id, track, request, output)
+        record = _write(ctx, account_id, track, request, output)
     except IntegrityError:
         raise Conflict(data=_live_task_id(ctx, track.id)) from None
     try:
@@ -99,8 +103,12 @@ def submit(ctx: Context, account_id: str, request: WavRequest) -> WavRecord:
     return record
 
 
-def _validate(ctx: Context, request: WavRequest) -> OutputOptions:
-    """Every check that needs no database; returns the parsed output options."""
+def check(ctx: Context, request: WavRequest) -> OutputOptions:
+    """Every check that needs no database; returns the parsed output options.
+
+    Checking a callback URL with a host name asks DNS, which may take a while: callers
+    that must not block (an event loop) run this part in a thread (see ``needs_dns``).
+    """
     try:
         output = OutputOptions.parse(request.options, request.names)
     except ValueError as error:
@@ -145,7 +153,7 @@ def _exists(session: Session, account_id: str, request: WavRequest) -> bool:
     return by_audio is not None and by_task is not None
 
 
-def _accept(
+def _write(
     ctx: Context, account_id: str, track: TrackRow, request: WavRequest, output: OutputOptions
 ) -> WavRecord:
     cost = ctx.settings.wav_cost

@@ -24,6 +24,7 @@ from wavforge.errors import InvalidRequest
 
 BUSY_TIMEOUT_SECONDS = 30
 _READ_ONLY = "wavforge_read_only"
+_NO_TRANSACTION = "wavforge_no_transaction"
 
 
 class Database:
@@ -32,6 +33,7 @@ class Database:
         self.engine = _create_engine(url)
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._read_engine = self.engine.execution_options(**{_READ_ONLY: True})
+        self._row_engine = self.engine.execution_options(**{_NO_TRANSACTION: True})
         self._one_writer: AbstractContextManager[object] = (
             WriterQueue(_lock_path(self.engine.url.database)) if self.is_sqlite else nullcontext()
         )
@@ -54,12 +56,15 @@ class Database:
 
     @contextmanager
     def read_rows(self) -> Iterator[Connection]:
-        """A read transaction without the ORM, for the reads every request makes.
+        """Reads without the ORM and, on SQLite, without a transaction: for the reads every
+        request makes.
 
         A session's identity map and object loading cost several times the query itself;
         authentication and status polling run on every request, so they take plain rows.
+        On SQLite each statement then reads its own snapshot, which saves a BEGIN and a
+        ROLLBACK per request: use it where each statement stands on its own.
         """
-        with self._read_engine.connect() as connection:
+        with self._row_engine.connect() as connection:
             yield connection
 
     def dispose(self) -> None:
@@ -156,5 +161,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(connection: Any) -> None:
-    read_only = connection.get_execution_options().get(_READ_ONLY, False)
-    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    options = connection.get_execution_options()
+    if options.get(_NO_TRANSACTION, False):
+        return  # the driver stays in autocommit: each statement is its own snapshot
+    connection.exec_driver_sql("BEGIN" if options.get(_READ_ONLY, False) else "BEGIN IMMEDIATE")

@@ -23,7 +23,14 @@ import httpx
 from wavforge.errors import InvalidRequest, TooLarge
 from wavforge.outbound.addresses import IPAddress, forbidden_reason, literal_address
 
-__all__ = ["MAX_URL_LENGTH", "Target", "check_url", "pinned_stream", "resolve_target"]
+__all__ = [
+    "MAX_URL_LENGTH",
+    "Target",
+    "check_url",
+    "needs_dns",
+    "pinned_stream",
+    "resolve_target",
+]
 
 MAX_URL_LENGTH = 2048
 SCHEMES = ("http", "https")
@@ -55,6 +62,15 @@ def check_url(url: str, *, what: str, allow_private: bool) -> str:
     """Return ``url`` if wavforge may call it, else raise the contract's 400 or 413."""
     resolve_target(url, what=what, allow_private=allow_private)
     return url
+
+
+def needs_dns(url: str) -> bool:
+    """Whether checking ``url`` would ask DNS (a host name, not an address), which may block."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return False  # refused by its shape before any lookup
+    return bool(host) and literal_address(host or "") is None
 
 
 def resolve_target(url: str, *, what: str, allow_private: bool) -> Target:

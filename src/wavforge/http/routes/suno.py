@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from wavforge.core import accounts, delivery_log, tracks, wav_tasks
 from wavforge.dialects import suno
+from wavforge.http import submissions
 from wavforge.http.deps import ContextDep, PrincipalDep, SubmitterDep, db_read
 from wavforge.http.idempotency import IdempotencyKey, once
 from wavforge.http.openapi import AUTHENTICATED, LOOKUP, SUBMISSION, SUNO
@@ -31,7 +32,7 @@ async def generate_wav(
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     async def submit() -> dict[str, Any]:
-        record = await run_in_threadpool(wav_tasks.submit, ctx, who.account_id, body.to_request())
+        record = await submissions.submit(ctx, who.account_id, body.to_request())
         return suno.success({"taskId": record.id})
 
     return await once(request, ctx, who.account_id, idempotency_key, submit)

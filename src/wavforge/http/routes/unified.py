@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 
-from wavforge.core import lookup, wav_tasks
+from wavforge.core import lookup
 from wavforge.core.records import WavRecord
 from wavforge.dialects import unified
+from wavforge.http import submissions
 from wavforge.http.deps import ContextDep, PrincipalDep, SubmitterDep, db_read
 from wavforge.http.idempotency import IdempotencyKey, once
 from wavforge.http.openapi import LOOKUP, SUBMISSION, UNIFIED
@@ -34,7 +34,7 @@ async def submit(
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     async def run() -> dict[str, Any]:
-        record = await run_in_threadpool(wav_tasks.submit, ctx, who.account_id, body.to_request())
+        record = await submissions.submit(ctx, who.account_id, body.to_request())
         return unified.success(unified.submitted(record))
 
     return await once(request, ctx, who.account_id, idempotency_key, run)
