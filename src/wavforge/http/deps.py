@@ -17,9 +17,15 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def get_context(request: Request) -> Context:
+def context_of(request: Request) -> Context:
     context: Context = request.app.state.context
     return context
+
+
+async def get_context(request: Request) -> Context:
+    """The dependency: ``async`` because FastAPI runs a plain ``def`` dependency in the
+    threadpool, a thread hop on every request for an attribute read."""
+    return context_of(request)
 
 
 async def db_read(ctx: Context, query: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -42,7 +48,7 @@ async def get_principal(request: Request) -> Principal:
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized()
-    context = get_context(request)
+    context = context_of(request)
     principal = await db_read(context, accounts.authenticate, context.db, key.strip())
     if accounts.use_is_unrecorded(principal):  # about once a minute per key: a write
         await run_in_threadpool(accounts.record_use, context.db, principal)
@@ -60,7 +66,7 @@ async def get_submitter(
     request: Request, who: Annotated[Principal, Depends(get_principal)]
 ) -> Principal:
     """The caller of a submission, which answers 455 in maintenance mode (reads never do)."""
-    context = get_context(request)
+    context = context_of(request)
     await db_read(context, context.maintenance.check)  # cached: a query about once a second
     return who
 
