@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,7 @@ from wavforge.db.database import Database
 from wavforge.db.models import Account, LedgerEntry, column_values, table_of
 from wavforge.errors import InsufficientCredits, InvalidRequest, NotFound
 from wavforge.observability.commits import on_commit
-from wavforge.observability.metrics import CREDITS_CHARGED, CREDITS_REFUNDED
+from wavforge.observability.metrics import CREDITS_REFUNDED
 
 MAX_GRANT = 1_000_000_000
 
@@ -42,19 +42,19 @@ class Entry:
     created_at: datetime
 
 
-def charge(session: Session, account_id: str, task_id: str, cost: int) -> None:
+def charge(rows: Connection, account_id: str, task_id: str, cost: int) -> None:
     """Take ``cost`` for ``task_id``, or raise :class:`InsufficientCredits`.
 
     The update runs even when the conversion is free: it locks the account row, which the
-    unfinished-task quota counted after it relies on.
+    unfinished-task quota counted after it relies on. The caller counts the credits in the
+    metrics once its transaction has committed.
     """
-    charged = session.execute(_CHARGE, {"account_id": account_id, "cost": cost})
-    if charged.rowcount == 0:  # type: ignore[attr-defined]
+    charged = rows.execute(_CHARGE, {"account_id": account_id, "cost": cost})
+    if charged.rowcount == 0:
         raise InsufficientCredits(f"insufficient credits: a conversion costs {cost}")
     if cost:
         entry = _entry(account_id, -cost, Reason.CHARGE, task_id)
-        session.execute(_INSERT_ENTRY, column_values(entry))
-        on_commit(session, lambda: CREDITS_CHARGED.inc(cost))
+        rows.execute(_INSERT_ENTRY, column_values(entry))
 
 
 # Every submission charges: its statements are built once and skip the ORM's unit of work.

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,7 @@ from wavforge.core.records import TrackRow, WavRecord, wav_record
 from wavforge.core.states import UNFINISHED, Dialect, WavStatus
 from wavforge.db.models import Track, WavTask, column_values, table_of
 from wavforge.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded, TooLarge
+from wavforge.observability import metrics
 from wavforge.outbound.urls import check_url
 
 log = logging.getLogger(__name__)
@@ -158,30 +159,31 @@ def _write(
 ) -> WavRecord:
     cost = ctx.settings.wav_cost
     task = _new_task(account_id, track, request, output, cost)
-    with ctx.db.write() as session:
-        _claim_track(session, track.id)
-        ledger.charge(session, account_id, task.id, cost)
-        _check_quota(session, account_id, ctx.settings.max_unfinished)
-        session.execute(_INSERT_TASK, column_values(task))
+    with ctx.db.write_rows() as rows:
+        _claim_track(rows, track.id)
+        ledger.charge(rows, account_id, task.id, cost)
+        _check_quota(rows, account_id, ctx.settings.max_unfinished)
+        rows.execute(_INSERT_TASK, column_values(task))
+    metrics.CREDITS_CHARGED.inc(cost)  # committed: the credits moved
     return wav_record(task, track, ctx.links)
 
 
-def _claim_track(session: Session, track_id: str) -> None:
+def _claim_track(rows: Connection, track_id: str) -> None:
     """Refuse a track that has a live record; free it from one whose WAV has expired.
 
     The release happens even before the purge has run. The unique index on ``live_track_id``
     still decides between racing submissions.
     """
-    live = session.execute(_LIVE_ON_TRACK, {"track_id": track_id}).first()
+    live = rows.execute(_LIVE_ON_TRACK, {"track_id": track_id}).first()
     if live is None:
         return
     if live.expires_at is None or live.expires_at > clock.now():
         raise Conflict(data=live.id)
-    session.execute(_RELEASE, {"task": live.id})
+    rows.execute(_RELEASE, {"task": live.id})
 
 
-def _check_quota(session: Session, account_id: str, limit: int) -> None:
-    unfinished = session.scalar(_UNFINISHED_OF_ACCOUNT, {"account_id": account_id, "limit": limit})
+def _check_quota(rows: Connection, account_id: str, limit: int) -> None:
+    unfinished = rows.scalar(_UNFINISHED_OF_ACCOUNT, {"account_id": account_id, "limit": limit})
     if (unfinished or 0) >= limit:
         raise QuotaExceeded(
             f"too many unfinished tasks: at most {limit} may be pending or running at once"

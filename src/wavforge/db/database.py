@@ -50,6 +50,15 @@ class Database:
             yield session
 
     @contextmanager
+    def write_rows(self) -> Iterator[Connection]:
+        """A write transaction without the ORM, for the one every submission makes.
+
+        A session's unit of work and bookkeeping cost more than the statements themselves.
+        """
+        with self._one_writer, self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
     def read(self) -> Iterator[Session]:
         with self._reader() as session:
             yield session
