@@ -42,19 +42,29 @@ class Entry:
     created_at: datetime
 
 
-def charge(rows: Connection, account_id: str, task_id: str, cost: int) -> None:
-    """Take ``cost`` for ``task_id``, or raise :class:`InsufficientCredits`.
+class Charge:
+    """What a conversion costs, taken in the transaction that accepts it.
 
-    The update runs even when the conversion is free: it locks the account row, which the
-    unfinished-task quota counted after it relies on. The caller counts the credits in the
-    metrics once its transaction has committed.
+    The ledger row is built up front, so the transaction (one writer at a time on SQLite)
+    only runs the statements. The caller counts the credits in the metrics once its
+    transaction has committed.
     """
-    charged = rows.execute(_CHARGE, {"account_id": account_id, "cost": cost})
-    if charged.rowcount == 0:
-        raise InsufficientCredits(f"insufficient credits: a conversion costs {cost}")
-    if cost:
-        entry = _entry(account_id, -cost, Reason.CHARGE, task_id)
-        rows.execute(_INSERT_ENTRY, column_values(entry))
+
+    def __init__(self, account_id: str, task_id: str, cost: int) -> None:
+        self.account_id, self.cost = account_id, cost
+        self._entry = column_values(_entry(account_id, -cost, Reason.CHARGE, task_id))
+
+    def take(self, rows: Connection) -> None:
+        """Take the cost, or raise :class:`InsufficientCredits`.
+
+        The update runs even when the conversion is free: it locks the account row, which
+        the unfinished-task quota counted after it relies on.
+        """
+        charged = rows.execute(_CHARGE, {"account_id": self.account_id, "cost": self.cost})
+        if charged.rowcount == 0:
+            raise InsufficientCredits(f"insufficient credits: a conversion costs {self.cost}")
+        if self.cost:
+            rows.execute(_INSERT_ENTRY, self._entry)
 
 
 # Every submission charges: its statements are built once and skip the ORM's unit of work.

@@ -159,11 +159,13 @@ def _write(
 ) -> WavRecord:
     cost = ctx.settings.wav_cost
     task = _new_task(account_id, track, request, output, cost)
+    charge = ledger.Charge(account_id, task.id, cost)
+    values = column_values(task)  # built before this writer's turn, which should be short
     with ctx.db.write_rows() as rows:
         _claim_track(rows, track.id)
-        ledger.charge(rows, account_id, task.id, cost)
+        charge.take(rows)
         _check_quota(rows, account_id, ctx.settings.max_unfinished)
-        rows.execute(_INSERT_TASK, column_values(task))
+        rows.execute(_INSERT_TASK, values)
     metrics.CREDITS_CHARGED.inc(cost)  # committed: the credits moved
     return wav_record(task, track, ctx.links)
 

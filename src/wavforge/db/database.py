@@ -54,8 +54,10 @@ class Database:
         """A write transaction without the ORM, for the one every submission makes.
 
         A session's unit of work and bookkeeping cost more than the statements themselves.
+        The connection is taken from the pool before this writer's turn, so the turn holds
+        only the transaction.
         """
-        with self._one_writer, self.engine.begin() as connection:
+        with self.engine.connect() as connection, self._one_writer, connection.begin():
             yield connection
 
     @contextmanager
