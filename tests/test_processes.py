@@ -13,7 +13,15 @@ from pathlib import Path
 
 import httpx
 
-from conftest import MakeServer, Receiver, Server, descendants, import_file, wait_for_wav
+from conftest import (
+    MakeServer,
+    Receiver,
+    Server,
+    descendants,
+    import_file,
+    wait_for_wav,
+    wait_until,
+)
 
 
 def test_api_only_server_and_a_separate_worker(
@@ -89,15 +97,20 @@ def _cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
+def _start_two_api_processes(server: Server) -> tuple[int, str]:
+    """Start ``server`` with two API processes: its pid and the inode of its listening socket."""
+    server.extra_env["WAVFORGE_API_PROCESSES"] = "2"
+    server.start()
+    assert server.process is not None
+    return server.process.pid, _listening_inode(server.port)
+
+
 def test_several_api_processes_share_the_port_beside_one_worker_process(
     own_server: Server, receiver: Receiver, mp3: Path
 ) -> None:
     server = own_server
-    server.extra_env["WAVFORGE_API_PROCESSES"] = "2"
-    server.start()
-    assert server.process is not None
-    inode = _listening_inode(server.port)
-    children = _children(server.process.pid)
+    pid, inode = _start_two_api_processes(server)
+    children = _children(pid)
     api = [pid for pid in children if _holds_socket(pid, inode)]
     assert len(api) == 2  # plus the worker and multiprocessing's resource tracker
     assert len(children) >= 3
@@ -105,13 +118,14 @@ def test_several_api_processes_share_the_port_beside_one_worker_process(
     key = server.create_key()["key"]
     before = {pid: _cpu_ticks(pid) for pid in api}
 
-    def poll(_: int) -> int:
-        with server.client(key) as client:  # a connection each, so both processes take some
-            return client.get("/api/v1/generate/credit").status_code
+    def poll(_: int) -> set[int]:
+        with server.client(key) as client:  # a connection each, spread over the processes
+            return {client.get("/api/v1/generate/credit").status_code for _ in range(100)}
 
-    with ThreadPoolExecutor(8) as pool:
-        assert set(pool.map(poll, range(300))) == {200}
-    assert all(_cpu_ticks(pid) > before[pid] for pid in api)
+    # Enough requests that each process spends well over the 10 ms a clock tick counts.
+    with ThreadPoolExecutor(16) as pool:
+        assert set().union(*pool.map(poll, range(16))) == {200}
+    assert all(_cpu_ticks(child) > before[child] for child in api)
 
     with server.client(key) as client:
         imported = import_file(client, mp3)
@@ -120,10 +134,11 @@ def test_several_api_processes_share_the_port_beside_one_worker_process(
         assert wait_for_wav(client, task_id)["successFlag"] == "SUCCESS"
     assert receiver.wait_for(1)[0]["body"]["data"]["task_id"] == task_id
 
-    everything = descendants(server.process.pid)
+    everything = descendants(pid)
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(timeout=30) == 0
-    assert not [pid for pid in everything if _alive(pid)]
+    # multiprocessing's resource tracker leaves once the last process using it has gone.
+    wait_until(lambda: not [child for child in everything if _alive(child)], timeout=10)
     log = (server.data_dir.parent / f"serve-{server.port}.log").read_text()
     # Redis shares the rate-limit counters; without it each process counts alone, and says so.
     assert ("count the per-key rate limit each on their own" in log) != server.scaleout
@@ -133,14 +148,11 @@ def test_a_worker_process_that_dies_is_replaced(
     own_server: Server, receiver: Receiver, mp3: Path
 ) -> None:
     server = own_server
-    server.extra_env["WAVFORGE_API_PROCESSES"] = "2"
-    server.start()
-    assert server.process is not None
-    inode = _listening_inode(server.port)
+    pid, inode = _start_two_api_processes(server)
     workers = [
-        pid
-        for pid in _children(server.process.pid)
-        if not _holds_socket(pid, inode) and b"resource_tracker" not in _cmdline(pid)
+        child
+        for child in _children(pid)
+        if not _holds_socket(child, inode) and b"resource_tracker" not in _cmdline(child)
     ]
     assert len(workers) == 1
     os.kill(workers[0], signal.SIGKILL)
