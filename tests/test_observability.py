@@ -25,13 +25,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
-from sqlalchemy import create_engine, text
-from sqlalchemy.orm import sessionmaker
 
 from wavforge.config import Settings
 from wavforge.http.app import create_app
 from wavforge.observability import logs
-from wavforge.observability.commits import on_commit
 from wavforge.observability.metrics import prepare_multiprocess_dir
 from wavforge.runtime import build_runtime
 
@@ -429,28 +426,6 @@ def test_a_json_line_holds_the_request_id_and_the_traceback() -> None:
     assert line["level"] == "ERROR" and line["logger"] == "wavforge.x"
     assert "ValueError" in line["exc_info"] and "signature=abc" not in line["exc_info"]
     assert logs.current_request_id() is None
-
-
-def test_after_commit_actions_follow_the_outer_transaction() -> None:
-    """A charge's count runs only once its transaction commits; savepoints do not decide."""
-    sessions = sessionmaker(create_engine("sqlite://"))
-    ran: list[str] = []
-    with sessions.begin() as session:
-        session.execute(text("SELECT 1"))
-        on_commit(session, lambda: ran.append("kept"))
-        with session.begin_nested():
-            on_commit(session, lambda: ran.append("released savepoint"))
-        with pytest.raises(ZeroDivisionError), session.begin_nested():
-            on_commit(session, lambda: ran.append("rolled-back savepoint"))
-            _ = 1 / 0
-        assert ran == []
-    assert ran == ["kept", "released savepoint"]
-    with pytest.raises(ZeroDivisionError), sessions.begin() as session:
-        on_commit(session, lambda: ran.append("rolled back"))
-        _ = 1 / 0
-    with sessions.begin() as session:
-        session.execute(text("SELECT 1"))
-    assert ran == ["kept", "released savepoint"]
 
 
 def test_a_crash_answers_500_with_its_request_id_and_logs_it(

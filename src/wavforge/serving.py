@@ -22,9 +22,11 @@ import threading
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 import uvicorn
 
+from wavforge import __version__
 from wavforge.config import Settings
 from wavforge.observability import logs, metrics
 
@@ -155,17 +157,39 @@ def _spawn() -> BaseProcess:
     return process
 
 
-def run_worker() -> None:
-    """A worker until SIGINT or SIGTERM, on the settings in the environment."""
+class MetricsPortTaken(RuntimeError):
+    """``WAVFORGE_METRICS_PORT`` cannot be listened on."""
+
+
+def run_worker(settings: Settings | None = None) -> None:
+    """A worker until SIGINT or SIGTERM: ``wavforge worker``, and the worker process of a
+    ``serve`` with several API processes (settings from the environment)."""
     from wavforge.runtime import build_runtime, configure_logging
 
-    configure_logging()
-    runtime = build_runtime(Settings())
+    settings = settings or Settings()
+    configure_logging(settings)
+    exporter = _metrics_exporter(settings)
+    runtime = build_runtime(settings)
     running = runtime.worker()
     asked_to_stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: asked_to_stop.set())
     running.start()
+    log.info("wavforge %s worker running", __version__)
     asked_to_stop.wait()
     running.stop()
+    if exporter:
+        exporter.shutdown()
     runtime.close()
+
+
+def _metrics_exporter(settings: Settings) -> WSGIServer | None:
+    """A worker alone has no API to be scraped through: with a metrics port it serves its own."""
+    port = settings.metrics_port
+    if port is None:
+        return None
+    try:
+        return metrics.serve_metrics(settings.host, port)
+    except OSError as error:
+        where = f"{settings.host}:{port}"
+        raise MetricsPortTaken(f"cannot serve metrics on {where}: {error.strerror}") from None

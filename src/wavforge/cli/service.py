@@ -10,16 +10,13 @@ import contextlib
 import dataclasses
 import json
 import os
-import signal
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from wavforge import __version__
 from wavforge.cli.base import JsonOption, app, console, fail
 
 if TYPE_CHECKING:  # imported where used: `convert-file` should start in a blink
@@ -89,30 +86,12 @@ def serve(
 @app.command()
 def worker() -> None:
     """Run a worker alone: conversions, callbacks and recovery, no API."""
-    import logging
+    from wavforge import serving
 
-    from wavforge.observability.metrics import serve_metrics
-    from wavforge.runtime import build_runtime, configure_logging
-
-    settings = _settings()
-    configure_logging(settings)
-    runtime = build_runtime(settings)
-    port = settings.metrics_port  # a worker has no API that could be scraped
     try:
-        exporter = serve_metrics(settings.host, port) if port else None
-    except OSError as error:
-        fail(f"cannot serve metrics on {settings.host}:{port}: {error.strerror}")
-    running = runtime.worker()
-    asked_to_stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: asked_to_stop.set())
-    running.start()
-    logging.getLogger("wavforge.worker").info("wavforge %s worker running", __version__)
-    asked_to_stop.wait()
-    running.stop()
-    if exporter:
-        exporter.shutdown()
-    runtime.close()
+        serving.run_worker(_settings())
+    except serving.MetricsPortTaken as error:
+        fail(str(error))
 
 
 @keys_app.command("create")

@@ -167,8 +167,10 @@ def fail(ctx: Context, task_id: str, owner: str, code: int, message: str) -> boo
         if not _finish(session, task_id, owner, values):
             return False
         task = session.get_one(WavTask, task_id)
-        ledger.refund(session, task.account_id, task_id, task.credits_charged)
+        refunded = ledger.refund(session, task.account_id, task_id, task.credits_charged)
         delivery_id = _announce(ctx, session, task_id)
+    if refunded:  # committed: the credits moved
+        metrics.CREDITS_REFUNDED.inc(task.credits_charged)
     log.info("task %s: failed (%s)", task_id, message)
     _dispatch(ctx, delivery_id)
     return True

@@ -21,8 +21,6 @@ from wavforge.core import clock
 from wavforge.db.database import Database
 from wavforge.db.models import Account, LedgerEntry, column_values, table_of
 from wavforge.errors import InsufficientCredits, InvalidRequest, NotFound
-from wavforge.observability.commits import on_commit
-from wavforge.observability.metrics import CREDITS_REFUNDED
 
 MAX_GRANT = 1_000_000_000
 
@@ -78,7 +76,10 @@ _INSERT_ENTRY = insert(table_of(LedgerEntry))
 
 
 def refund(session: Session, account_id: str, task_id: str, amount: int) -> bool:
-    """Give back the ``amount`` ``task_id`` was charged, once; False if it was refunded before."""
+    """Give back the ``amount`` ``task_id`` was charged, once; False if it was refunded before.
+
+    The caller counts the credits in the metrics once its transaction has committed.
+    """
     if amount <= 0:
         return False
     try:
@@ -89,7 +90,6 @@ def refund(session: Session, account_id: str, task_id: str, amount: int) -> bool
     session.execute(
         update(Account).where(Account.id == account_id).values(credits=Account.credits + amount)
     )
-    on_commit(session, lambda: CREDITS_REFUNDED.inc(amount))
     return True
 
 

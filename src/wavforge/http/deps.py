@@ -28,19 +28,20 @@ async def get_context(request: Request) -> Context:
     return context_of(request)
 
 
-async def db_read(ctx: Context, query: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """A read most requests make (the key, a task's state): in the event loop on SQLite, in
-    a thread on a database server.
+async def db_call(ctx: Context, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Short database work of a request (the key, a task's state, a submission's
+    transaction): in the event loop on SQLite, in a thread on a database server.
 
-    On SQLite such a read is a call into this process that takes tens of microseconds and
-    waits for no lock (WAL), while a trip to the threadpool costs more CPU than the read on
-    a small machine under load (about 0.3 ms per request here) and makes the threads fight
-    over the GIL. A database server is a network round trip away, which must not hold up
-    the event loop. Submissions stay in a thread: they may resolve a callback's host name.
+    On SQLite such work is a call into this process: a read takes tens of microseconds and
+    waits for no lock (WAL), a write a few hundred and queues behind at most one other
+    writer (``WriterQueue``). A trip to the threadpool costs more CPU than a read on a small
+    machine under load (about 0.3 ms per request here) and makes the threads fight over the
+    GIL; and a writer thread holds the file's lock while it waits for the GIL. A database
+    server is a network round trip away, which must not hold up the event loop.
     """
     if ctx.db.is_sqlite:
-        return query(*args, **kwargs)
-    return await run_in_threadpool(query, *args, **kwargs)
+        return work(*args, **kwargs)
+    return await run_in_threadpool(work, *args, **kwargs)
 
 
 async def get_principal(request: Request) -> Principal:
@@ -49,7 +50,7 @@ async def get_principal(request: Request) -> Principal:
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized()
     context = context_of(request)
-    principal = await db_read(context, accounts.authenticate, context.db, key.strip())
+    principal = await db_call(context, accounts.authenticate, context.db, key.strip())
     if accounts.use_is_unrecorded(principal):  # about once a minute per key: a write
         await run_in_threadpool(accounts.record_use, context.db, principal)
     context.limiter.hit(principal.key_id)
@@ -67,7 +68,7 @@ async def get_submitter(
 ) -> Principal:
     """The caller of a submission, which answers 455 in maintenance mode (reads never do)."""
     context = context_of(request)
-    await db_read(context, context.maintenance.check)  # cached: a query about once a second
+    await db_call(context, context.maintenance.check)  # cached: a query about once a second
     return who
 
 

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from wavforge.core import accounts, delivery_log, tracks, wav_tasks
 from wavforge.dialects import suno
 from wavforge.http import submissions
-from wavforge.http.deps import ContextDep, PrincipalDep, SubmitterDep, db_read
+from wavforge.http.deps import ContextDep, PrincipalDep, SubmitterDep, db_call
 from wavforge.http.idempotency import IdempotencyKey, once
 from wavforge.http.openapi import AUTHENTICATED, LOOKUP, SUBMISSION, SUNO
 
@@ -44,7 +44,7 @@ async def generate_wav(
 async def wav_record_info(
     ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdQuery
 ) -> dict[str, Any]:
-    record = await db_read(ctx, wav_tasks.get_wav, ctx, who.account_id, task_id)
+    record = await db_call(ctx, wav_tasks.get_wav, ctx, who.account_id, task_id)
     return suno.success(suno.wav_record(record))
 
 
@@ -56,7 +56,7 @@ async def wav_record_info(
 async def music_record_info(
     ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdQuery
 ) -> dict[str, Any]:
-    record = await db_read(ctx, tracks.get_music, ctx, who.account_id, task_id)
+    record = await db_call(ctx, tracks.get_music, ctx, who.account_id, task_id)
     return suno.success(suno.music_record(record))
 
 
@@ -66,7 +66,7 @@ async def music_record_info(
     **SUNO.route(int, AUTHENTICATED),
 )
 async def credit(ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
-    return suno.success(await db_read(ctx, accounts.balance, ctx.db, who.account_id))
+    return suno.success(await db_call(ctx, accounts.balance, ctx.db, who.account_id))
 
 
 @router.get(

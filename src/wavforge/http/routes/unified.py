@@ -10,7 +10,7 @@ from wavforge.core import lookup
 from wavforge.core.records import WavRecord
 from wavforge.dialects import unified
 from wavforge.http import submissions
-from wavforge.http.deps import ContextDep, PrincipalDep, SubmitterDep, db_read
+from wavforge.http.deps import ContextDep, PrincipalDep, SubmitterDep, db_call
 from wavforge.http.idempotency import IdempotencyKey, once
 from wavforge.http.openapi import LOOKUP, SUBMISSION, UNIFIED
 
@@ -46,7 +46,7 @@ async def submit(
     **UNIFIED.route(unified.WavTaskStatus | unified.MusicDetail, LOOKUP),
 )
 async def status(ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdPath) -> dict[str, Any]:
-    record = await db_read(ctx, lookup.any_task, ctx, who.account_id, task_id)
+    record = await db_call(ctx, lookup.any_task, ctx, who.account_id, task_id)
     if isinstance(record, WavRecord):
         return unified.success(unified.wav_status(record))
     return unified.success(unified.music_detail(record))
@@ -58,7 +58,7 @@ async def status(ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdPath) 
     **UNIFIED.route(unified.WavTaskDetail | unified.MusicDetail, LOOKUP),
 )
 async def detail(ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdQuery) -> dict[str, Any]:
-    record = await db_read(ctx, lookup.any_task, ctx, who.account_id, task_id)
+    record = await db_call(ctx, lookup.any_task, ctx, who.account_id, task_id)
     if isinstance(record, WavRecord):
         return unified.success(unified.wav_detail(record))
     return unified.success(unified.music_detail(record))
