@@ -113,8 +113,8 @@ def authenticate(db: Database, key: str) -> Principal:
     :func:`record_use` for the write that notes the key's use."""
     if not key.startswith(KEY_PREFIX) or len(key) > 200:
         raise Unauthorized()
-    with db.read_rows() as connection:
-        found = connection.execute(_KEY_BY_HASH, {"key_hash": hash_key(key)}).first()
+    with db.read_rows() as rows:
+        found = rows.first(_KEY_BY_HASH, {"key_hash": hash_key(key)})
     if found is None:
         raise Unauthorized()
     key_id, last_used, account_id, is_admin = found

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from wavforge.core import clock
 from wavforge.db.database import Database
 from wavforge.db.models import Account, LedgerEntry, column_values, table_of
+from wavforge.db.rows import Rows
 from wavforge.errors import InsufficientCredits, InvalidRequest, NotFound
 
 MAX_GRANT = 1_000_000_000
@@ -52,17 +53,16 @@ class Charge:
         self.account_id, self.cost = account_id, cost
         self._entry = column_values(_entry(account_id, -cost, Reason.CHARGE, task_id))
 
-    def take(self, rows: Connection) -> None:
+    def take(self, rows: Rows) -> None:
         """Take the cost, or raise :class:`InsufficientCredits`.
 
         The update runs even when the conversion is free: it locks the account row, which
         the unfinished-task quota counted after it relies on.
         """
-        charged = rows.execute(_CHARGE, {"account_id": self.account_id, "cost": self.cost})
-        if charged.rowcount == 0:
+        if not rows.run(_CHARGE, {"account_id": self.account_id, "cost": self.cost}):
             raise InsufficientCredits(f"insufficient credits: a conversion costs {self.cost}")
         if self.cost:
-            rows.execute(_INSERT_ENTRY, self._entry)
+            rows.run(_INSERT_ENTRY, self._entry)
 
 
 # Every submission charges: its statements are built once and skip the ORM's unit of work.

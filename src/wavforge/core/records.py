@@ -9,21 +9,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
-from sqlalchemy import Row
 
 from wavforge.core import clock
 from wavforge.core.states import WITH_FILE, WavStatus
 from wavforge.db.models import MusicTask, Track, WavTask
+from wavforge.db.rows import PlainRow
 from wavforge.links import LinkSigner
 
 SOURCE = "source"
 WAV = "wav"
 
-# A row read without the ORM (see Database.read_rows) has the same attributes as the entity.
-WavTaskRow = WavTask | Row[Any]
-TrackRow = Track | Row[Any]
+# A row read without the ORM (see db.rows) has the same attributes as the entity.
+WavTaskRow = WavTask | PlainRow
+TrackRow = Track | PlainRow
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, func, insert, select, update
+from sqlalchemy import Select, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,6 +24,7 @@ from wavforge.core.context import Context
 from wavforge.core.records import TrackRow, WavRecord, wav_record
 from wavforge.core.states import UNFINISHED, Dialect, WavStatus
 from wavforge.db.models import Track, WavTask, column_values, table_of
+from wavforge.db.rows import Rows
 from wavforge.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded, TooLarge
 from wavforge.observability import metrics
 from wavforge.outbound.urls import check_url
@@ -61,7 +62,8 @@ _UNFINISHED_OF_ACCOUNT = select(func.count()).select_from(
     select(_TASKS.c.id)
     .where(
         _TASKS.c.account_id == bindparam("account_id"),
-        _TASKS.c.status.in_([status.value for status in UNFINISHED]),
+        # Equalities rather than IN: an IN list is expanded per execution (see db.rows).
+        or_(*(_TASKS.c.status == status.value for status in UNFINISHED)),
     )
     .limit(bindparam("limit"))
     .subquery()
@@ -133,7 +135,7 @@ def _resolve_track(ctx: Context, account_id: str, request: WavRequest) -> TrackR
     query = _TRACK_BY[(request.audio_id is not None, request.task_id is not None)]
     params = {"account_id": account_id, "audio_id": request.audio_id, "task_id": request.task_id}
     with ctx.db.read_rows() as rows:
-        track = rows.execute(query, params).first()
+        track = rows.first(query, params)
     if track is not None:
         return track
     if request.audio_id and request.task_id:
@@ -165,26 +167,26 @@ def _write(
         _claim_track(rows, track.id)
         charge.take(rows)
         _check_quota(rows, account_id, ctx.settings.max_unfinished)
-        rows.execute(_INSERT_TASK, values)
+        rows.run(_INSERT_TASK, values)
     metrics.CREDITS_CHARGED.inc(cost)  # committed: the credits moved
     return wav_record(task, track, ctx.links)
 
 
-def _claim_track(rows: Connection, track_id: str) -> None:
+def _claim_track(rows: Rows, track_id: str) -> None:
     """Refuse a track that has a live record; free it from one whose WAV has expired.
 
     The release happens even before the purge has run. The unique index on ``live_track_id``
     still decides between racing submissions.
     """
-    live = rows.execute(_LIVE_ON_TRACK, {"track_id": track_id}).first()
+    live = rows.first(_LIVE_ON_TRACK, {"track_id": track_id})
     if live is None:
         return
     if live.expires_at is None or live.expires_at > clock.now():
         raise Conflict(data=live.id)
-    rows.execute(_RELEASE, {"task": live.id})
+    rows.run(_RELEASE, {"task": live.id})
 
 
-def _check_quota(rows: Connection, account_id: str, limit: int) -> None:
+def _check_quota(rows: Rows, account_id: str, limit: int) -> None:
     unfinished = rows.scalar(_UNFINISHED_OF_ACCOUNT, {"account_id": account_id, "limit": limit})
     if (unfinished or 0) >= limit:
         raise QuotaExceeded(
@@ -220,9 +222,9 @@ def _live_task_id(ctx: Context, track_id: str) -> str | None:
 
 def get_wav(ctx: Context, account_id: str, task_id: str) -> WavRecord:
     with ctx.db.read_rows() as rows:
-        task = rows.execute(_TASK_OF_ACCOUNT, {"task_id": task_id, "account_id": account_id})
-        found = task.first()
+        found = rows.first(_TASK_OF_ACCOUNT, {"task_id": task_id, "account_id": account_id})
         if found is None:
             raise NotFound(f"no WAV task {task_id!r}")
-        track = rows.execute(_TRACK, {"track_id": found.track_id}).one()
+        track = rows.first(_TRACK, {"track_id": found.track_id})
+        assert track is not None, "a task's track outlives it (foreign key)"
     return wav_record(found, track, ctx.links)

@@ -11,20 +11,20 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from wavforge.errors import InvalidRequest
+from wavforge.db.rows import DriverRows, EngineRows, Plans, Rows, driver_call, raise_nul
 
 BUSY_TIMEOUT_SECONDS = 30
 _READ_ONLY = "wavforge_read_only"
-_NO_TRANSACTION = "wavforge_no_transaction"
 
 
 class Database:
@@ -33,7 +33,7 @@ class Database:
         self.engine = _create_engine(url)
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._read_engine = self.engine.execution_options(**{_READ_ONLY: True})
-        self._row_engine = self.engine.execution_options(**{_NO_TRANSACTION: True})
+        self._plans = Plans(self.engine.dialect)
         self._one_writer: AbstractContextManager[object] = (
             WriterQueue(_lock_path(self.engine.url.database)) if self.is_sqlite else nullcontext()
         )
@@ -50,15 +50,26 @@ class Database:
             yield session
 
     @contextmanager
-    def write_rows(self) -> Iterator[Connection]:
-        """A write transaction without the ORM, for the one every submission makes.
+    def write_rows(self) -> Iterator[Rows]:
+        """A write transaction on plain rows (see :mod:`wavforge.db.rows`), for the one every
+        submission makes.
 
         A session's unit of work and bookkeeping cost more than the statements themselves.
         The connection is taken from the pool before this writer's turn, so the turn holds
         only the transaction.
         """
-        with self.engine.connect() as connection, self._one_writer, connection.begin():
-            yield connection
+        if not self.is_sqlite:
+            with self.engine.connect() as connection, connection.begin():
+                yield EngineRows(connection)
+            return
+        with self._driver_connection() as driver, self._one_writer:
+            driver_call(driver.execute, "BEGIN IMMEDIATE")
+            try:
+                yield DriverRows(driver, self._plans)
+            except BaseException:
+                driver.rollback()
+                raise
+            driver_call(driver.commit)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -66,17 +77,31 @@ class Database:
             yield session
 
     @contextmanager
-    def read_rows(self) -> Iterator[Connection]:
-        """Reads without the ORM and, on SQLite, without a transaction: for the reads every
-        request makes.
+    def read_rows(self) -> Iterator[Rows]:
+        """Reads on plain rows (see :mod:`wavforge.db.rows`) and, on SQLite, without a
+        transaction: for the reads every request makes.
 
         A session's identity map and object loading cost several times the query itself;
         authentication and status polling run on every request, so they take plain rows.
         On SQLite each statement then reads its own snapshot, which saves a BEGIN and a
         ROLLBACK per request: use it where each statement stands on its own.
         """
-        with self._row_engine.connect() as connection:
-            yield connection
+        if not self.is_sqlite:
+            with self.engine.connect() as connection:
+                yield EngineRows(connection)
+            return
+        with self._driver_connection() as driver:
+            yield DriverRows(driver, self._plans)
+
+    @contextmanager
+    def _driver_connection(self) -> Iterator[sqlite3.Connection]:
+        """A pooled SQLite connection as the driver's own object, in autocommit mode (the
+        ``connect`` listener below set it up), given back to the pool afterwards."""
+        pooled = self.engine.raw_connection()
+        try:
+            yield cast(sqlite3.Connection, pooled.driver_connection)
+        finally:
+            pooled.close()
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -151,12 +176,10 @@ def _create_engine(url: str) -> Engine:
 def _refuse_nul(
     _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, many: bool
 ) -> None:
-    """A 400 for text with a NUL character, whichever database: PostgreSQL cannot store one
-    (psycopg raises, which was a 500), and SQLite would keep what PostgreSQL refuses."""
     for row in parameters if many else (parameters,):
         values = row.values() if isinstance(row, dict) else row or ()
         if any(isinstance(value, str) and "\x00" in value for value in values):
-            raise InvalidRequest("text must not contain NUL (0x00) characters")
+            raise_nul()
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -173,6 +196,4 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_on_begin(connection: Any) -> None:
     options = connection.get_execution_options()
-    if options.get(_NO_TRANSACTION, False):
-        return  # the driver stays in autocommit: each statement is its own snapshot
     connection.exec_driver_sql("BEGIN" if options.get(_READ_ONLY, False) else "BEGIN IMMEDIATE")
