@@ -62,6 +62,9 @@ from harness import parser as bench_parser
 SUBMIT_RATE_BAR = 1000.0  # submits per second, at least
 SUBMIT_P99_BAR_MS = 50.0  # submit latency, 99th percentile, at most
 RECORD_RATE_BAR = 3000.0  # record-info reads per second, at least
+# Tracks submitted per account in a submit row: under the default quota of 100 unfinished
+# tasks per account (WAVFORGE_MAX_UNFINISHED), which the server keeps.
+PER_SUBMIT_ACCOUNT = 90
 
 HEALTHZ, SUBMIT, RECORD = "healthz", "submit", "record-info"
 ENDPOINTS = (HEALTHZ, SUBMIT, RECORD)
@@ -102,7 +105,9 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         help="values of WAVFORGE_API_PROCESSES to run, comma-separated (1,2); a build that "
         "does not know the setting ignores it, and the report says so",
     )
-    parser.add_argument("--accounts", type=int, help="accounts, one key each (64)")
+    parser.add_argument(
+        "--accounts", type=int, help="accounts whose tasks record-info reads, one key each (64)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (1)")
     parser.add_argument(
         "--max-rate",
@@ -390,37 +395,42 @@ def prepare(
     running: Service, options: Options, clip: bytes, receiver: Receiver, scratch: Path, out: Console
 ) -> tuple[list[str], str]:
     """Accounts, tracks and the tasks record-info reads. Returns a submit file pattern per
-    connection count and the record-info file pattern."""
+    connection count and the record-info file pattern.
+
+    Each submit row has accounts of its own, each with at most ``PER_SUBMIT_ACCOUNT`` tracks:
+    the server keeps the default quota of unfinished tasks per account, and without a worker
+    every task submitted stays unfinished. A row that hit the quota would show its 405s.
+    """
     began = time.perf_counter()
-    keys = running.create_keys(options.accounts, credits=1_000_000_000)
     runs = len(options.connections)
-    per_account_run = math.ceil(options.tracks_per_run / options.accounts)
-    per_account_ids = math.ceil(options.ids / options.accounts)
-    total = options.accounts * (per_account_run * runs + per_account_ids)
-    out.print(f"  importing {total} tracks for {options.accounts} accounts ...")
+    per_run = math.ceil(options.tracks_per_run / PER_SUBMIT_ACCOUNT)
+    readers = running.create_keys(options.accounts, credits=1_000_000_000)
+    submitters = running.create_keys(per_run * runs, credits=1_000_000_000)
+    per_reader = math.ceil(options.ids / options.accounts)
+    wanted = {key: per_reader for key in readers} | {key: PER_SUBMIT_ACCOUNT for key in submitters}
+    out.print(f"  importing {sum(wanted.values())} tracks for {len(wanted)} accounts ...")
 
     def tracks_of(key: Key) -> list[str]:
         with running.client(key) as client:
-            return import_tracks(client, clip, per_account_run * runs + per_account_ids)
+            return import_tracks(client, clip, wanted[key])
 
     with ThreadPoolExecutor(2) as pool:
-        tracks = dict(zip(keys, pool.map(tracks_of, keys), strict=True))
+        tracks = dict(zip(wanted, pool.map(tracks_of, wanted), strict=True))
     out.print(
         f"  imported in {time.perf_counter() - began:.0f} s; submitting {options.ids} tasks to read"
     )
-    tasks = submit_for_reading(
-        running, {key: ids[:per_account_ids] for key, ids in tracks.items()}, receiver
-    )
+    tasks = submit_for_reading(running, {key: tracks[key] for key in readers}, receiver)
     record_pattern = write_slices(
         tasks, options.threads, scratch / f"record-p{running.port}-t%d.txt"
     )
     submit_patterns = []
     for run in range(runs):
-        first = per_account_ids + run * per_account_run
-        pool_of_run = {key: ids[first : first + per_account_run] for key, ids in tracks.items()}
+        of_run = submitters[run * per_run : (run + 1) * per_run]
         submit_patterns.append(
             write_slices(
-                pool_of_run, options.threads, scratch / f"submit-p{running.port}-r{run}-t%d.txt"
+                {key: tracks[key] for key in of_run},
+                options.threads,
+                scratch / f"submit-p{running.port}-r{run}-t%d.txt",
             )
         )
     return submit_patterns, record_pattern
@@ -464,7 +474,6 @@ def run_server(
     how many processes of the server held its listening socket."""
     settings = {
         "WAVFORGE_RATE_LIMIT": "1000/second",
-        "WAVFORGE_MAX_UNFINISHED": "1000000",
         "WAVFORGE_API_PROCESSES": str(processes),
     } | options.settings
     rows = []
@@ -579,8 +588,7 @@ def report(
         f"- Server: `wavforge serve{'' if options.with_worker else ' --no-worker'}` (embedded: "
         "SQLite, local files), a fresh data dir per API-process setting, on loopback.",
         "- Settings: `WAVFORGE_RATE_LIMIT=1000/second` (per key; so the limit never answers 430 "
-        "here), `WAVFORGE_MAX_UNFINISHED=1000000` (submitted tasks stay unfinished without a "
-        "worker), `WAVFORGE_CALLBACK_ALLOW_PRIVATE=true` (the callback receiver is on loopback), "
+        "here), `WAVFORGE_CALLBACK_ALLOW_PRIVATE=true` (the callback receiver is on loopback), "
         "`WAVFORGE_API_PROCESSES` as in the table; the default conversion cost of 1 credit "
         "(accounts hold plenty)"
         + (
@@ -591,12 +599,16 @@ def report(
         + ".",
         f"- Load: wrk with {options.threads} thread(s), `--timeout 10s`, {options.duration} s a "
         f"row, at {', '.join(map(str, options.connections))} connections; "
-        f"{options.accounts} accounts with one key each, taken in turn request by request.",
+        "accounts with one key each, taken in turn request by request.",
         f"- submit: `POST /api/v1/wav/generate` with `audioId` and a loopback `callBackUrl`; "
         f"{options.tracks_per_run} fresh tracks per row (1.2 x `--max-rate` {options.max_rate} "
-        "x duration), each submitted once; every track is a 0.2-s MP3 imported beforehand.",
+        "x duration), each submitted once; every track is a 0.2-s MP3 imported beforehand. "
+        f"Each row has its own accounts, {PER_SUBMIT_ACCOUNT} tracks each: the server keeps "
+        "the default quota of 100 unfinished tasks per account (`WAVFORGE_MAX_UNFINISHED`), "
+        "and without a worker every submitted task stays unfinished.",
         f"- record-info: `GET /api/v1/wav/record-info` over {options.ids} tasks submitted "
-        "beforehand, each read with its own account's key.",
+        f"beforehand, spread over {options.accounts} accounts, each read with its own "
+        "account's key.",
         "- healthz: `GET /healthz` (no auth; one `SELECT 1`): the web stack's ceiling, the "
         "reference for *x healthz*.",
         "- Each connection count runs healthz, submit, record-info in turn; one 2-s healthz "

@@ -57,9 +57,10 @@ _LIVE_ON_TRACK = select(_TASKS.c.id, _TASKS.c.expires_at).where(
     _TASKS.c.live_track_id == bindparam("track_id")
 )
 _RELEASE = update(_TASKS).where(_TASKS.c.id == bindparam("task")).values(live_track_id=None)
-# Counting stops at the limit: the quota only needs to know whether it is reached.
+# Counting stops at the limit: the quota only needs to know whether it is reached. It reads
+# the status, not the id, so that the (account_id, status) index alone answers it.
 _UNFINISHED_OF_ACCOUNT = select(func.count()).select_from(
-    select(_TASKS.c.id)
+    select(_TASKS.c.status)
     .where(
         _TASKS.c.account_id == bindparam("account_id"),
         # Equalities rather than IN: an IN list is expanded per execution (see db.rows).

@@ -5,21 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import text
+from sqlalchemy import literal, select
 
 from wavforge import __version__
-from wavforge.http.deps import ContextDep
+from wavforge.db.database import Database
+from wavforge.http.deps import ContextDep, db_call
 from wavforge.http.openapi import health_route
 
 router = APIRouter(tags=["Operations"])
 
 
+_PING = select(literal(1))
+
+
 @router.get("/healthz", summary="Liveness", **health_route())
 async def healthz(ctx: ContextDep) -> dict[str, Any]:
-    def ping() -> None:
-        with ctx.db.read() as session:
-            session.execute(text("SELECT 1"))
-
-    await run_in_threadpool(ping)
+    await db_call(ctx, _ping, ctx.db)
     return {"status": "ok", "version": __version__}
+
+
+def _ping(db: Database) -> None:
+    with db.read_rows() as rows:
+        rows.scalar(_PING, {})
