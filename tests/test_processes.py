@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -75,21 +76,32 @@ def _parent(pid: int) -> int:
         return -1
 
 
-def _listening_inode(port: int) -> str:
+def _listening_inodes(port: int) -> set[str]:
+    """The inodes of the sockets listening on ``port``."""
+    found = set()
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
         if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":  # 0A: LISTEN
-            return fields[9]
-    raise AssertionError(f"nothing listens on {port}")
+            found.add(fields[9])
+    return found
 
 
-def _holds_socket(pid: int, inode: str) -> bool:
+def _listening_socket(pid: int, inodes: set[str]) -> str | None:
+    """Which of ``inodes`` the process holds, if any."""
     with suppress(OSError):
         for fd in Path(f"/proc/{pid}/fd").iterdir():
             with suppress(OSError):
-                if os.readlink(fd) == f"socket:[{inode}]":
-                    return True
-    return False
+                target = os.readlink(fd)
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    return target[8:-1]
+    return None
+
+
+def _api_processes(pid: int, port: int) -> dict[int, str]:
+    """The children of ``serve`` that listen on ``port``, with their sockets' inodes."""
+    inodes = _listening_inodes(port)
+    held = {child: _listening_socket(child, inodes) for child in _children(pid)}
+    return {child: inode for child, inode in held.items() if inode is not None}
 
 
 def _cpu_ticks(pid: int) -> int:
@@ -97,22 +109,28 @@ def _cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
-def _start_two_api_processes(server: Server) -> tuple[int, str]:
-    """Start ``server`` with two API processes: its pid and the inode of its listening socket."""
+def _start_two_api_processes(server: Server) -> tuple[int, dict[int, str]]:
+    """Start ``server`` with two API processes: its pid, and its API processes with their
+    listening sockets (once both listen)."""
     server.extra_env["WAVFORGE_API_PROCESSES"] = "2"
     server.start()
     assert server.process is not None
-    return server.process.pid, _listening_inode(server.port)
+    pid = server.process.pid
+    wait_until(lambda: len(_api_processes(pid, server.port)) == 2, timeout=30)
+    return pid, _api_processes(pid, server.port)
 
 
 def test_several_api_processes_share_the_port_beside_one_worker_process(
     own_server: Server, receiver: Receiver, mp3: Path
 ) -> None:
     server = own_server
-    pid, inode = _start_two_api_processes(server)
+    pid, listening = _start_two_api_processes(server)
     children = _children(pid)
-    api = [pid for pid in children if _holds_socket(pid, inode)]
-    assert len(api) == 2  # plus the worker and multiprocessing's resource tracker
+    api = list(listening)
+    # Each API process listens on a socket of its own (SO_REUSEPORT), so the kernel
+    # balances connections between them; beside them the worker, and multiprocessing's
+    # resource tracker.
+    assert len(set(listening.values())) == 2
     assert len(children) >= 3
 
     key = server.create_key()["key"]
@@ -148,11 +166,11 @@ def test_a_worker_process_that_dies_is_replaced(
     own_server: Server, receiver: Receiver, mp3: Path
 ) -> None:
     server = own_server
-    pid, inode = _start_two_api_processes(server)
+    pid, listening = _start_two_api_processes(server)
     workers = [
         child
         for child in _children(pid)
-        if not _holds_socket(child, inode) and b"resource_tracker" not in _cmdline(child)
+        if child not in listening and b"resource_tracker" not in _cmdline(child)
     ]
     assert len(workers) == 1
     os.kill(workers[0], signal.SIGKILL)
@@ -163,6 +181,48 @@ def test_a_worker_process_that_dies_is_replaced(
         assert wait_for_wav(client, response.json()["data"]["taskId"])["successFlag"] == "SUCCESS"
     server.stop()
     assert server.process.returncode == 0
+
+
+def test_an_api_process_that_dies_is_replaced(own_server: Server) -> None:
+    server = own_server
+    pid, listening = _start_two_api_processes(server)
+    victim = next(iter(listening))
+    os.kill(victim, signal.SIGKILL)
+    wait_until(
+        lambda: (
+            len(_api_processes(pid, server.port)) == 2
+            and victim not in _api_processes(pid, server.port)
+        ),
+        timeout=30,
+    )
+    key = server.create_key()["key"]
+
+    def credit(_: int) -> int:
+        with server.client(key) as client:  # a connection each: both sockets get some
+            return client.get("/api/v1/generate/credit").status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(credit, range(32))) == {200}
+    server.stop()
+    assert server.process is not None and server.process.returncode == 0
+
+
+def test_several_api_processes_refuse_a_port_in_use(own_server: Server) -> None:
+    """SO_REUSEPORT must not let the API processes join whatever holds the port."""
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        taken.bind(("127.0.0.1", own_server.port))
+        taken.listen()
+        done = subprocess.run(
+            [sys.executable, "-m", "wavforge", "serve", "--processes", "2"],
+            env=own_server.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{own_server.port}" in done.stderr
+    assert "in use" in done.stderr
 
 
 def _alive(pid: int) -> bool:

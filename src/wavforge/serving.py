@@ -4,10 +4,12 @@ One API process (the default) runs the API and, unless told otherwise, the worke
 in one interpreter: nothing to supervise, and the per-key rate limit counts exactly in memory.
 
 Python runs one request at a time per interpreter, so on a machine with more cores than that
-``api_processes`` > 1 starts several. uvicorn's supervisor then spawns the API processes on
-one shared socket, and this module spawns one worker process beside them: the worker must not
-be multiplied with the API. Every child starts from a fresh interpreter and reads its settings
-from the environment, which this process has already migrated the database for. Metrics go
+``api_processes`` > 1 starts several. This process then supervises them and one worker
+process beside them (the worker must not be multiplied with the API), and starts again any
+that dies. Each API process runs uvicorn on a listening socket of its own on the shared port
+(``SO_REUSEPORT``), so the kernel balances connections between them. Every child starts from
+a fresh interpreter and reads its settings from the environment, which this process has
+already migrated the database for. Metrics go
 through prometheus-client's multi-process directory, so whichever API process answers a
 scrape reports the counters of all of them.
 """
@@ -18,7 +20,9 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 import threading
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
@@ -37,6 +41,7 @@ METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # After the grace period a handed-back conversion stops at its next lease renewal.
 STOP_MARGIN_SECONDS = 10.0
 RESTART_PAUSE_SECONDS = 1.0
+BACKLOG = 2048  # uvicorn's own default
 
 
 def serve(settings: Settings, *, with_worker: bool) -> None:
@@ -56,6 +61,7 @@ def _serve_in_one_process(settings: Settings, *, with_worker: bool) -> None:
 
 
 def _serve_in_several(settings: Settings, *, with_worker: bool) -> None:
+    _refuse_taken_port(_listen_address(settings), settings)
     _prepare_shared_state(settings)
     if settings.rate_limit_storage.startswith("memory"):
         log.warning(
@@ -63,16 +69,36 @@ def _serve_in_several(settings: Settings, *, with_worker: bool) -> None:
             "WAVFORGE_REDIS_URL to share the counters",
             settings.api_processes,
         )
-    worker = _WorkerProcess(settings) if with_worker else None
-    if worker:
-        worker.start()
-    try:
-        uvicorn.run(
-            APP_FACTORY, factory=True, workers=settings.api_processes, **_uvicorn_options(settings)
-        )
-    finally:
-        if worker:
-            worker.stop()
+    api_stop = settings.shutdown_grace_seconds + STOP_MARGIN_SECONDS
+    children = [
+        Supervised(_run_api_process, f"wavforge-api-{number}", api_stop)
+        for number in range(settings.api_processes)
+    ]
+    if with_worker:
+        worker_stop = settings.shutdown_grace_seconds + settings.lease_seconds + STOP_MARGIN_SECONDS
+        children.append(Supervised(run_worker, "wavforge-worker", worker_stop))
+    asked_to_stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: asked_to_stop.set())
+    for child in children:
+        child.start()
+    log.info(
+        "wavforge %s serving on %s:%d with %d API processes",
+        __version__, settings.host, settings.port, settings.api_processes,
+    )  # fmt: skip
+    asked_to_stop.wait()
+    for child in children:
+        child.terminate()
+    for child in children:
+        child.wait()
+
+
+def _run_api_process() -> None:
+    """One API process of several, on a socket of its own (settings from the environment)."""
+    settings = Settings()
+    config = uvicorn.Config(APP_FACTORY, factory=True, **_uvicorn_options(settings))
+    listening = _own_socket(_listen_address(settings))
+    uvicorn.Server(config).run(sockets=[listening])
 
 
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -91,6 +117,54 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+Address = tuple[socket.AddressFamily, tuple[Any, ...]]
+
+
+def _listen_address(settings: Settings) -> Address:
+    family, _, _, _, address = socket.getaddrinfo(
+        settings.host, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    return family, address
+
+
+def _own_socket(address: Address) -> socket.socket:
+    """This API process's own listening socket on the shared port (``SO_REUSEPORT``).
+
+    The kernel spreads new connections over the processes' sockets by a hash of their
+    addresses. On one shared socket, whichever process woke first accepted a whole burst of
+    connections: under 16 keep-alive connections, one process of two sometimes served all
+    of them, at half the throughput.
+    """
+    family, where = address
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listening.bind(where)
+    listening.listen(BACKLOG)
+    return listening
+
+
+class PortTaken(RuntimeError):
+    """The port ``serve`` should listen on is in use."""
+
+
+def _refuse_taken_port(address: Address, settings: Settings) -> None:
+    """Fail at once if the port is in use, even by a server that shares it too.
+
+    ``SO_REUSEPORT`` would let the API processes join another server's sockets on the port
+    (a stale wavforge, say), and the two would split the traffic; a plain bind fails on any
+    socket there.
+    """
+    family, where = address
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(where)
+        except OSError as error:
+            where_text = f"{settings.host}:{settings.port}"
+            raise PortTaken(f"cannot listen on {where_text}: {error.strerror}") from None
+
+
 def _prepare_shared_state(settings: Settings) -> None:
     """Migrate once and create the link key here, so the children never race to do it.
 
@@ -106,33 +180,35 @@ def _prepare_shared_state(settings: Settings) -> None:
     metrics.prepare_multiprocess_dir(Path(os.environ[METRICS_DIR_VARIABLE]))
 
 
-class _WorkerProcess:
-    """The worker in a child process, started again if it dies while the service runs."""
+class Supervised:
+    """A child process of ``serve``, started again if it dies while the service runs."""
 
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
+    def __init__(self, target: Callable[[], None], name: str, stop_timeout: float) -> None:
+        self._target, self._name, self._stop_timeout = target, name, stop_timeout
         self._stopping = threading.Event()
-        self._lock = threading.Lock()  # no restart may slip in once stop() has begun
+        self._lock = threading.Lock()  # no restart may slip in once terminate() has begun
         self._process: BaseProcess | None = None
-        self._watcher = threading.Thread(target=self._watch, name="worker-watch", daemon=True)
+        self._watcher = threading.Thread(target=self._watch, name=f"{name}-watch", daemon=True)
 
     def start(self) -> None:
-        self._process = _spawn()
+        self._process = self._spawn()
         self._watcher.start()
 
-    def stop(self) -> None:
-        """SIGTERM, then wait for the worker's own graceful stop."""
+    def terminate(self) -> None:
+        """SIGTERM: the child stops gracefully; :meth:`wait` waits for it."""
         with self._lock:
             self._stopping.set()
             process = self._process
+        if process is not None and process.pid is not None and process.is_alive():
+            os.kill(process.pid, signal.SIGTERM)
+
+    def wait(self) -> None:
+        process = self._process
         if process is None or process.pid is None:
             return
+        process.join(self._stop_timeout)
         if process.is_alive():
-            os.kill(process.pid, signal.SIGTERM)
-        timeout = self._settings.shutdown_grace_seconds + self._settings.lease_seconds
-        process.join(timeout + STOP_MARGIN_SECONDS)
-        if process.is_alive():
-            log.error("worker did not stop in time; killing it")
+            log.error("%s did not stop in time; killing it", self._name)
             process.kill()
             process.join()
 
@@ -145,16 +221,15 @@ class _WorkerProcess:
             with self._lock:
                 if self._stopping.is_set():
                     return
-                log.error("worker exited with %s; starting another", self._process.exitcode)
-                self._process = _spawn()
+                log.error("%s exited with %s; starting another", self._name, self._process.exitcode)
+                self._process = self._spawn()
 
-
-def _spawn() -> BaseProcess:
-    process = multiprocessing.get_context("spawn").Process(
-        target=run_worker, name="wavforge-worker", daemon=False
-    )
-    process.start()
-    return process
+    def _spawn(self) -> BaseProcess:
+        process = multiprocessing.get_context("spawn").Process(
+            target=self._target, name=self._name, daemon=False
+        )
+        process.start()
+        return process
 
 
 class MetricsPortTaken(RuntimeError):

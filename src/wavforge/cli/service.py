@@ -80,7 +80,10 @@ def serve(
 
     settings = _settings(host=host, port=port, api_processes=processes)
     configure_logging()
-    serving.serve(settings, with_worker=not no_worker)
+    try:
+        serving.serve(settings, with_worker=not no_worker)
+    except serving.PortTaken as error:
+        fail(str(error))
 
 
 @app.command()
