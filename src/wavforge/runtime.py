@@ -32,6 +32,7 @@ class Runtime:
 
     def close(self) -> None:
         self.converters.close()
+        self.huey.storage.close()
         self.context.db.dispose()
 
 

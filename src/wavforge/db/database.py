@@ -21,6 +21,7 @@ from typing import Any, cast
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from wavforge.db.checkpoints import Checkpointer, leave_the_log_alone
 from wavforge.db.rows import DriverRows, EngineRows, Plans, Rows, driver_call, raise_nul
 
 BUSY_TIMEOUT_SECONDS = 30
@@ -37,6 +38,9 @@ class Database:
         self._one_writer: AbstractContextManager[object] = (
             WriterQueue(_lock_path(self.engine.url.database)) if self.is_sqlite else nullcontext()
         )
+        self._checkpointer = _checkpointer(self.engine.url.database) if self.is_sqlite else None
+        if self._checkpointer:
+            self._checkpointer.start()
         self._reader = sessionmaker(self._read_engine, expire_on_commit=False)
 
     @property
@@ -104,6 +108,8 @@ class Database:
             pooled.close()
 
     def dispose(self) -> None:
+        if self._checkpointer:
+            self._checkpointer.stop()
         self.engine.dispose()
 
 
@@ -149,11 +155,17 @@ class WriterQueue:
         return self._file
 
 
+def _is_file(database: str | None) -> bool:
+    return bool(database) and database != ":memory:" and not str(database).startswith("file:")
+
+
 def _lock_path(database: str | None) -> Path | None:
     """The lock file of a database file; an in-memory database has only this process."""
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return Path(f"{database}.writer-lock")
+    return Path(f"{database}.writer-lock") if _is_file(database) else None
+
+
+def _checkpointer(database: str | None) -> Checkpointer | None:
+    return Checkpointer(Path(database)) if database and _is_file(database) else None
 
 
 def _create_engine(url: str) -> Engine:
@@ -192,6 +204,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
     cursor.close()
+    leave_the_log_alone(dbapi_connection)
 
 
 def _sqlite_on_begin(connection: Any) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Dialect, Executable, Insert
+from sqlalchemy import Connection, Dialect, Executable, Insert, Update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -138,21 +138,21 @@ class Plans:
 
     def of(self, statement: Executable, params: Params) -> Plan:
         key: object = statement
-        if isinstance(statement, Insert):
-            key = (statement, tuple(params))  # an INSERT is compiled for its columns
+        if isinstance(statement, Insert | Update):
+            key = (statement, tuple(params))  # compiled for the columns given, as SQLAlchemy does
         plan = self._plans.get(key)
         if plan is None:
             plan = self._plans[key] = self._compile(statement, params)
         return plan
 
     def _compile(self, statement: Executable, params: Params) -> Plan:
-        keys = list(params) if isinstance(statement, Insert) else None
+        keys = list(params) if isinstance(statement, Insert | Update) else None
         compiled = statement.compile(dialect=self._dialect, column_keys=keys)  # type: ignore[attr-defined]
         assert isinstance(compiled, SQLCompiler)
         if "POSTCOMPILE" in compiled.string:
             raise ValueError(f"expanding parameters cannot run on the driver: {compiled.string}")
         names = compiled.positiontup or []
-        if keys is not None and not set(names) <= set(keys):
+        if isinstance(statement, Insert) and not set(names) <= set(params):
             raise ValueError(f"an INSERT on the driver needs every column: {sorted(names)}")
         binds = [
             (

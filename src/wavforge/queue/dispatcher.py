@@ -14,6 +14,7 @@ from huey.storage import SqliteStorage
 from wavforge.config import Settings
 from wavforge.core import conversion, deliveries
 from wavforge.core.context import Context
+from wavforge.db.checkpoints import Checkpointer, leave_the_log_alone
 from wavforge.db.database import WriterQueue
 from wavforge.observability.logs import current_request_id, request_context
 
@@ -46,17 +47,26 @@ class QueueFile(SqliteStorage):
     submission about 3 ms here. With ``NORMAL`` (the database's own setting) a power cut may
     lose the newest messages, never corrupt the file; a lost message is no lost task, since
     the sweep re-queues every pending row whose message went missing. Writers of several
-    processes take turns like the database's own (see :class:`WriterQueue`).
+    processes take turns, and a thread checkpoints the log, like the database's own (see
+    :class:`WriterQueue` and :mod:`wavforge.db.checkpoints`).
     """
 
     def __init__(self, *args: Any, filename: str = "huey.db", **kwargs: Any) -> None:
         self._writers = WriterQueue(Path(f"{filename}.writer-lock"))
         super().__init__(*args, filename=filename, **kwargs)
+        self._checkpointer = Checkpointer(Path(filename))  # as the database's own
+        self._checkpointer.start()
 
     def _create_connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection = super()._create_connection()
         connection.execute("PRAGMA synchronous=NORMAL")
+        leave_the_log_alone(connection)
         return connection
+
+    def close(self) -> bool:
+        self._checkpointer.stop()
+        closed: bool = super().close()
+        return closed
 
     @contextmanager
     def db(self, commit: bool = False, close: bool = False) -> Iterator[sqlite3.Cursor]:
