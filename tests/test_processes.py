@@ -4,6 +4,7 @@ beside one worker process; the OpenAPI docs."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -238,3 +239,25 @@ def _cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def test_conversion_limits_left_empty_mean_none(
+    own_server: Server, receiver: Receiver, mp3: Path
+) -> None:
+    """``WAVFORGE_CONVERT_MEMORY_BYTES=`` and ``..._CPU_SECONDS=`` (as an environment file
+    writes them) lift the limits, as documented, instead of failing the start."""
+    server = own_server
+    server.extra_env |= {"WAVFORGE_CONVERT_MEMORY_BYTES": "", "WAVFORGE_CONVERT_CPU_SECONDS": ""}
+    server.start()
+    with server.client(server.create_key()["key"]) as client:
+        imported = import_file(client, mp3)
+        body = {"taskId": imported["taskId"], "callBackUrl": receiver.url}
+        response = client.post("/api/v1/wav/generate", json=body)
+        assert wait_for_wav(client, response.json()["data"]["taskId"])["successFlag"] == "SUCCESS"
+    assert server.process is not None
+    converters = descendants(server.process.pid)
+    assert converters  # the conversion's child, kept for the next task
+    for child in converters:
+        limits = Path(f"/proc/{child}/limits").read_text()
+        assert re.search(r"Max address space\s+unlimited", limits), limits
+        assert re.search(r"Max cpu time\s+unlimited", limits), limits

@@ -176,10 +176,18 @@ class Settings(BaseSettings):
         description="Port `wavforge worker` serves its metrics on (at `WAVFORGE_HOST`).",
     )
 
-    @field_validator("metrics_token", "metrics_port", mode="before")
+    @field_validator(
+        "metrics_token",
+        "metrics_port",
+        "convert_memory_bytes",
+        "convert_cpu_seconds",
+        "convert_timeout_seconds",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
-        """``WAVFORGE_METRICS_TOKEN=`` in an environment file means no token, not a bad one."""
+        """``WAVFORGE_METRICS_TOKEN=`` in an environment file means no token, not a bad one;
+        ``WAVFORGE_CONVERT_CPU_SECONDS=`` means no limit, as documented."""
         return None if value == "" else value
 
     @field_validator("callback_retry_suno", "callback_retry_unified", mode="before")

@@ -47,13 +47,23 @@ class Checkpointer:
             self._thread.join()
 
     def _run(self) -> None:
-        connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        connection: sqlite3.Connection | None = None
+        last_error = ""
         try:
             while not self._stopping.wait(INTERVAL_SECONDS):
                 try:
+                    if connection is None:
+                        if not self._path.exists():  # not migrated yet
+                            continue
+                        connection = sqlite3.connect(
+                            self._path, isolation_level=None, check_same_thread=False
+                        )
                     # PASSIVE: copies what it can and waits for no one, writers included.
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except sqlite3.Error as error:
-                    log.warning("checkpoint of %s failed: %s", self._path.name, error)
+                    if str(error) != last_error:  # once, not five times a second
+                        log.warning("checkpoint of %s failed: %s", self._path.name, error)
+                    last_error = str(error)
         finally:
-            connection.close()
+            if connection is not None:
+                connection.close()
