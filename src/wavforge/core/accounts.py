@@ -127,13 +127,18 @@ def use_is_unrecorded(principal: Principal) -> bool:
     return last_used is None or clock.now() - last_used > LAST_USED_RESOLUTION
 
 
+_NOTE_USE = (
+    update(ApiKey).where(ApiKey.id == bindparam("key_id")).values(last_used_at=bindparam("at"))
+)
+
+
 def record_use(db: Database, principal: Principal) -> None:
     """Note the key's use; callers ask :func:`use_is_unrecorded` first, so that
-    authentication is a write about once a minute per key, not once per request."""
-    with db.write() as session:
-        session.execute(
-            update(ApiKey).where(ApiKey.id == principal.key_id).values(last_used_at=clock.now())
-        )
+    authentication is a write about once a minute per key, not once per request. Still a
+    burst of keys new to a process (a restart, many clients at once) makes one each, so it
+    is a plain-row statement like a submission's."""
+    with db.write_rows() as rows:
+        rows.run(_NOTE_USE, {"key_id": principal.key_id, "at": clock.now()})
 
 
 @dataclass(frozen=True)

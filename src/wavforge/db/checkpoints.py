@@ -1,13 +1,16 @@
 """SQLite's WAL checkpoints, off the request path.
 
 In WAL mode SQLite copies the log back into the database file (a checkpoint) once the log
-passes 1,000 pages, inside the COMMIT that crossed the line. Under a burst of submissions
-that was about one commit in fifty, taking 5 to 14 ms while it held the writer's turn (see
-``WriterQueue``): the other API processes' writers, and so their whole event loops, waited
-behind it, which made most of submit's p99. So connections here leave the log alone until it
-is ten times larger (a safety net for a process that runs no checkpointer), and a thread of
-each process checkpoints every 200 ms instead, outside the writer's turn: a passive
-checkpoint runs beside writers and readers, and ``sqlite3`` releases the GIL while it works.
+passes 1,000 pages, inside the COMMIT that crossed the line. A submission writes about 15
+pages, so under a burst of submissions that was one commit in sixty or so, taking 5 to 14 ms
+while it held the writer's turn (see ``WriterQueue``): the other API processes' writers, and
+so their whole event loops, waited behind it. So a thread of each process checkpoints every
+100 ms instead, outside the writer's turn: a passive checkpoint runs beside writers and
+readers, and ``sqlite3`` releases the GIL while it works. Connections still checkpoint
+themselves past 40,000 pages (160 MB), a safety net for a process without the thread and
+for a log the thread cannot keep short (SQLite restarts the log only when a writer finds it
+fully copied, which a steady stream of writes postpones); after a burst the log file is cut
+back to 64 MiB.
 """
 
 from __future__ import annotations
@@ -19,13 +22,15 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-AUTOCHECKPOINT_PAGES = 10_000
-INTERVAL_SECONDS = 0.2
+AUTOCHECKPOINT_PAGES = 40_000
+INTERVAL_SECONDS = 0.1
+LOG_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 
 
 def leave_the_log_alone(connection: sqlite3.Connection) -> None:
     """Set a connection's automatic checkpoints to the safety net's size."""
     connection.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+    connection.execute(f"PRAGMA journal_size_limit={LOG_SIZE_LIMIT_BYTES}")
 
 
 class Checkpointer:

@@ -52,7 +52,7 @@ async def get_principal(request: Request) -> Principal:
     context = context_of(request)
     principal = await db_call(context, accounts.authenticate, context.db, key.strip())
     if accounts.use_is_unrecorded(principal):  # about once a minute per key: a write
-        await run_in_threadpool(accounts.record_use, context.db, principal)
+        await db_call(context, accounts.record_use, context.db, principal)
     context.limiter.hit(principal.key_id)
     return principal
 
