@@ -640,12 +640,13 @@ READING = [
     "- Latencies are wrk's (closed loop: each connection waits for an answer before its next",
     "  request), from the request's start to the whole answer, in ms.",
     "- *non-2xx* must be 0: a 409 on submit means a track was submitted twice (the slices",
-    "  overlapped, or the pool ran out: raise `--max-rate`); a 430 means the rate limit.",
+    "  overlapped, or the pool ran out: raise `--max-rate`); a 430 means the rate limit; a",
+    "  405 means an account reached the quota of unfinished tasks.",
     "- *server CPU %* is the CPU time of the server's process tree over the run (200 % is two",
     "  cores busy); *wrk CPU %* is wrk's own. wrk and the server share the machine's cores, so",
     "  on a small machine wrk's share is taken from the server.",
-    "- *processes holding the port*: with several API processes uvicorn's supervisor holds",
-    "  the socket too, so 2 API processes show as 3; 1 means the setting had no effect.",
+    "- *processes holding the port*: with several API processes each listens on a socket of",
+    "  its own, so 2 API processes show as 2; 1 means the setting had no effect.",
 ]
 
 
