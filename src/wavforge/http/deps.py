@@ -53,7 +53,10 @@ async def get_principal(request: Request) -> Principal:
     principal = await db_call(context, accounts.authenticate, context.db, key.strip())
     if accounts.use_is_unrecorded(principal):  # about once a minute per key: a write
         await db_call(context, accounts.record_use, context.db, principal)
-    context.limiter.hit(principal.key_id)
+    if context.limiter.counts_remotely:
+        await run_in_threadpool(context.limiter.hit, principal.key_id)
+    else:
+        context.limiter.hit(principal.key_id)
     return principal
 
 
