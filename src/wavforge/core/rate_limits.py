@@ -94,7 +94,6 @@ class RateLimiter:
 
     def __init__(self, rate: str, storage_uri: str = "memory://") -> None:
         local = storage_uri.startswith("memory")
-        # Counting in Redis is a network round trip, which must not hold up an event loop.
         self.counts_remotely = not local
         self._windows = [
             (item, LocalWindow(item) if local else SharedWindow(item, storage_uri))

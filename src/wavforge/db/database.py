@@ -22,7 +22,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from wavforge.db.checkpoints import Checkpointer, leave_the_log_alone
-from wavforge.db.rows import DriverRows, EngineRows, Plans, Rows, driver_call, raise_nul
+from wavforge.db.rows import DriverRows, EngineRows, Plans, Rows, driver_call, refuse_nul
 
 BUSY_TIMEOUT_SECONDS = 30
 _READ_ONLY = "wavforge_read_only"
@@ -189,9 +189,7 @@ def _refuse_nul(
     _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, many: bool
 ) -> None:
     for row in parameters if many else (parameters,):
-        values = row.values() if isinstance(row, dict) else row or ()
-        if any(isinstance(value, str) and "\x00" in value for value in values):
-            raise_nul()
+        refuse_nul(row.values() if isinstance(row, dict) else row or ())
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

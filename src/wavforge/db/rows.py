@@ -11,7 +11,7 @@ like every other statement.
 
 The statements are SQLAlchemy Core, so they are written once for both databases. Two things
 the driver path does not do, and refuses rather than gets wrong: an ``IN`` list expanded at
-execution time (write ``or_`` of equalities), and an ``INSERT`` that leaves a column to its
+execution time (write ``or_`` of equalities), and a write that leaves a column to its
 Python-side default (give every column, as ``models.column_values`` does).
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -114,9 +114,8 @@ class Plan:
             value = params.get(name, fixed)
             if value is REQUIRED:
                 raise KeyError(f"a value is required for the parameter {name!r}")
-            if isinstance(value, str) and "\x00" in value:
-                raise_nul()
             values.append(value if process is None else process(value))
+        refuse_nul(values)
         return tuple(values)
 
     def row(self, raw: Sequence[Any]) -> Any:
@@ -152,8 +151,9 @@ class Plans:
         if "POSTCOMPILE" in compiled.string:
             raise ValueError(f"expanding parameters cannot run on the driver: {compiled.string}")
         names = compiled.positiontup or []
-        if isinstance(statement, Insert) and not set(names) <= set(params):
-            raise ValueError(f"an INSERT on the driver needs every column: {sorted(names)}")
+        if isinstance(statement, Insert | Update) and not set(names) <= set(params):
+            # A column's Python-side default, which SQLAlchemy fills in at execution.
+            raise ValueError(f"a write on the driver needs every column it sets: {sorted(names)}")
         binds = [
             (
                 name,
@@ -179,7 +179,9 @@ class Plans:
         return row_type._make, results
 
 
-def raise_nul() -> None:
-    """A 400 for text with a NUL character, whichever database: PostgreSQL cannot store one
-    (psycopg raises, which was a 500), and SQLite would keep what PostgreSQL refuses."""
-    raise InvalidRequest("text must not contain NUL (0x00) characters")
+def refuse_nul(values: Iterable[object]) -> None:
+    """A 400 for text with a NUL character among a statement's parameters, whichever
+    database: PostgreSQL cannot store one (psycopg raises, which was a 500), and SQLite
+    would keep what PostgreSQL refuses."""
+    if any(isinstance(value, str) and "\x00" in value for value in values):
+        raise InvalidRequest("text must not contain NUL (0x00) characters")

@@ -36,12 +36,17 @@ async def db_call(ctx: Context, work: Callable[P, T], *args: P.args, **kwargs: P
     waits for no lock (WAL), a write a few hundred and queues behind at most one other
     writer (``WriterQueue``). A trip to the threadpool costs more CPU than a read on a small
     machine under load (about 0.3 ms per request here) and makes the threads fight over the
-    GIL; and a writer thread holds the file's lock while it waits for the GIL. A database
-    server is a network round trip away, which must not hold up the event loop.
+    GIL; and a writer thread holds the file's lock while it waits for the GIL.
     """
-    if ctx.db.is_sqlite:
-        return work(*args, **kwargs)
-    return await run_in_threadpool(work, *args, **kwargs)
+    return await nearby(not ctx.db.is_sqlite, work, *args, **kwargs)
+
+
+async def nearby(remote: bool, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``work`` in the event loop, or in a thread when it is ``remote``: a network round
+    trip away (a database server, Redis), which must not hold up the event loop."""
+    if remote:
+        return await run_in_threadpool(work, *args, **kwargs)
+    return work(*args, **kwargs)
 
 
 async def get_principal(request: Request) -> Principal:
@@ -53,10 +58,7 @@ async def get_principal(request: Request) -> Principal:
     principal = await db_call(context, accounts.authenticate, context.db, key.strip())
     if accounts.use_is_unrecorded(principal):  # about once a minute per key: a write
         await db_call(context, accounts.record_use, context.db, principal)
-    if context.limiter.counts_remotely:
-        await run_in_threadpool(context.limiter.hit, principal.key_id)
-    else:
-        context.limiter.hit(principal.key_id)
+    await nearby(context.limiter.counts_remotely, context.limiter.hit, principal.key_id)
     return principal
 
 

@@ -64,6 +64,8 @@ class QueueFile(SqliteStorage):
         return connection
 
     def close(self) -> bool:
+        """The storage is done with (``Runtime.close``); Huey itself closes it only before
+        forking worker processes, which wavforge does not use."""
         self._checkpointer.stop()
         closed: bool = super().close()
         return closed
