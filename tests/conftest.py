@@ -299,6 +299,14 @@ def import_file(api: httpx.Client, path: Path, **form: str) -> dict[str, Any]:
     return dict(response.json()["data"])
 
 
+def break_stored_source(server: Server, track_id: str, tmp_path: Path) -> None:
+    """Corrupt the stored source after import: the conversion, not the import, must fail."""
+    (key,) = server.stored(f"sources/{track_id}.")
+    garbage = tmp_path / "garbage.mp3"
+    garbage.write_bytes(b"\xff\xfb\x90\x00" + b"garbage" * 2000)
+    server.storage().put(key, garbage)
+
+
 def import_tracks(api: httpx.Client, mp3: Path, count: int) -> list[str]:
     """``count`` distinct tracks, imported 20 files per request (the import's limit)."""
     ids: list[str] = []

@@ -15,10 +15,11 @@ from sqlalchemy import update
 
 from wavforge.core import accounts, conversion, ledger, tracks, wav_tasks
 from wavforge.core.leases import claim_wav
-from wavforge.core.states import Dialect, WavStatus
+from wavforge.core.requests import WavRequest
+from wavforge.core.states import WavStatus
 from wavforge.core.tracks import ImportMeta, StagedFile
-from wavforge.core.wav_tasks import WavRequest
 from wavforge.db.models import LedgerEntry, WavTask
+from wavforge.dialects import SUNO
 from wavforge.runtime import Runtime, build_runtime
 
 from audiogen import make_mp3
@@ -169,7 +170,7 @@ def pending_task(runtime: Runtime, tmp_path: Path, credits: int) -> tuple[str, s
     source = make_mp3(tmp_path / "one.mp3", 0.5)
     staged = [StagedFile(path=source, filename="one.mp3")]
     music = tracks.import_files(ctx, account_id, staged, ImportMeta())
-    request = WavRequest(dialect=Dialect.SUNO, task_id=music.id)
+    request = WavRequest(dialect=SUNO.name, task_id=music.id)
     return account_id, wav_tasks.submit(ctx, account_id, request).id
 
 

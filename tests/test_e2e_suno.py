@@ -40,8 +40,11 @@ def test_import_convert_callback_download(
     (call,) = receiver.wait_for(1)
     assert call["body"]["code"] == 200
     assert call["body"]["data"]["task_id"] == task_id
-    url = call["body"]["data"]["audioWavUrl"]
-    assert url == call["body"]["data"]["audio_wav_url"]
+    data = call["body"]["data"]
+    url = data["audioWavUrl"]
+    # The documented fields, then what real receivers read besides (docs/api.md).
+    assert url == data["audio_wav_url"] == data["response"]["audioWavUrl"]
+    assert data["taskId"] == task_id and data["audioId"] == data["musicId"] == track["id"]
 
     record = wait_for_wav(api, task_id)
     assert record["successFlag"] == "SUCCESS"

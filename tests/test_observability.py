@@ -38,6 +38,7 @@ from conftest import (
     Receiver,
     Server,
     assert_envelope,
+    break_stored_source,
     free_port,
     import_file,
     wait_for_wav,
@@ -113,14 +114,6 @@ def submit(api: httpx.Client, track_id: str, receiver: Receiver, **headers: str)
     return api.post(
         GENERATE, json={"audioId": track_id, "callBackUrl": receiver.url}, headers=headers
     )
-
-
-def break_stored_source(server: Server, track_id: str, tmp_path: Path) -> None:
-    """Corrupt the stored source after import: the conversion, not the import, must fail."""
-    (key,) = server.stored(f"sources/{track_id}.")
-    garbage = tmp_path / "garbage.mp3"
-    garbage.write_bytes(b"\xff\xfb\x90\x00" + b"garbage" * 2000)
-    server.storage().put(key, garbage)
 
 
 def start_worker(server: Server, log: Path, **env: str) -> subprocess.Popen[bytes]:

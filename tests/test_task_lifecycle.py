@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from wavforge.db.models import Delivery, WavTask
 
 from audiogen import make_mp3
-from conftest import Receiver, Server, import_file, wait_for_wav
+from conftest import Receiver, Server, break_stored_source, import_file, wait_for_wav
 
 
 def generate(api: httpx.Client, receiver: Receiver, **ids: str) -> httpx.Response:
@@ -45,14 +45,6 @@ def test_racing_submissions_make_exactly_one_task(
         assert generate(api, receiver, taskId=track["taskId"]).status_code == 409
 
 
-def break_stored_source(server: Server, track_id: str, tmp_path: Path) -> None:
-    """Corrupt the stored source after import: the conversion, not the import, must fail."""
-    (key,) = server.stored(f"sources/{track_id}.")
-    garbage = tmp_path / "garbage.mp3"
-    garbage.write_bytes(b"\xff\xfb\x90\x00" + b"garbage" * 2000)
-    server.storage().put(key, garbage)
-
-
 def test_a_failed_conversion_is_clean_refunded_and_retryable(
     server: Server, receiver: Receiver, tmp_path: Path
 ) -> None:
@@ -77,8 +69,14 @@ def test_a_failed_conversion_is_clean_refunded_and_retryable(
         assert call["body"]["code"] == record["errorCode"]
         assert call["body"]["msg"] == record["errorMessage"]
         assert call["body"]["data"] == {
-            "task_id": task_id, "audioWavUrl": None, "audio_wav_url": None
-        }  # fmt: skip
+            "task_id": task_id,
+            "audioWavUrl": None,
+            "audio_wav_url": None,
+            "taskId": task_id,
+            "audioId": track_id,
+            "musicId": track_id,
+            "response": {"audioWavUrl": None},
+        }
 
         assert server.stored(f"wav/{task_id}") == []
         assert not list((server.data_dir / "tmp").glob(f"{task_id}*"))

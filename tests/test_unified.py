@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import Receiver, Server, import_file
+from conftest import Receiver, Server, break_stored_source, import_file
 
 ISO_NO_OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$")
 
@@ -58,11 +58,14 @@ def test_submit_status_and_detail_shapes(api: httpx.Client, mp3: Path) -> None:
         status
     )
     [file] = status["files"]
-    assert set(file) == {"file_url", "file_type"} and file["file_type"] == "audio"
-    assert httpx.get(file["file_url"]).content[:4] == b"RIFF"
+    # Generic unified clients read file_url/file_type; music clients and the vendor's music
+    # webhook read wav_url (CONTRACT §5): one link under each name.
+    assert set(file) == {"file_url", "file_type", "wav_url"} and file["file_type"] == "audio"
+    assert file["wav_url"] == file["file_url"]
+    assert httpx.get(file["wav_url"]).content[:4] == b"RIFF"
 
     detail = api.get("/api/generate/detail/music", params={"task_id": data["task_id"]}).json()
-    assert detail["data"]["files"] == [{"wav_url": file["file_url"]}]
+    assert detail["data"]["files"] == [file]
 
     music = api.get("/api/generate/detail/music", params={"task_id": imported["taskId"]}).json()
     [track] = music["data"]["files"]
@@ -121,13 +124,32 @@ def test_one_record_per_track_across_dialects(
     assert api.get(f"/api/generate/status/{suno_id}").json()["data"]["task_id"] == suno_id
 
 
-def test_unified_callback_body_is_the_status_body(
+def test_unified_callback_body_is_the_status_answer(
     api: httpx.Client, mp3: Path, receiver: Receiver
 ) -> None:
+    """The vendor: the callback has "the same structure as the status endpoint response",
+    envelope included, so a receiver reads ``body.data.status`` and ``body.data.files``."""
     track = import_file(api, mp3)["tracks"][0]["id"]
     task_id = submit(api, callback_url=receiver.url, input={"audio_id": track}).json()["data"][
         "task_id"
     ]
     call = receiver.wait_for(1)[0]
-    assert call["body"] == api.get(f"/api/generate/status/{task_id}").json()["data"]
-    assert call["body"]["status"] == "finished"
+    assert call["body"] == api.get(f"/api/generate/status/{task_id}").json()
+    assert call["body"]["code"] == 200 and call["body"]["data"]["status"] == "finished"
+    assert call["body"]["data"]["files"][0]["wav_url"].startswith("http")
+
+
+def test_a_failed_task_is_posted_as_a_status_answer(
+    api: httpx.Client, server: Server, mp3: Path, tmp_path: Path, receiver: Receiver
+) -> None:
+    """A source that cannot be converted: ``code`` 200 and ``status: failed``,
+    as the status endpoint answers it."""
+    track = import_file(api, mp3)["tracks"][0]["id"]
+    break_stored_source(server, track, tmp_path)
+    task_id = submit(api, callback_url=receiver.url, input={"audio_id": track}).json()["data"][
+        "task_id"
+    ]
+    call = receiver.wait_for(1)[0]
+    assert call["body"] == api.get(f"/api/generate/status/{task_id}").json()
+    assert call["body"]["code"] == 200 and call["body"]["data"]["status"] == "failed"
+    assert call["body"]["data"]["files"] == [] and call["body"]["data"]["error_message"]

@@ -83,8 +83,8 @@ def test_500_then_503_then_200_is_three_signed_attempts_on_schedule(
     stamps = [int(call["headers"]["webhook-timestamp"]) for call in calls]
     assert stamps == sorted(stamps) and stamps[2] - stamps[0] >= 2  # fresh on every attempt
 
-    status = api.get(f"/api/generate/status/{task_id}").json()["data"]
-    assert third["body"] == status and status["status"] == "finished"
+    status = api.get(f"/api/generate/status/{task_id}").json()
+    assert third["body"] == status and status["data"]["status"] == "finished"
     secret = account["webhook_secret"]
     assert Webhook(secret).verify(third["raw"], third["headers"]) == status
     for call in calls:

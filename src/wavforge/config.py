@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from wavforge import profiles
 from wavforge.audio.options import RIFF_DATA_LIMIT, Limits
 
 # Seconds to wait before each retry of a failed callback (CONTRACT §6), as "60,300,900".
@@ -91,6 +92,12 @@ class Settings(BaseSettings):
     rate_limit: str = Field(
         default="20/second",
         description="Per-key request rate, e.g. `20/second` or `600/minute` (430 beyond).",
+    )
+    profile: str = Field(
+        default="sunoapi",
+        description="Vendor profile of keys and accounts that name none, and of requests "
+        "refused before their key is read: `sunoapi`, `kie`, `vidgo` or `poyo` (how errors "
+        "are numbered; see docs/api.md).",
     )
     max_unfinished: Annotated[int, Field(ge=1)] = Field(
         default=100, description="Unfinished WAV tasks an account may have at once (405 beyond)."
@@ -205,10 +212,6 @@ class Settings(BaseSettings):
             raise ValueError("retry delays must be between 0 and 86400 seconds")
         return value
 
-    def retry_schedule(self, dialect: str) -> tuple[float, ...]:
-        """The delays before each retry of a callback made for ``dialect``."""
-        return self.callback_retry_unified if dialect == "unified" else self.callback_retry_suno
-
     @field_validator("rate_limit")
     @classmethod
     def _rate(cls, value: str) -> str:
@@ -219,6 +222,11 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError("expected a rate such as '20/second' or '600/minute'") from None
         return value
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, value: str) -> str:
+        return profiles.check(value)
 
     @field_validator("data_dir")
     @classmethod

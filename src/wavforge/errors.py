@@ -5,6 +5,7 @@ one place (``wavforge.http.errors``), and the CLI prints their message. ::
 
     WavforgeError (500)
     ├── InvalidRequest (400)
+    │   └── MalformedBody (400)  a body that is not a JSON object (kie.ai's "format error")
     ├── Unauthorized (401)
     ├── Forbidden (403)         a download link that was altered
     ├── NotFound (404)
@@ -49,6 +50,10 @@ class WavforgeError(Exception):
 class InvalidRequest(WavforgeError):
     code = 400
     default_message = "invalid parameters"
+
+
+class MalformedBody(InvalidRequest):
+    default_message = "request body must be a JSON object"
 
 
 class Unauthorized(WavforgeError):
@@ -106,6 +111,7 @@ class ServerError(WavforgeError):
     default_message = "server error"
 
 
+# One per contract code; refinements such as MalformedBody share their parent's code.
 ALL_ERRORS: tuple[type[WavforgeError], ...] = (
     InvalidRequest,
     Unauthorized,

@@ -14,7 +14,7 @@ from wavforge.core.maintenance import MaintenanceGate
 from wavforge.core.rate_limits import RateLimiter
 from wavforge.db import migrate
 from wavforge.db.database import Database
-from wavforge.dialects import callback_bodies
+from wavforge.dialects import DIALECTS
 from wavforge.links import LinkSigner
 from wavforge.queue import HueyDispatcher, Worker, create_huey
 from wavforge.storage import open_storage
@@ -56,7 +56,7 @@ def build_runtime(settings: Settings) -> Runtime:
         links=LinkSigner(link_key(settings, db), settings.base_url),
         dispatch=dispatcher,
         converter=converters,
-        callback_bodies=callback_bodies(),
+        dialects=DIALECTS,
         limiter=RateLimiter(settings.rate_limit, settings.rate_limit_storage),
         maintenance=MaintenanceGate(db),
     )

@@ -24,8 +24,8 @@ from wavforge.core import accounts, delivery_log, history, ledger, maintenance, 
 from wavforge.core.accounts import IssuedKey, Principal
 from wavforge.core.context import Context
 from wavforge.core.ledger import MAX_GRANT
-from wavforge.core.states import Dialect
-from wavforge.core.wav_tasks import WavRequest
+from wavforge.core.requests import WavRequest
+from wavforge.dialects import DIALECTS
 from wavforge.errors import InvalidRequest
 from wavforge.http import submissions
 from wavforge.http.deps import AdminDep, ContextDep, PrincipalDep, SubmitterDep
@@ -164,7 +164,10 @@ async def convert(
     if output not in OUTPUTS:
         raise InvalidRequest(f"unknown output {output!r}")
     request = WavRequest(
-        dialect=Dialect.SUNO, audio_id=track_id, options=OUTPUTS[output][1], names=CONSOLE_NAMES
+        dialect=DIALECTS.default.name,
+        audio_id=track_id,
+        options=OUTPUTS[output][1],
+        names=CONSOLE_NAMES,
     )
     record = await submissions.submit(ctx, who.account_id, request)
     return Response(status_code=204, headers={"HX-Redirect": f"/console/tasks/{record.id}"})

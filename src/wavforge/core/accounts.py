@@ -31,6 +31,7 @@ class Principal:
     key_id: str
     is_admin: bool
     key_last_used_at: datetime | None = None
+    profile: str | None = None  # the vendor profile its answers use; None: the default
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,13 @@ def _issue(session: Session, account: Account, name: str) -> IssuedKey:
 
 # Built once: building a statement costs more than running it on SQLite.
 _KEY_BY_HASH = (
-    select(ApiKey.id, ApiKey.last_used_at, Account.id, Account.is_admin)
+    select(
+        ApiKey.id,
+        ApiKey.last_used_at,
+        Account.id,
+        Account.is_admin,
+        func.coalesce(ApiKey.profile, Account.profile),
+    )
     .join(Account, Account.id == ApiKey.account_id)
     .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None))
 )
@@ -117,8 +124,8 @@ def authenticate(db: Database, key: str) -> Principal:
         found = rows.first(_KEY_BY_HASH, {"key_hash": hash_key(key)})
     if found is None:
         raise Unauthorized()
-    key_id, last_used, account_id, is_admin = found
-    return Principal(account_id, key_id, is_admin, key_last_used_at=last_used)
+    key_id, last_used, account_id, is_admin, profile = found
+    return Principal(account_id, key_id, is_admin, key_last_used_at=last_used, profile=profile)
 
 
 def use_is_unrecorded(principal: Principal) -> bool:

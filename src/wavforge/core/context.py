@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,7 +38,16 @@ class Converter(Protocol):
     ) -> ConversionResult: ...
 
 
-CallbackRenderer = Callable[[WavRecord], dict[str, Any]]
+class CallbackDialect(Protocol):
+    """What a delivery needs of the dialect its task was made in (``wavforge.dialects``)."""
+
+    def callback_body(self, record: WavRecord) -> dict[str, Any]: ...
+
+    def retry_schedule(self, settings: Settings) -> tuple[float, ...]: ...
+
+
+class DialectBook(Protocol):
+    def named(self, name: str | None) -> CallbackDialect: ...
 
 
 @dataclass
@@ -49,6 +58,6 @@ class Context:
     links: LinkSigner
     dispatch: Dispatcher
     converter: Converter
-    callback_bodies: Mapping[str, CallbackRenderer]
+    dialects: DialectBook
     limiter: RateLimiter
     maintenance: MaintenanceGate

@@ -42,7 +42,7 @@ def enqueue_event(ctx: Context, session: Session, record: WavRecord, account_id:
         wav_task_id=record.id,
         account_id=account_id,
         url=record.callback_url,
-        payload=ctx.callback_bodies[record.dialect](record),
+        payload=ctx.dialects.named(record.dialect).callback_body(record),
         dialect=record.dialect,
         status=DeliveryStatus.PENDING,
         attempts=0,
@@ -63,7 +63,7 @@ class _Due:
     body: bytes
     secrets: list[str]
     attempts: int
-    dialect: str
+    dialect: str | None
 
 
 def run(ctx: Context, delivery_id: str) -> None:
@@ -99,7 +99,7 @@ def _load(session: Session, delivery_id: str) -> _Due:
         body=canonical_body(delivery.payload),
         secrets=active_secrets(account, clock.now()),
         attempts=delivery.attempts,
-        dialect=delivery.dialect or "suno",
+        dialect=delivery.dialect,
     )
 
 
@@ -116,7 +116,7 @@ def _record(
     ctx: Context, due: _Due, owner: str, started: datetime, attempt: Attempt
 ) -> float | None:
     """Store the attempt and decide what comes next; returns the delay of a retry, if any."""
-    schedule = ctx.settings.retry_schedule(due.dialect)
+    schedule = ctx.dialects.named(due.dialect).retry_schedule(ctx.settings)
     made = due.attempts + 1
     retry_in = None if attempt.delivered or made > len(schedule) else schedule[made - 1]
     if retry_in is not None and attempt.retry_after is not None:

@@ -65,6 +65,7 @@ class WavRecord:
     options: dict[str, object]
     analysis: dict[str, object] | None
     track_title: str
+    credits_charged: int
 
 
 def safe_filename(title: str, suffix: str) -> str:
@@ -137,6 +138,7 @@ def wav_record(task: WavTaskRow, track: TrackRow, links: LinkSigner) -> WavRecor
         options=dict(task.options or {}),
         analysis=task.analysis,
         track_title=track.title,
+        credits_charged=task.credits_charged,
     )
 
 

@@ -32,8 +32,3 @@ class FailureCode:
     FETCH_FAILED = 451
     SERVER_ERROR = 500
     CONVERSION_FAILED = 501
-
-
-class Dialect(StrEnum):
-    SUNO = "suno"
-    UNIFIED = "unified"

@@ -10,8 +10,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, insert, or_, select, update
@@ -22,7 +20,8 @@ from wavforge.audio.options import OutputOptions
 from wavforge.core import clock, ids, ledger
 from wavforge.core.context import Context
 from wavforge.core.records import TrackRow, WavRecord, wav_record
-from wavforge.core.states import UNFINISHED, Dialect, WavStatus
+from wavforge.core.requests import WavRequest
+from wavforge.core.states import UNFINISHED, WavStatus
 from wavforge.db.models import Track, WavTask, column_values, table_of
 from wavforge.db.rows import Rows
 from wavforge.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded, TooLarge
@@ -33,8 +32,6 @@ log = logging.getLogger(__name__)
 
 MAX_ID_LENGTH = 128
 
-
-FIELDS = ("task_id", "audio_id", "bit_depth", "sample_format", "sample_rate")
 
 # Submissions and status polls are most of the API's traffic. Their statements are built once
 # (building one costs more than running it on SQLite) and run on plain rows, without the ORM's
@@ -74,18 +71,6 @@ _TASK_OF_ACCOUNT = select(_TASKS).where(
     _TASKS.c.id == bindparam("task_id"), _TASKS.c.account_id == bindparam("account_id")
 )
 _TRACK = select(_TRACKS).where(_TRACKS.c.id == bindparam("track_id"))
-
-
-@dataclass(frozen=True)
-class WavRequest:
-    dialect: Dialect
-    task_id: str | None = None
-    audio_id: str | None = None
-    callback_url: str | None = None
-    # Output options (CONTRACT §9) as sent, keyed bit_depth/sample_format/sample_rate.
-    options: Mapping[str, object] = field(default_factory=dict)
-    # How the dialect spells each field, so messages name what the client sent.
-    names: Mapping[str, str] = field(default_factory=lambda: {f: f for f in FIELDS})
 
 
 def submit(ctx: Context, account_id: str, request: WavRequest) -> WavRecord:
@@ -128,6 +113,7 @@ def check(ctx: Context, request: WavRequest) -> OutputOptions:
             request.callback_url,
             what="callback URL",
             allow_private=ctx.settings.callback_allow_private,
+            unresolved_ok=True,  # each delivery attempt checks again and records why
         )
     return output
 
@@ -204,7 +190,7 @@ def _new_task(
         account_id=account_id,
         track_id=track.id,
         live_track_id=track.id,
-        dialect=request.dialect.value,
+        dialect=request.dialect,
         callback_url=request.callback_url,
         options=output.as_dict(),
         status=WavStatus.PENDING.value,

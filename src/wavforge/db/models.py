@@ -68,6 +68,8 @@ class Account(Base):
     # After a rotation the old secret still signs (beside the new one) until this time.
     previous_webhook_secret: Mapped[str | None] = mapped_column(String(100))
     previous_secret_until: Mapped[datetime | None] = mapped_column(DateTime)
+    # The vendor profile its keys answer in (wavforge.profiles); NULL: the default.
+    profile: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
@@ -84,6 +86,7 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    profile: Mapped[str | None] = mapped_column(String(20))  # overrides the account's
 
 
 class MusicTask(Base):

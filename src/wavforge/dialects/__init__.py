@@ -1,18 +1,44 @@
-"""Wire formats of the two vendor dialects: translation only — no SQL, no rules, no audio.
+"""The wire dialects: each one object (``base.Dialect``), found here by name or by path.
 
-Each dialect turns core records into its JSON shapes and its requests into core requests.
-The HTTP routers and the worker (for callback bodies) both use these modules.
+::
+
+    Dialect (base.py)         name, prefixes, envelopes, status words, time format,
+    ├── Suno  (suno.py)       callback body, retry schedule, OpenAPI models
+    └── Unified (unified.py)
+
+Vendor profiles (``wavforge.profiles``) sit on top: how one vendor of a family numbers its errors
+and sets the HTTP status. Shared wire helpers live in ``wire.py``, not in either dialect.
 """
 
 from __future__ import annotations
 
-from wavforge.core.context import CallbackRenderer
-from wavforge.core.states import Dialect
-from wavforge.dialects import suno, unified
+from collections.abc import Iterator
+
+from wavforge.dialects.base import Dialect
+from wavforge.dialects.suno import SUNO
+from wavforge.dialects.unified import UNIFIED
+
+__all__ = ["DIALECTS", "SUNO", "UNIFIED", "Dialect", "Dialects"]
 
 
-def callback_bodies() -> dict[str, CallbackRenderer]:
-    return {
-        Dialect.SUNO.value: suno.callback_body,
-        Dialect.UNIFIED.value: unified.callback_body,
-    }
+class Dialects:
+    """The registered dialects. The first is the default: it speaks for paths no dialect
+    owns (the account, admin and download endpoints) and for rows made before dialects
+    were recorded."""
+
+    def __init__(self, *dialects: Dialect) -> None:
+        self._by_name = {dialect.name: dialect for dialect in dialects}
+        self.default = dialects[0]
+
+    def __iter__(self) -> Iterator[Dialect]:
+        return iter(self._by_name.values())
+
+    def named(self, name: str | None) -> Dialect:
+        """The dialect a task was made in (its stored name); unknown names are a bug."""
+        return self._by_name[name] if name else self.default
+
+    def for_path(self, path: str) -> Dialect:
+        return next((d for d in self if d.owns(path)), self.default)
+
+
+DIALECTS = Dialects(SUNO, UNIFIED)

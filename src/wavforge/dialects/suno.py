@@ -1,49 +1,41 @@
-"""The Suno-style dialect (``/api/v1/...``): ``{code, msg, data}``, camelCase, ``successFlag``."""
+"""The Suno-style dialect (``/api/v1/...``): ``{code, msg, data}``, camelCase, ``successFlag``.
+
+Sold as such by sunoapi.org and kie.ai; the vendor profiles (``wavforge.profiles``) choose
+how each of them numbers its errors.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field
 
-from wavforge.audio.options import BIT_DEPTHS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, SAMPLE_FORMATS
-from wavforge.core.accounts import RotatedSecret
-from wavforge.core.delivery_log import DeliveryRecord
-from wavforge.core.records import MusicRecord, TrackRecord, WavRecord
-from wavforge.core.states import DeliveryStatus, Dialect, WavStatus
-from wavforge.core.wav_tasks import WavRequest
+from wavforge.core.requests import WavRequest
+from wavforge.core.states import DeliveryStatus, WavStatus
+from wavforge.dialects.base import Dialect
+from wavforge.dialects.wire import (
+    DataT,
+    Shape,
+    WavAnalysis,
+    one_of,
+    option,
+    options_of,
+)
 from wavforge.errors import Conflict, WavforgeError
+
+if TYPE_CHECKING:
+    from wavforge.config import Settings
+    from wavforge.core.accounts import RotatedSecret
+    from wavforge.core.delivery_log import DeliveryRecord
+    from wavforge.core.records import MusicRecord, TrackRecord, WavRecord
 
 MODEL_NAME = "wavforge-import"
 # Suno has no RUNNING flag: a task is PENDING until it ends.
-SUCCESS_FLAG = {WavStatus.RUNNING: WavStatus.PENDING}
-SUCCESS_FLAGS = sorted({SUCCESS_FLAG.get(status, status).value for status in WavStatus})
-
-
-# The output options' accepted values, for the schemas of both dialects; OutputOptions.parse
-# checks them (and also takes integral floats and digit strings, as loose JSON clients send).
-OPTION_SCHEMAS: dict[str, dict[str, JsonValue]] = {
-    "bit_depth": {"anyOf": [{"enum": list(BIT_DEPTHS)}, {"type": "null"}]},
-    "sample_format": {
-        "anyOf": [{"enum": list(SAMPLE_FORMATS)}, {"type": "null"}],
-        "description": '"float" needs a bit depth of 32.',
-    },
-    "sample_rate": {
-        "anyOf": [
-            {"type": "integer", "minimum": MIN_SAMPLE_RATE, "maximum": MAX_SAMPLE_RATE},
-            {"type": "null"},
-        ]
-    },
+SUCCESS_FLAG = {status: status.value for status in WavStatus} | {
+    WavStatus.RUNNING: WavStatus.PENDING.value
 }
-
-
-def option(name: str) -> Any:
-    """An output option: any value reaches the core, whose rule is documented here."""
-    return Field(default=None, json_schema_extra=OPTION_SCHEMAS[name])
-
+SUCCESS_FLAGS = sorted(set(SUCCESS_FLAG.values()))
 
 # The request's fields as this dialect spells them, for the core's messages.
 FIELD_NAMES = {
@@ -53,6 +45,47 @@ FIELD_NAMES = {
     "sample_format": "sampleFormat",
     "sample_rate": "sampleRate",
 }
+
+
+class Suno(Dialect):
+    name = "suno"
+    prefixes = ("/api/v1/",)
+    time_format = "%Y-%m-%d %H:%M:%S"
+    status_words = SUCCESS_FLAG
+
+    def success(self, data: Any) -> dict[str, Any]:
+        return {"code": 200, "msg": "success", "data": data}
+
+    def error(self, error: WavforgeError, code: int) -> dict[str, Any]:
+        data = {"taskId": error.data} if isinstance(error, Conflict) and error.data else None
+        return {"code": code, "msg": error.message, "data": data}
+
+    def callback_body(self, record: WavRecord) -> dict[str, Any]:
+        """The documented ``task_id`` and ``audioWavUrl`` (``audio_wav_url`` on the vendors'
+        other pages), plus what real receivers read besides: ``taskId``, the URL nested as
+        record-info nests it (``response.audioWavUrl``), and the track (``audioId`` as the
+        request named it, ``musicId`` as record-info does). Sources: docs/api.md."""
+        url = record.wav_url
+        data = {
+            "task_id": record.id,
+            "audioWavUrl": url,
+            "audio_wav_url": url,
+            "taskId": record.id,
+            "audioId": record.track_id,
+            "musicId": record.track_id,
+            "response": {"audioWavUrl": url},
+        }
+        if record.status == WavStatus.SUCCESS:
+            return {"code": 200, "msg": "success", "data": data}
+        message = record.error_message or "failed"
+        return {"code": record.error_code or 500, "msg": message, "data": data}
+
+    def retry_schedule(self, settings: Settings) -> tuple[float, ...]:
+        return settings.callback_retry_suno
+
+
+SUNO = Suno()
+time = SUNO.time
 
 
 class WavGenerateBody(BaseModel):
@@ -69,32 +102,14 @@ class WavGenerateBody(BaseModel):
     sampleRate: Any = option("sample_rate")
 
     def to_request(self) -> WavRequest:
-        options = {
-            "bit_depth": self.bitDepth,
-            "sample_format": self.sampleFormat,
-            "sample_rate": self.sampleRate,
-        }
         return WavRequest(
-            dialect=Dialect.SUNO,
+            dialect=SUNO.name,
             task_id=self.taskId or None,
             audio_id=self.audioId or None,
             callback_url=self.callBackUrl,
-            options=options,
+            options=options_of(self, FIELD_NAMES),
             names=FIELD_NAMES,
         )
-
-
-def time(value: datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else None
-
-
-def success(data: Any) -> dict[str, Any]:
-    return {"code": 200, "msg": "success", "data": data}
-
-
-def error(err: WavforgeError) -> dict[str, Any]:
-    data = {"taskId": err.data} if isinstance(err, Conflict) and err.data else None
-    return {"code": err.code, "msg": err.message, "data": data}
 
 
 def wav_record(record: WavRecord) -> dict[str, Any]:
@@ -106,18 +121,11 @@ def wav_record(record: WavRecord) -> dict[str, Any]:
         "createTime": time(record.created_at),
         "completeTime": time(record.completed_at),
         "response": {"audioWavUrl": record.wav_url},
-        "successFlag": SUCCESS_FLAG.get(record.status, record.status).value,
+        "successFlag": SUCCESS_FLAG[record.status],
         "errorCode": record.error_code,
         "errorMessage": record.error_message,
         "analysis": record.analysis,  # wavforge extension: what the conversion measured
     }
-
-
-def callback_body(record: WavRecord) -> dict[str, Any]:
-    data = {"task_id": record.id, "audioWavUrl": record.wav_url, "audio_wav_url": record.wav_url}
-    if record.status == WavStatus.SUCCESS:
-        return {"code": 200, "msg": "success", "data": data}
-    return {"code": record.error_code or 500, "msg": record.error_message or "failed", "data": data}
 
 
 def track(record: TrackRecord) -> dict[str, Any]:
@@ -188,23 +196,10 @@ def rotated_secret(rotated: RotatedSecret) -> dict[str, Any]:
 # exactly those bytes; these models only describe them (tests/test_fuzz.py checks every answer
 # of a running server against the schema, so the two cannot drift apart unnoticed).
 
-DataT = TypeVar("DataT")
 Time = Annotated[
     str,
     Field(pattern=r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$", examples=["2026-11-21 10:30:00"]),
 ]
-
-
-def one_of(values: Iterable[str | None]) -> Any:
-    """A field whose schema lists its values, taken from the code that produces them."""
-    listed: list[JsonValue] = list(values)
-    return Field(json_schema_extra={"enum": listed})
-
-
-class Shape(BaseModel):
-    """A JSON object of an answer: every field is always sent, and no other."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class Answer(Shape, Generic[DataT]):
@@ -220,7 +215,7 @@ class SunoExistingTask(Shape):
 
 
 class SunoError(Shape):
-    """Every error; the HTTP status equals ``code``."""
+    """Every error; the HTTP status equals ``code`` unless the key's profile says otherwise."""
 
     code: int = Field(ge=400, le=599)
     msg: str = Field(min_length=1, description="Why, in words; never internals.")
@@ -241,25 +236,6 @@ class WavSubmitted(Shape):
 
 class WavFile(Shape):
     audioWavUrl: str | None = Field(description="A signed download link while the file exists.")
-
-
-class WavAnalysis(Shape):
-    """What a conversion measured (wavforge extension)."""
-
-    sourceCodec: str
-    sourceBitRate: int | None
-    sourceSampleRate: int
-    sourceChannels: int
-    duration: float = Field(description="Seconds written.")
-    frames: int
-    outputEncoding: str
-    outputSampleRate: int
-    outputChannels: int
-    outputBitDepth: Literal[16, 24, 32]
-    outputSampleFormat: Literal["int", "float"]
-    peakDbfs: float | None = Field(description="Peak level; null for digital silence.")
-    clippedSamples: int
-    sha256: str | None
 
 
 class WavRecordInfo(Shape):
@@ -333,3 +309,8 @@ class DeliveryLog(Shape):
 class SecretRotated(Shape):
     webhookSecret: str
     previousSecretValidUntil: Time
+
+
+Suno.answer_model = Answer
+Suno.error_model = SunoError
+Suno.conflict_model = SunoConflict

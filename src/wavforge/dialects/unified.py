@@ -1,31 +1,102 @@
-"""The unified (Vidgo-style) dialect (``/api/generate/...``): ``{code, data, message}``,
-snake_case, lower-case status words, ISO times without an offset, ``progress`` 0 to 100."""
+"""The unified dialect (``/api/generate/...``): ``{code, data, message}``, snake_case,
+lower-case status words, ISO times without an offset, ``progress`` 0 to 100.
+
+Sold as such by vidgo.ai and PoYo; see docs/api.md for the pages each shape comes from.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Generic, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from wavforge.core.records import MusicRecord, TrackRecord, WavRecord
-from wavforge.core.states import Dialect, WavStatus
-from wavforge.core.wav_tasks import FIELDS, WavRequest
-from wavforge.dialects.suno import DataT, Shape, WavAnalysis, one_of, option
-from wavforge.errors import Conflict, InvalidRequest, WavforgeError
+from wavforge.core.requests import FIELDS, WavRequest
+from wavforge.core.states import WavStatus
+from wavforge.dialects.base import Dialect
+from wavforge.dialects.wire import DataT, Shape, WavAnalysis, one_of, option, options_of
+from wavforge.errors import (
+    Conflict,
+    Forbidden,
+    Gone,
+    InsufficientCredits,
+    InvalidRequest,
+    Maintenance,
+    NotFound,
+    QuotaExceeded,
+    ServerError,
+    TooFrequent,
+    TooLarge,
+    Unauthorized,
+    WavforgeError,
+)
+
+if TYPE_CHECKING:
+    from wavforge.config import Settings
+    from wavforge.core.records import MusicRecord, TrackRecord, WavRecord
 
 WAV_MODEL = "convert-to-wav"
 MODELS = (WAV_MODEL,)
+FINISHED = "finished"
 STATUS = {
     WavStatus.PENDING: "not_started",
     WavStatus.RUNNING: "running",
-    WavStatus.SUCCESS: "finished",
-    WavStatus.CALLBACK_EXCEPTION: "finished",  # the WAV exists; only the callback failed
+    WavStatus.SUCCESS: FINISHED,
+    WavStatus.CALLBACK_EXCEPTION: FINISHED,  # the WAV exists; only the callback failed
     WavStatus.CREATE_TASK_FAILED: "failed",
     WavStatus.GENERATE_WAV_FAILED: "failed",
 }
 # The request's fields as this dialect spells them, for the core's messages.
 FIELD_NAMES = {name: f"input.{name}" for name in FIELDS}
+# The vendors' ``error.type`` words (docs.vidgo.ai/api-manual/error-codes).
+ERROR_TYPES: dict[type[WavforgeError], str] = {
+    InvalidRequest: "validation_error",
+    Unauthorized: "authentication_error",
+    Forbidden: "permission_denied_error",
+    NotFound: "resource_not_found_error",
+    QuotaExceeded: "rate_limit_error",
+    Conflict: "conflict_error",
+    Gone: "resource_not_found_error",
+    TooLarge: "content_too_long_error",
+    InsufficientCredits: "insufficient_credits_error",
+    TooFrequent: "rate_limit_error",
+    Maintenance: "service_error",
+    ServerError: "internal_error",
+}
+
+
+def error_type(error: WavforgeError) -> str:
+    kind = next((k for k in type(error).__mro__ if k in ERROR_TYPES), ServerError)
+    return ERROR_TYPES[kind]
+
+
+class Unified(Dialect):
+    name = "unified"
+    prefixes = ("/api/generate/", "/api/user/")
+    time_format = "%Y-%m-%dT%H:%M:%S"  # UTC without an offset, as the vendor's examples show
+    status_words = STATUS
+
+    def success(self, data: Any) -> dict[str, Any]:
+        return {"code": 200, "data": data}
+
+    def error(self, error: WavforgeError, code: int) -> dict[str, Any]:
+        """``message`` as wavforge has always sent it, and ``error: {message, type}`` as the
+        vendors document it (clients read ``error.message`` and ``error.type``)."""
+        data = {"task_id": error.data} if isinstance(error, Conflict) and error.data else None
+        kind = {"message": error.message, "type": error_type(error)}
+        return {"code": code, "data": data, "message": error.message, "error": kind}
+
+    def callback_body(self, record: WavRecord) -> dict[str, Any]:
+        """The status answer, envelope included: the vendor documents the callback as "the
+        same structure as the status endpoint response". A failed task is posted the same
+        way, with ``status: "failed"``."""
+        return self.success(wav_status(record))
+
+    def retry_schedule(self, settings: Settings) -> tuple[float, ...]:
+        return settings.callback_retry_unified
+
+
+UNIFIED = Unified()
+time = UNIFIED.time
 
 
 class SubmitInput(BaseModel):
@@ -55,33 +126,14 @@ class SubmitBody(BaseModel):
                 f"unknown model {self.model[:64]!r}; this server offers: {offered}"
             )
         given = self.input
-        options = {
-            "bit_depth": given.bit_depth,
-            "sample_format": given.sample_format,
-            "sample_rate": given.sample_rate,
-        }
         return WavRequest(
-            dialect=Dialect.UNIFIED,
+            dialect=UNIFIED.name,
             task_id=given.task_id or None,
             audio_id=given.audio_id or None,
             callback_url=self.callback_url or None,
-            options=options,
+            options=options_of(given, {name: name for name in FIELDS}),
             names=FIELD_NAMES,
         )
-
-
-def time(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC without an offset, as the vendor's examples show: 2025-11-12T10:30:00."""
-    return value.strftime("%Y-%m-%dT%H:%M:%S") if value else None
-
-
-def success(data: Any) -> dict[str, Any]:
-    return {"code": 200, "data": data}
-
-
-def error(err: WavforgeError) -> dict[str, Any]:
-    data = {"task_id": err.data} if isinstance(err, Conflict) and err.data else None
-    return {"code": err.code, "data": data, "message": err.message}
 
 
 def submitted(record: WavRecord) -> dict[str, Any]:
@@ -93,46 +145,43 @@ def submitted(record: WavRecord) -> dict[str, Any]:
 
 
 def wav_status(record: WavRecord) -> dict[str, Any]:
-    """The status body, which is also the callback body."""
-    files = [{"file_url": record.wav_url, "file_type": "audio"}] if record.wav_url else []
+    """A WAV task in ``status`` and ``detail/music`` alike (and, in its envelope, the
+    callback body). Its file carries ``wav_url``, which music clients and the vendor's music
+    webhook read, and ``file_url``/``file_type``, which generic unified clients read."""
+    url = record.wav_url
+    files = [{"file_url": url, "file_type": "audio", "wav_url": url}] if url else []
     return _wav(record, files)
-
-
-def wav_detail(record: WavRecord) -> dict[str, Any]:
-    return _wav(record, [{"wav_url": record.wav_url}] if record.wav_url else [])
 
 
 def _wav(record: WavRecord, files: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "task_id": record.id,
         "status": STATUS[record.status],
-        "files": files if STATUS[record.status] == "finished" else [],
+        "files": files if STATUS[record.status] == FINISHED else [],
         "created_time": time(record.created_at),
         "progress": _percent(record),
         "error_message": record.error_message,
+        "credits_amount": record.credits_charged,  # PoYo: what the task was charged
         "analysis": record.analysis,  # wavforge extension: what the conversion measured
     }
 
 
 def _percent(record: WavRecord) -> int:
     """100 only once the WAV exists; a failed task keeps the point it reached."""
-    if STATUS[record.status] == "finished":
+    if STATUS[record.status] == FINISHED:
         return 100
     return min(99, int(record.progress * 100))
-
-
-def callback_body(record: WavRecord) -> dict[str, Any]:
-    return wav_status(record)
 
 
 def music_detail(record: MusicRecord) -> dict[str, Any]:
     return {
         "task_id": record.id,
-        "status": "finished",
+        "status": FINISHED,
         "files": [_track(track) for track in record.tracks],
         "created_time": time(record.created_at),
         "progress": 100,
         "error_message": None,
+        "credits_amount": 0,  # an import costs nothing
     }
 
 
@@ -146,6 +195,12 @@ def _track(record: TrackRecord) -> dict[str, Any]:
         "duration": record.duration,
         "prompt": record.prompt,
     }
+
+
+def balance(credits: int) -> dict[str, Any]:
+    """The vendors' balance: ``email`` and ``credits_amount``. wavforge accounts have no
+    e-mail address; the field is sent empty so clients that require it still parse."""
+    return {"email": "", "credits_amount": credits}
 
 
 # What the OpenAPI schema promises; as in the Suno dialect, only a description of the dicts above.
@@ -167,12 +222,18 @@ class UnifiedExistingTask(Shape):
     task_id: str = Field(description="The live WAV task that already holds the track.")
 
 
+class ErrorKind(Shape):
+    message: str = Field(min_length=1)
+    type: str = one_of(sorted(set(ERROR_TYPES.values())))
+
+
 class UnifiedError(Shape):
-    """Every error; the HTTP status equals ``code``."""
+    """Every error; the HTTP status equals ``code`` unless the key's profile says otherwise."""
 
     code: int = Field(ge=400, le=599)
     data: None
     message: str = Field(min_length=1, description="Why, in words; never internals.")
+    error: ErrorKind
 
 
 class UnifiedConflict(Shape):
@@ -181,6 +242,7 @@ class UnifiedConflict(Shape):
     code: Literal[409]
     data: UnifiedExistingTask | None
     message: str = Field(min_length=1)
+    error: ErrorKind
 
 
 class TaskSubmitted(Shape):
@@ -189,12 +251,11 @@ class TaskSubmitted(Shape):
     created_time: IsoTime
 
 
-class StatusFile(Shape):
+class WavFile(Shape):
+    """A finished conversion's WAV, under each name unified clients read it by."""
+
     file_url: str
     file_type: Literal["audio"]
-
-
-class DetailFile(Shape):
     wav_url: str
 
 
@@ -214,23 +275,28 @@ class _Task(Shape):
     created_time: IsoTime
     progress: int = Field(ge=0, le=100)
     error_message: str | None
+    credits_amount: int = Field(ge=0, description="Credits the task was charged.")
 
 
 class WavTaskStatus(_Task):
-    """A WAV task in ``status`` (and the callback body); ``files`` empty until finished."""
+    """A WAV task in ``status``, ``detail/music`` and the callback body; ``files`` empty
+    until finished."""
 
-    files: list[StatusFile]
+    files: list[WavFile]
     analysis: WavAnalysis | None
 
 
-class WavTaskDetail(_Task):
-    """A WAV task in ``detail/music``."""
-
-    files: list[DetailFile]
-    analysis: WavAnalysis | None
+class Balance(Shape):
+    email: str = Field(description="Always empty: wavforge accounts have no e-mail address.")
+    credits_amount: int
 
 
 class MusicDetail(_Task):
     """An imported music task, in either endpoint."""
 
     files: list[UnifiedTrack]
+
+
+Unified.answer_model = Answer
+Unified.error_model = UnifiedError
+Unified.conflict_model = UnifiedConflict

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from wavforge import __version__, console
+from wavforge import __version__, console, profiles
 from wavforge.http import errors
 from wavforge.http.body_limit import JSON_BODY_LIMIT, BodyLimit
 from wavforge.http.routes import account, admin, files, health, imports, metrics, suno, unified
@@ -65,5 +65,6 @@ def create_app(runtime: Runtime, *, with_worker: bool = True) -> FastAPI:
     app.add_middleware(
         BodyLimit,  # type: ignore[arg-type]
         limit_for=lambda path: upload_limit if path == IMPORT_PATH else JSON_BODY_LIMIT,
+        profile=profiles.named(runtime.context.settings.profile),
     )
     return app

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wavforge.errors import TooLarge
-from wavforge.http.errors import body_for
+from wavforge.http.errors import render
+from wavforge.profiles import Profile
 
 JSON_BODY_LIMIT = 1024 * 1024
 
@@ -20,9 +21,10 @@ class BodyTooLarge(TooLarge):
 class BodyLimit:
     """413 for a body over the limit of its path: declared (Content-Length) or actual."""
 
-    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int], profile: Profile) -> None:
         self.app = app
         self.limit_for = limit_for
+        self.profile = profile  # refused before its key is read: the server's default
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -31,7 +33,8 @@ class BodyLimit:
         limit = self.limit_for(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length", b"0")
         if declared.isdigit() and int(declared) > limit:
-            await _refuse(send, body_for(scope["path"])(TooLarge(_message(limit))))
+            body, status = render(scope["path"], self.profile, TooLarge(_message(limit)))
+            await _refuse(send, body, status)
             return
         await self.app(scope, _counting(receive, limit), send)
 
@@ -54,8 +57,8 @@ def _message(limit: int) -> str:
     return f"request body is larger than {limit} bytes"
 
 
-async def _refuse(send: Send, envelope: dict[str, object]) -> None:
+async def _refuse(send: Send, envelope: dict[str, object], status: int) -> None:
     body = json.dumps(envelope).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -12,6 +12,7 @@ from wavforge.core import accounts
 from wavforge.core.accounts import Principal
 from wavforge.core.context import Context
 from wavforge.errors import Forbidden, Unauthorized
+from wavforge.http.errors import note_profile
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -56,6 +57,7 @@ async def get_principal(request: Request) -> Principal:
         raise Unauthorized()
     context = context_of(request)
     principal = await db_call(context, accounts.authenticate, context.db, key.strip())
+    note_profile(request, principal.profile)  # before the rate limit: its 430 is numbered too
     if accounts.use_is_unrecorded(principal):  # about once a minute per key: a write
         await db_call(context, accounts.record_use, context.db, principal)
     await nearby(context.limiter.counts_remotely, context.limiter.hit, principal.key_id)

@@ -1,15 +1,18 @@
-"""Every error leaves through here, as its dialect's envelope with the HTTP status mirrored.
+"""Every error leaves through here, in its dialect's envelope and its caller's numbering.
 
-Framework errors are translated to the contract's codes: validation → 400 (or 413 for an
-over-long value), unknown path *and wrong method* → 404 (the vendors never answer 405 for a
-method), anything unexpected → 500 with a message that reveals nothing. The OpenAPI schema is
-told so here too (``openapi.install``): FastAPI would document a 422 that never leaves.
+The path chooses the dialect (``DIALECTS.for_path``): the shape of the body. The caller's
+vendor profile, noted on the request when its key was checked, chooses the code in it and
+the HTTP status (``wavforge.profiles``); a request refused before its key was read gets the
+default profile. Framework errors are translated to the contract's codes: validation → 400
+(or 413 for an over-long value), unknown path *and wrong method* → 404 (the vendors never
+answer 405 for a method), anything unexpected → 500 with a message that reveals nothing. The
+OpenAPI schema is told so here too (``openapi.install``): FastAPI would document a 422 that
+never leaves.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,9 +20,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from wavforge.dialects import suno, unified
+from wavforge import profiles
+from wavforge.dialects import DIALECTS
 from wavforge.errors import (
     InvalidRequest,
+    MalformedBody,
     NotFound,
     ServerError,
     TooLarge,
@@ -27,23 +32,39 @@ from wavforge.errors import (
     WavforgeError,
 )
 from wavforge.http import openapi
+from wavforge.profiles import Profile
 
 log = logging.getLogger(__name__)
 
-ErrorBody = Callable[[WavforgeError], dict[str, Any]]
+
+def note_profile(request: Request, name: str | None) -> None:
+    """Remember the caller's vendor profile for every answer to this request."""
+    request.state.profile = profiles.named(name, server_profile(request))
 
 
-UNIFIED_PREFIX = "/api/generate/"
+def server_profile(request: Request) -> Profile:
+    """The operator's default (``WAVFORGE_PROFILE``), for callers without one of their own."""
+    return profiles.named(request.app.state.context.settings.profile)
 
 
-def body_for(path: str) -> ErrorBody:
-    """The envelope of the dialect a path belongs to (Suno's for everything else)."""
-    return unified.error if path.startswith(UNIFIED_PREFIX) else suno.error
+def profile_of(request: Request) -> Profile:
+    found = getattr(request.state, "profile", None)
+    return found if isinstance(found, Profile) else server_profile(request)
+
+
+def render(path: str, profile: Profile, error: WavforgeError) -> tuple[dict[str, Any], int]:
+    """The body and HTTP status of ``error`` on ``path`` for a caller with ``profile``."""
+    code = profile.code(error)
+    return DIALECTS.for_path(path).error(error, code), profile.http_status(code)
+
+
+def render_for(request: Request, error: WavforgeError) -> tuple[dict[str, Any], int]:
+    return render(request.url.path, profile_of(request), error)
 
 
 def error_response(request: Request, error: WavforgeError) -> JSONResponse:
-    body = body_for(request.url.path)(error)
-    return JSONResponse(body, status_code=error.code, headers=error.headers or None)
+    body, status = render_for(request, error)
+    return JSONResponse(body, status_code=status, headers=error.headers or None)
 
 
 def _from_validation(error: RequestValidationError) -> WavforgeError:
@@ -52,7 +73,7 @@ def _from_validation(error: RequestValidationError) -> WavforgeError:
     kind = str(first.get("type", ""))
     field = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
     if kind == "json_invalid" or (kind == "model_attributes_type" and field == "body"):
-        return InvalidRequest("request body must be a JSON object")
+        return MalformedBody()
     if kind == "string_too_long":
         return TooLarge(f"{field} is too long")
     if kind == "missing":

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from wavforge.core import idempotency
 from wavforge.core.context import Context
 from wavforge.errors import InvalidRequest, WavforgeError
-from wavforge.http.errors import body_for
+from wavforge.http.errors import render_for
 
 REPLAYED = "Idempotent-Replayed"
 
@@ -50,9 +50,9 @@ async def once(
         if error.code >= 500:
             await run_in_threadpool(idempotency.abandon, ctx.db, account_id, key)
             raise
-        rendered = body_for(request.url.path)(error)
-        await run_in_threadpool(idempotency.finish, ctx.db, account_id, key, error.code, rendered)
-        return JSONResponse(rendered, error.code, headers=error.headers or None)
+        rendered, status = render_for(request, error)
+        await run_in_threadpool(idempotency.finish, ctx.db, account_id, key, status, rendered)
+        return JSONResponse(rendered, status, headers=error.headers or None)
     except BaseException:
         await run_in_threadpool(idempotency.abandon, ctx.db, account_id, key)
         raise

@@ -1,11 +1,12 @@
 """What the OpenAPI schema promises for each route, declared once for every route.
 
-A route names the ``data`` it answers with and the errors it can answer with; ``Dialect.route``
-turns that into the decorator's arguments: the dialect's success envelope around ``data``, its
-error envelope under the status of each error (a 409 with the existing task in ``data``), and
-the bearer-key requirement when the route authenticates. ``install`` finishes the generated
-document: the key's security scheme, and no 422 — ``wavforge.http.errors`` answers every
-validation error with a 400 (or 413) envelope, so FastAPI's ``HTTPValidationError`` is never sent.
+A route names its dialect, the ``data`` it answers with and the errors it can answer with;
+``route`` turns that into the decorator's arguments: the dialect's success envelope around
+``data``, its error envelope under the status of each error (a 409 with the existing task in
+``data``), and the bearer-key requirement when the route authenticates. ``install`` finishes
+the generated document: the key's security scheme, and no 422 — ``wavforge.http.errors``
+answers every validation error with a 400 (or 413) envelope, so FastAPI's
+``HTTPValidationError`` is never sent.
 
 tests/test_fuzz.py holds a running server to these promises with schemathesis.
 """
@@ -13,7 +14,6 @@ tests/test_fuzz.py holds a running server to these promises with schemathesis.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Response
@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from wavforge.dialects import suno, unified
+from wavforge.dialects import DIALECTS, Dialect
 from wavforge.errors import (
     Conflict,
     Forbidden,
@@ -110,49 +110,45 @@ class Health(BaseModel):
     version: str
 
 
-@dataclass(frozen=True)
-class Dialect:
-    """One dialect's envelopes: ``answer[data]`` for success, ``error`` and ``conflict``."""
+def route(
+    dialect: Dialect, data: Any, errors: Errors, openapi_extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Keyword arguments of a route decorator answering ``data`` or one of ``errors``, in
+    ``dialect``'s envelopes."""
+    extra = BEARER if Unauthorized in errors else {}
+    return {
+        "response_model": described_by(dialect.answer_model[data]),
+        "responses": responses(dialect, errors),
+        "openapi_extra": extra | (openapi_extra or {}),
+    }
 
-    answer: Any
-    error: type[BaseModel]
-    conflict: type[BaseModel]
 
-    def route(
-        self, data: Any, errors: Errors, openapi_extra: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """Keyword arguments of a route decorator answering ``data`` or one of ``errors``."""
-        extra = BEARER if Unauthorized in errors else {}
-        return {
-            "response_model": described_by(self.answer[data]),
-            "responses": self.responses(errors),
-            "openapi_extra": extra | (openapi_extra or {}),
-        }
+def responses(dialect: Dialect, errors: Errors) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route: each error's status, described, in the dialect's
+    envelope. The schema numbers errors as the default profile does; docs/api.md lists the
+    other profiles' numbers."""
+    return {error.code: _response(dialect, error) for error in sorted(errors, key=_code)}
 
-    def responses(self, errors: Errors) -> dict[int | str, dict[str, Any]]:
-        """The ``responses=`` of a route: each error's status, described, in this envelope."""
-        return {error.code: self._response(error) for error in sorted(errors, key=_code)}
 
-    def _response(self, error: type[WavforgeError]) -> dict[str, Any]:
-        response: dict[str, Any] = {
-            "model": self.conflict if error is Conflict else self.error,
-            "description": MEANINGS[error.code],
-        }
-        if error is TooFrequent:
-            response["headers"] = {"Retry-After": RETRY_AFTER}
-        return response
+def _response(dialect: Dialect, error: type[WavforgeError]) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "model": dialect.conflict_model if error is Conflict else dialect.error_model,
+        "description": MEANINGS[error.code],
+    }
+    if error is TooFrequent:
+        response["headers"] = {"Retry-After": RETRY_AFTER}
+    return response
 
 
 def _code(error: type[WavforgeError]) -> int:
     return error.code
 
 
-SUNO = Dialect(suno.Answer, suno.SunoError, suno.SunoConflict)
-UNIFIED = Dialect(unified.Answer, unified.UnifiedError, unified.UnifiedConflict)
-
-
 def health_route() -> dict[str, Any]:
-    return {"response_model": described_by(Health), "responses": SUNO.responses(UNAUTHENTICATED)}
+    return {
+        "response_model": described_by(Health),
+        "responses": responses(DIALECTS.default, UNAUTHENTICATED),
+    }
 
 
 def download_route() -> dict[str, Any]:
@@ -163,14 +159,14 @@ def download_route() -> dict[str, Any]:
         _parameter("signature", "query", "The link's HMAC; any change answers 403."),
         _parameter("Range", "header", "One range, `bytes=start-end`.", required=False),
     ]
-    responses: dict[int | str, dict[str, Any]] = {
+    answers: dict[int | str, dict[str, Any]] = {
         200: {"description": "The file.", "content": files},
         206: {"description": "The requested byte range.", "content": files},
         416: {"description": "The range is not satisfiable (no body)."},
     }
     return {
         "response_class": Response,  # no media type: FastAPI adds no JSON 200 of its own
-        "responses": responses | SUNO.responses(DOWNLOAD),
+        "responses": answers | responses(DIALECTS.default, DOWNLOAD),
         "openapi_extra": {"parameters": parameters},
     }
 

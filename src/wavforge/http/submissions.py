@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from wavforge.core import wav_tasks
 from wavforge.core.context import Context
 from wavforge.core.records import WavRecord
-from wavforge.core.wav_tasks import WavRequest
+from wavforge.core.requests import WavRequest
 from wavforge.http.deps import db_call
 from wavforge.outbound.urls import needs_dns
 

@@ -26,6 +26,7 @@ from wavforge.outbound.addresses import IPAddress, forbidden_reason, literal_add
 __all__ = [
     "MAX_URL_LENGTH",
     "Target",
+    "Unresolved",
     "check_url",
     "needs_dns",
     "pinned_stream",
@@ -58,9 +59,20 @@ class Target:
         return name if self.port == default else f"{name}:{self.port}"
 
 
-def check_url(url: str, *, what: str, allow_private: bool) -> str:
-    """Return ``url`` if wavforge may call it, else raise the contract's 400 or 413."""
-    resolve_target(url, what=what, allow_private=allow_private)
+def check_url(url: str, *, what: str, allow_private: bool, unresolved_ok: bool = False) -> str:
+    """Return ``url`` if wavforge may call it, else raise the contract's 400 or 413.
+
+    With ``unresolved_ok`` a host name that does not resolve passes: what is refused then is
+    only what is provably bad (shape, credentials, an internal address by literal or by DNS
+    answer). A callback is checked again before every attempt, so a name that never
+    resolves fails its deliveries, each recorded, and not the submission — as the vendors
+    accept any well-formed callback URL, and clients send fixed placeholders.
+    """
+    try:
+        resolve_target(url, what=what, allow_private=allow_private)
+    except Unresolved:
+        if not unresolved_ok:
+            raise
     return url
 
 
@@ -132,6 +144,10 @@ def _shape(url: str, what: str) -> SplitResult:
     return parts
 
 
+class Unresolved(InvalidRequest):
+    """The URL's host name has no address (the name does not exist, or DNS failed)."""
+
+
 def _resolve(host: str, port: int, what: str) -> list[IPAddress]:
     """The addresses ``host`` stands for: itself when numeric (any spelling), else DNS."""
     literal = literal_address(host)
@@ -140,12 +156,12 @@ def _resolve(host: str, port: int, what: str) -> list[IPAddress]:
     try:
         answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
-        raise InvalidRequest(f"{what}: its host could not be resolved") from None
+        raise Unresolved(f"{what}: its host {host!r} could not be resolved") from None
     found: list[IPAddress] = []
     for *_, sockaddr in answers:
         address = literal_address(str(sockaddr[0]))
         if address is not None and address not in found:
             found.append(address)
     if not found:
-        raise InvalidRequest(f"{what}: its host could not be resolved")
+        raise Unresolved(f"{what}: its host {host!r} could not be resolved")
     return found

@@ -12,9 +12,9 @@ from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
 from wavforge.core import accounts, history, ledger
-from wavforge.dialects import admin, suno
+from wavforge.dialects import SUNO, admin, suno
 from wavforge.http.deps import ContextDep, PrincipalDep
-from wavforge.http.openapi import AUTHENTICATED, LOOKUP, SUNO
+from wavforge.http.openapi import AUTHENTICATED, LOOKUP, route
 
 router = APIRouter(prefix="/api/v1/account", tags=["Your account"])
 
@@ -31,82 +31,82 @@ BeforeQuery = Query(
 @router.get(
     "",
     summary="The caller's account: balance, usage and webhook secret",
-    **SUNO.route(admin.AccountOverview, AUTHENTICATED),
+    **route(SUNO, admin.AccountOverview, AUTHENTICATED),
 )
 async def overview(ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
     def read() -> dict[str, Any]:
         info = accounts.get_account(ctx.db, who.account_id)
         return admin.account(info, history.usage(ctx, who.account_id))
 
-    return suno.success(await run_in_threadpool(read))
+    return SUNO.success(await run_in_threadpool(read))
 
 
 @router.get(
     "/ledger",
     summary="The caller's balance and newest ledger entries",
-    **SUNO.route(admin.LedgerStatement, AUTHENTICATED),
+    **route(SUNO, admin.LedgerStatement, AUTHENTICATED),
 )
 async def own_ledger(
     ctx: ContextDep, who: PrincipalDep, limit: int = LedgerLimit
 ) -> dict[str, Any]:
     statement = await run_in_threadpool(ledger.statement, ctx.db, who.account_id, limit)
-    return suno.success(admin.ledger(statement))
+    return SUNO.success(admin.ledger(statement))
 
 
 @router.get(
     "/keys",
     summary="The account's keys, by prefix",
-    **SUNO.route(list[admin.ListedKey], AUTHENTICATED),
+    **route(SUNO, list[admin.ListedKey], AUTHENTICATED),
 )
 async def own_keys(ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
     rows = await run_in_threadpool(accounts.list_keys, ctx.db, who.account_id)
-    return suno.success([admin.key_info(row) for row in rows])
+    return SUNO.success([admin.key_info(row) for row in rows])
 
 
 @router.post(
     "/keys",
     summary="Another key for the account (shown this once)",
-    **SUNO.route(admin.NewKeyIssued, AUTHENTICATED),
+    **route(SUNO, admin.NewKeyIssued, AUTHENTICATED),
 )
 async def create_key(body: admin.NewKey, ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
     issued = await run_in_threadpool(accounts.create_key, ctx.db, who.account_id, body.name)
-    return suno.success(admin.issued(issued))
+    return SUNO.success(admin.issued(issued))
 
 
 @router.post(
     "/keys/{key_id}/revoke",
     summary="Revoke one of the account's keys",
-    **SUNO.route(admin.KeyRevoked, LOOKUP),
+    **route(SUNO, admin.KeyRevoked, LOOKUP),
 )
 async def revoke_key(ctx: ContextDep, who: PrincipalDep, key_id: str = KeyIdPath) -> dict[str, Any]:
     await run_in_threadpool(accounts.revoke_key, ctx.db, key_id, who.account_id)
-    return suno.success({"keyId": key_id, "revoked": True})
+    return SUNO.success({"keyId": key_id, "revoked": True})
 
 
 @router.post(
     "/keys/{key_id}/reset",
     summary="Revoke one of the account's keys and replace it",
-    **SUNO.route(admin.NewKeyIssued, LOOKUP),
+    **route(SUNO, admin.NewKeyIssued, LOOKUP),
 )
 async def reset_key(ctx: ContextDep, who: PrincipalDep, key_id: str = KeyIdPath) -> dict[str, Any]:
     issued = await run_in_threadpool(accounts.reset_key, ctx.db, key_id, who.account_id)
-    return suno.success(admin.issued(issued))
+    return SUNO.success(admin.issued(issued))
 
 
 @router.post(
     "/webhook-secret/rotate",
     summary="Replace the webhook signing secret (the old one signs too for 24 hours)",
-    **SUNO.route(suno.SecretRotated, AUTHENTICATED),
+    **route(SUNO, suno.SecretRotated, AUTHENTICATED),
 )
 async def rotate_webhook_secret(ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
     rotated = await run_in_threadpool(accounts.rotate_webhook_secret, ctx.db, who.account_id)
-    return suno.success(suno.rotated_secret(rotated))
+    return SUNO.success(suno.rotated_secret(rotated))
 
 
 @router.get(
     "/tracks",
     summary="The account's tracks, newest first",
-    **SUNO.route(list[admin.ListedTrack], LOOKUP),
+    **route(SUNO, list[admin.ListedTrack], LOOKUP),
 )
 async def own_tracks(
     ctx: ContextDep,
@@ -115,13 +115,13 @@ async def own_tracks(
     before: str | None = BeforeQuery,
 ) -> dict[str, Any]:
     rows = await run_in_threadpool(history.tracks, ctx, who.account_id, limit, before)
-    return suno.success([admin.track_listing(row) for row in rows])
+    return SUNO.success([admin.track_listing(row) for row in rows])
 
 
 @router.get(
     "/wav-tasks",
     summary="The account's WAV tasks, newest first",
-    **SUNO.route(list[admin.ListedWavTask], LOOKUP),
+    **route(SUNO, list[admin.ListedWavTask], LOOKUP),
 )
 async def own_wav_tasks(
     ctx: ContextDep,
@@ -130,4 +130,4 @@ async def own_wav_tasks(
     before: str | None = BeforeQuery,
 ) -> dict[str, Any]:
     rows = await run_in_threadpool(history.wav_tasks, ctx, who.account_id, limit, before)
-    return suno.success([admin.wav_listing(row) for row in rows])
+    return SUNO.success([admin.wav_listing(row) for row in rows])

@@ -12,9 +12,9 @@ from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
 from wavforge.core import accounts, ledger, maintenance
-from wavforge.dialects import admin, suno
+from wavforge.dialects import SUNO, admin
 from wavforge.http.deps import AdminDep, ContextDep
-from wavforge.http.openapi import ADMIN, ADMIN_LOOKUP, SUNO
+from wavforge.http.openapi import ADMIN, ADMIN_LOOKUP, route
 
 router = APIRouter(prefix="/api/v1", tags=["Accounts and administration"])
 
@@ -27,95 +27,95 @@ LimitQuery = Query(100, ge=1, le=1000, description="Newest entries to return.")
 @router.post(
     "/admin/accounts",
     summary="Create an account and its first key",
-    **SUNO.route(admin.NewKeyIssued, ADMIN),
+    **route(SUNO, admin.NewKeyIssued, ADMIN),
 )
 async def create_account(body: admin.NewAccount, ctx: ContextDep, _: AdminDep) -> dict[str, Any]:
     issued = await run_in_threadpool(
         accounts.create_account, ctx.db, body.name, credits=body.credits, admin=body.admin
     )
-    return suno.success(admin.issued(issued))
+    return SUNO.success(admin.issued(issued))
 
 
 @router.get(
     "/admin/accounts",
     summary="Every account, with its balance and working keys",
-    **SUNO.route(list[admin.AccountRow], ADMIN),
+    **route(SUNO, list[admin.AccountRow], ADMIN),
 )
 async def list_accounts(ctx: ContextDep, _: AdminDep) -> dict[str, Any]:
     rows = await run_in_threadpool(accounts.list_accounts, ctx.db)
-    return suno.success([admin.account(row) for row in rows])
+    return SUNO.success([admin.account(row) for row in rows])
 
 
 @router.get(
     "/admin/keys",
     summary="Every key, by prefix (keys themselves are not stored)",
-    **SUNO.route(list[admin.ListedKey], ADMIN),
+    **route(SUNO, list[admin.ListedKey], ADMIN),
 )
 async def list_keys(ctx: ContextDep, _: AdminDep) -> dict[str, Any]:
     rows = await run_in_threadpool(accounts.list_keys, ctx.db)
-    return suno.success([admin.key_info(row) for row in rows])
+    return SUNO.success([admin.key_info(row) for row in rows])
 
 
 @router.post(
     "/admin/keys/{key_id}/revoke",
     summary="Revoke a key at once",
-    **SUNO.route(admin.KeyRevoked, ADMIN_LOOKUP),
+    **route(SUNO, admin.KeyRevoked, ADMIN_LOOKUP),
 )
 async def revoke_key(ctx: ContextDep, _: AdminDep, key_id: str = KeyIdPath) -> dict[str, Any]:
     await run_in_threadpool(accounts.revoke_key, ctx.db, key_id)
-    return suno.success({"keyId": key_id, "revoked": True})
+    return SUNO.success({"keyId": key_id, "revoked": True})
 
 
 @router.post(
     "/admin/keys/{key_id}/reset",
     summary="Revoke a key and issue its replacement",
-    **SUNO.route(admin.NewKeyIssued, ADMIN_LOOKUP),
+    **route(SUNO, admin.NewKeyIssued, ADMIN_LOOKUP),
 )
 async def reset_key(ctx: ContextDep, _: AdminDep, key_id: str = KeyIdPath) -> dict[str, Any]:
     issued = await run_in_threadpool(accounts.reset_key, ctx.db, key_id)
-    return suno.success(admin.issued(issued))
+    return SUNO.success(admin.issued(issued))
 
 
 @router.post(
     "/admin/accounts/{account_id}/credits",
     summary="Grant (or take back) credits",
-    **SUNO.route(admin.AccountBalance, ADMIN_LOOKUP),
+    **route(SUNO, admin.AccountBalance, ADMIN_LOOKUP),
 )
 async def grant_credits(
     body: admin.Grant, ctx: ContextDep, _: AdminDep, account_id: str = AccountIdPath
 ) -> dict[str, Any]:
     balance = await run_in_threadpool(ledger.grant, ctx.db, account_id, body.amount, body.note)
-    return suno.success({"accountId": account_id, "balance": balance})
+    return SUNO.success({"accountId": account_id, "balance": balance})
 
 
 @router.get(
     "/admin/accounts/{account_id}/ledger",
     summary="An account's ledger",
-    **SUNO.route(admin.LedgerStatement, ADMIN_LOOKUP),
+    **route(SUNO, admin.LedgerStatement, ADMIN_LOOKUP),
 )
 async def account_ledger(
     ctx: ContextDep, _: AdminDep, account_id: str = AccountIdPath, limit: int = LimitQuery
 ) -> dict[str, Any]:
     statement = await run_in_threadpool(ledger.statement, ctx.db, account_id, limit)
-    return suno.success(admin.ledger(statement))
+    return SUNO.success(admin.ledger(statement))
 
 
 @router.get(
     "/admin/maintenance",
     summary="Whether maintenance mode is on",
-    **SUNO.route(admin.MaintenanceState, ADMIN),
+    **route(SUNO, admin.MaintenanceState, ADMIN),
 )
 async def maintenance_state(ctx: ContextDep, _: AdminDep) -> dict[str, Any]:
-    return suno.success({"enabled": await run_in_threadpool(maintenance.is_on, ctx.db)})
+    return SUNO.success({"enabled": await run_in_threadpool(maintenance.is_on, ctx.db)})
 
 
 @router.put(
     "/admin/maintenance",
     summary="Switch maintenance mode (submissions answer 455)",
-    **SUNO.route(admin.MaintenanceState, ADMIN),
+    **route(SUNO, admin.MaintenanceState, ADMIN),
 )
 async def switch_maintenance(
     body: admin.MaintenanceSwitch, ctx: ContextDep, _: AdminDep
 ) -> dict[str, Any]:
     await run_in_threadpool(maintenance.switch, ctx.db, body.enabled)
-    return suno.success({"enabled": body.enabled})
+    return SUNO.success({"enabled": body.enabled})

@@ -16,11 +16,11 @@ from starlette.datastructures import UploadFile
 from wavforge.core import tracks
 from wavforge.core.context import Context
 from wavforge.core.tracks import ImportMeta, StagedFile
-from wavforge.dialects import suno
+from wavforge.dialects import SUNO, suno
 from wavforge.errors import InvalidRequest, TooLarge
 from wavforge.http.deps import ContextDep, SubmitterDep
 from wavforge.http.idempotency import IdempotencyKey, once
-from wavforge.http.openapi import IMPORT, SUNO
+from wavforge.http.openapi import IMPORT, route
 from wavforge.outbound.download import download
 
 router = APIRouter(prefix="/api/v1", tags=["Import"])
@@ -68,7 +68,7 @@ IMPORT_BODY = {
 @router.post(
     "/music/import",
     summary="Import tracks from files or URLs",
-    **SUNO.route(suno.ImportedTracks, IMPORT, openapi_extra={"requestBody": IMPORT_BODY}),
+    **route(SUNO, suno.ImportedTracks, IMPORT, openapi_extra={"requestBody": IMPORT_BODY}),
 )
 async def import_music(
     request: Request, ctx: ContextDep, who: SubmitterDep, idempotency_key: IdempotencyKey = None
@@ -82,7 +82,7 @@ async def import_music(
         else:
             raise InvalidRequest("send multipart/form-data with 'file' parts, or JSON with 'urls'")
         record = await run_in_threadpool(tracks.import_files, ctx, who.account_id, staged, meta)
-        return suno.success(suno.imported(record))
+        return SUNO.success(suno.imported(record))
 
     return await once(request, ctx, who.account_id, idempotency_key, run)
 

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from wavforge.core import accounts, delivery_log, tracks, wav_tasks
-from wavforge.dialects import suno
+from wavforge.dialects import SUNO, suno
 from wavforge.http import submissions
 from wavforge.http.deps import ContextDep, PrincipalDep, SubmitterDep, db_call
 from wavforge.http.idempotency import IdempotencyKey, once
-from wavforge.http.openapi import AUTHENTICATED, LOOKUP, SUBMISSION, SUNO
+from wavforge.http.openapi import AUTHENTICATED, LOOKUP, SUBMISSION, route
 
 router = APIRouter(prefix="/api/v1", tags=["Suno dialect"])
 
@@ -22,7 +22,7 @@ TaskIdQuery = Query(..., alias="taskId", max_length=128, description="The task i
 @router.post(
     "/wav/generate",
     summary="Convert a track to WAV",
-    **SUNO.route(suno.WavSubmitted, SUBMISSION),
+    **route(SUNO, suno.WavSubmitted, SUBMISSION),
 )
 async def generate_wav(
     request: Request,
@@ -33,49 +33,54 @@ async def generate_wav(
 ) -> Any:
     async def submit() -> dict[str, Any]:
         record = await submissions.submit(ctx, who.account_id, body.to_request())
-        return suno.success({"taskId": record.id})
+        return SUNO.success({"taskId": record.id})
 
     return await once(request, ctx, who.account_id, idempotency_key, submit)
 
 
 @router.get(
-    "/wav/record-info", summary="A WAV task's state", **SUNO.route(suno.WavRecordInfo, LOOKUP)
+    "/wav/record-info", summary="A WAV task's state", **route(SUNO, suno.WavRecordInfo, LOOKUP)
 )
 async def wav_record_info(
     ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdQuery
 ) -> dict[str, Any]:
     record = await db_call(ctx, wav_tasks.get_wav, ctx, who.account_id, task_id)
-    return suno.success(suno.wav_record(record))
+    return SUNO.success(suno.wav_record(record))
 
 
 @router.get(
     "/generate/record-info",
     summary="A music task and its tracks",
-    **SUNO.route(suno.MusicRecordInfo, LOOKUP),
+    **route(SUNO, suno.MusicRecordInfo, LOOKUP),
 )
 async def music_record_info(
     ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdQuery
 ) -> dict[str, Any]:
     record = await db_call(ctx, tracks.get_music, ctx, who.account_id, task_id)
-    return suno.success(suno.music_record(record))
+    return SUNO.success(suno.music_record(record))
 
 
 @router.get(
     "/generate/credit",
     summary="The account's credit balance",
-    **SUNO.route(int, AUTHENTICATED),
+    **route(SUNO, int, AUTHENTICATED),
+)
+@router.get(
+    "/chat/credit",
+    summary="The account's credit balance, at kie.ai's path",
+    **route(SUNO, int, AUTHENTICATED),
 )
 async def credit(ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
-    return suno.success(await db_call(ctx, accounts.balance, ctx.db, who.account_id))
+    return SUNO.success(await db_call(ctx, accounts.balance, ctx.db, who.account_id))
 
 
 @router.get(
     "/wav/callbacks",
     summary="A WAV task's callback deliveries and their attempts",
-    **SUNO.route(suno.DeliveryLog, LOOKUP),
+    **route(SUNO, suno.DeliveryLog, LOOKUP),
 )
 async def wav_callbacks(
     ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdQuery
 ) -> dict[str, Any]:
     records = await run_in_threadpool(delivery_log.for_task, ctx, who.account_id, task_id)
-    return suno.success(suno.delivery_log(task_id, records))
+    return SUNO.success(suno.delivery_log(task_id, records))

@@ -6,25 +6,26 @@ from typing import Any
 
 from fastapi import APIRouter, Path, Query, Request
 
-from wavforge.core import lookup
+from wavforge.core import accounts, lookup
+from wavforge.core.context import Context
 from wavforge.core.records import WavRecord
-from wavforge.dialects import unified
+from wavforge.dialects import UNIFIED, unified
 from wavforge.http import submissions
 from wavforge.http.deps import ContextDep, PrincipalDep, SubmitterDep, db_call
 from wavforge.http.idempotency import IdempotencyKey, once
-from wavforge.http.openapi import LOOKUP, SUBMISSION, UNIFIED
+from wavforge.http.openapi import AUTHENTICATED, LOOKUP, SUBMISSION, route
 
-PREFIX = "/api/generate"
-router = APIRouter(prefix=PREFIX, tags=["Unified dialect"])
+generate = APIRouter(prefix="/api/generate")
+user = APIRouter(prefix="/api/user")
 
 TaskIdQuery = Query(..., alias="task_id", max_length=128, description="The task id.")
 TaskIdPath = Path(..., max_length=128, description="The task id.")
 
 
-@router.post(
+@generate.post(
     "/submit",
     summary="Submit a convert-to-wav task",
-    **UNIFIED.route(unified.TaskSubmitted, SUBMISSION),
+    **route(UNIFIED, unified.TaskSubmitted, SUBMISSION),
 )
 async def submit(
     request: Request,
@@ -35,30 +36,46 @@ async def submit(
 ) -> Any:
     async def run() -> dict[str, Any]:
         record = await submissions.submit(ctx, who.account_id, body.to_request())
-        return unified.success(unified.submitted(record))
+        return UNIFIED.success(unified.submitted(record))
 
     return await once(request, ctx, who.account_id, idempotency_key, run)
 
 
-@router.get(
-    "/status/{task_id}",
-    summary="A task's status",
-    **UNIFIED.route(unified.WavTaskStatus | unified.MusicDetail, LOOKUP),
-)
+TASK_ANSWER = route(UNIFIED, unified.WavTaskStatus | unified.MusicDetail, LOOKUP)
+
+
+@generate.get("/status/{task_id}", summary="A task's status", **TASK_ANSWER)
 async def status(ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdPath) -> dict[str, Any]:
-    record = await db_call(ctx, lookup.any_task, ctx, who.account_id, task_id)
-    if isinstance(record, WavRecord):
-        return unified.success(unified.wav_status(record))
-    return unified.success(unified.music_detail(record))
+    return await _task(ctx, who.account_id, task_id)
 
 
-@router.get(
+@generate.get(
     "/detail/music",
     summary="A task's details: a WAV conversion or imported tracks",
-    **UNIFIED.route(unified.WavTaskDetail | unified.MusicDetail, LOOKUP),
+    **TASK_ANSWER,
 )
 async def detail(ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdQuery) -> dict[str, Any]:
-    record = await db_call(ctx, lookup.any_task, ctx, who.account_id, task_id)
+    return await _task(ctx, who.account_id, task_id)
+
+
+async def _task(ctx: Context, account_id: str, task_id: str) -> dict[str, Any]:
+    """Both endpoints answer alike: the vendor's clients poll either one."""
+    record = await db_call(ctx, lookup.any_task, ctx, account_id, task_id)
     if isinstance(record, WavRecord):
-        return unified.success(unified.wav_detail(record))
-    return unified.success(unified.music_detail(record))
+        return UNIFIED.success(unified.wav_status(record))
+    return UNIFIED.success(unified.music_detail(record))
+
+
+@user.get(
+    "/balance",
+    summary="The account's credit balance",
+    **route(UNIFIED, unified.Balance, AUTHENTICATED),
+)
+async def balance(ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
+    credits = await db_call(ctx, accounts.balance, ctx.db, who.account_id)
+    return UNIFIED.success(unified.balance(credits))
+
+
+router = APIRouter(tags=["Unified dialect"])
+router.include_router(generate)
+router.include_router(user)
