@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from wavforge.cli.base import JsonOption, app, console, fail
+from wavforge.profiles import PROFILES
 
 if TYPE_CHECKING:  # imported where used: `convert-file` should start in a blink
     from wavforge.audio import ConversionResult
@@ -102,13 +103,24 @@ def keys_create(
     name: Annotated[str, typer.Option(help="Who the account is for.")],
     credits: Annotated[int, typer.Option(min=0, help="Starting credit balance.")] = 0,
     admin: Annotated[bool, typer.Option("--admin", help="May use the admin API.")] = False,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            help="Vendor profile: how errors are numbered for this vendor's clients "
+            f"({', '.join(PROFILES)}; default: the server's WAVFORGE_PROFILE)."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create an account and its first key; the key is shown this once."""
     from wavforge.core import accounts
 
-    issued = accounts.create_account(_database(), name, credits=credits, admin=admin)
-    _show_issued(issued, as_json, credits=credits)
+    if profile is not None and profile not in PROFILES:
+        fail(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
+    issued = accounts.create_account(
+        _database(), name, credits=credits, admin=admin, profile=profile
+    )
+    _show_issued(issued, as_json, credits=credits, profile=issued.profile)
 
 
 def _show_issued(issued: IssuedKey, as_json: bool, **extra: Any) -> None:
@@ -137,7 +149,9 @@ def keys_list(as_json: JsonOption = False) -> None:
     if as_json:
         print(json.dumps([_key_json(row) for row in rows]))
         return
-    table = Table("key id", "prefix", "name", "account", "credits", "admin", "last used", "state")
+    table = Table(
+        "key id", "prefix", "name", "account", "credits", "admin", "profile", "last used", "state"
+    )
     for row in rows:
         table.add_row(
             row.key_id,
@@ -146,6 +160,7 @@ def keys_list(as_json: JsonOption = False) -> None:
             row.account_id,
             str(row.credits),
             "yes" if row.is_admin else "",
+            row.profile or "",
             _when(row.last_used_at),
             "revoked" if row.revoked_at else "active",
         )
@@ -160,6 +175,7 @@ def _key_json(row: KeyInfo) -> dict[str, Any]:
         "account_id": row.account_id,
         "credits": row.credits,
         "admin": row.is_admin,
+        "profile": row.profile,
         "created_at": _when(row.created_at),
         "last_used_at": _when(row.last_used_at) or None,
         "revoked": row.revoked_at is not None,

@@ -192,9 +192,10 @@ class AsyncClient:
         """The account's keys, revoked ones included, oldest first (prefixes, never keys)."""
         return await self._run(_protocol.keys())
 
-    async def create_key(self, name: str) -> IssuedKey:
-        """Another key for the account; ``.key`` is shown this once."""
-        return await self._run(_protocol.create_key(name))
+    async def create_key(self, name: str, *, profile: str | None = None) -> IssuedKey:
+        """Another key for the account; ``.key`` is shown this once. ``profile`` (``"kie"``,
+        ...) numbers its errors as that vendor does; None: the account's profile."""
+        return await self._run(_protocol.create_key(name, profile))
 
     async def revoke_key(self, key: str | ApiKey | IssuedKey) -> None:
         """Revoke one of the account's keys at once (this client's own key too); a key of
@@ -230,10 +231,11 @@ class AsyncClient:
         return await self._run(_protocol.admin_accounts())
 
     async def create_account(
-        self, name: str, *, credits: int = 0, admin: bool = False
+        self, name: str, *, credits: int = 0, admin: bool = False, profile: str | None = None
     ) -> IssuedKey:
-        """A new account and its first key (shown this once)."""
-        return await self._run(_protocol.create_account(name, credits=credits, admin=admin))
+        """A new account and its first key (shown this once), in vendor ``profile``."""
+        call = _protocol.create_account(name, credits=credits, admin=admin, profile=profile)
+        return await self._run(call)
 
     async def grant_credits(self, account: str | Account, amount: int, *, note: str = "") -> int:
         """Grant credits (a negative ``amount`` takes them back, never below zero); the

@@ -248,6 +248,7 @@ class Account:
     webhook_secret: str | None = field(default=None, repr=False)  # signs the callbacks
     previous_secret_valid_until: datetime | None = None  # the old secret's end after a rotation
     usage: Usage | None = None
+    profile: str | None = None  # the vendor profile of its keys; None: the server's default
 
 
 @dataclass(frozen=True)
@@ -265,6 +266,7 @@ class ApiKey:
     created: datetime | None
     last_used: datetime | None  # to the minute
     revoked: bool
+    profile: str | None = None  # the key's own vendor profile, else its account's
 
 
 @dataclass(frozen=True)
@@ -276,6 +278,7 @@ class IssuedKey:
     id: str
     account_id: str
     webhook_secret: str = field(repr=False)
+    profile: str | None = None  # the vendor profile it answers in; None: the server's default
 
 
 @dataclass(frozen=True)

@@ -203,8 +203,9 @@ def keys() -> Call[tuple[ApiKey, ...]]:
     return Call(Request("GET", "/api/v1/account/keys"), _wire.keys)
 
 
-def create_key(name: str) -> Call[IssuedKey]:
-    return Call(Request("POST", "/api/v1/account/keys", json={"name": name}), _wire.issued)
+def create_key(name: str, profile: str | None = None) -> Call[IssuedKey]:
+    body = _present({"name": name, "profile": profile})
+    return Call(Request("POST", "/api/v1/account/keys", json=body), _wire.issued)
 
 
 def revoke_key(key_id: str) -> Call[None]:
@@ -245,8 +246,10 @@ def admin_accounts() -> Call[tuple[Account, ...]]:
     return Call(Request("GET", "/api/v1/admin/accounts"), _wire.accounts)
 
 
-def create_account(name: str, *, credits: int, admin: bool) -> Call[IssuedKey]:
-    body = {"name": name, "credits": credits, "admin": admin}
+def create_account(
+    name: str, *, credits: int, admin: bool, profile: str | None = None
+) -> Call[IssuedKey]:
+    body = _present({"name": name, "credits": credits, "admin": admin, "profile": profile})
     return Call(Request("POST", "/api/v1/admin/accounts", json=body), _wire.issued)
 
 

@@ -187,9 +187,10 @@ class Client:
         """The account's keys, revoked ones included, oldest first (prefixes, never keys)."""
         return self._run(_protocol.keys())
 
-    def create_key(self, name: str) -> IssuedKey:
-        """Another key for the account; ``.key`` is shown this once."""
-        return self._run(_protocol.create_key(name))
+    def create_key(self, name: str, *, profile: str | None = None) -> IssuedKey:
+        """Another key for the account; ``.key`` is shown this once. ``profile`` (``"kie"``,
+        ...) numbers its errors as that vendor does; None: the account's profile."""
+        return self._run(_protocol.create_key(name, profile))
 
     def revoke_key(self, key: str | ApiKey | IssuedKey) -> None:
         """Revoke one of the account's keys at once (this client's own key too); a key of
@@ -220,9 +221,12 @@ class Client:
         """Every account, oldest first, with balance and working keys (no webhook secrets)."""
         return self._run(_protocol.admin_accounts())
 
-    def create_account(self, name: str, *, credits: int = 0, admin: bool = False) -> IssuedKey:
-        """A new account and its first key (shown this once)."""
-        return self._run(_protocol.create_account(name, credits=credits, admin=admin))
+    def create_account(
+        self, name: str, *, credits: int = 0, admin: bool = False, profile: str | None = None
+    ) -> IssuedKey:
+        """A new account and its first key (shown this once), in vendor ``profile``."""
+        call = _protocol.create_account(name, credits=credits, admin=admin, profile=profile)
+        return self._run(call)
 
     def grant_credits(self, account: str | Account, amount: int, *, note: str = "") -> int:
         """Grant credits (a negative ``amount`` takes them back, never below zero); the

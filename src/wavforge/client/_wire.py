@@ -238,6 +238,7 @@ def account(data: Data) -> Account:
             wav_tasks={WavStatus(s): n for s, n in usage["wavTasks"].items()},
             credits_spent=usage["creditsSpent"],
         ),
+        profile=data.get("profile"),
     )
 
 
@@ -259,6 +260,7 @@ def keys(data: list[Data]) -> tuple[ApiKey, ...]:
             created=when(k.get("createTime")),
             last_used=when(k.get("lastUsedTime")),
             revoked=bool(k["revoked"]),
+            profile=k.get("profile"),
         )
         for k in data
     )
@@ -271,6 +273,7 @@ def issued(data: Data) -> IssuedKey:
         id=data["keyId"],
         account_id=data["accountId"],
         webhook_secret=data["webhookSecret"],
+        profile=data.get("profile"),
     )
 
 

@@ -29,6 +29,7 @@ from wavforge.dialects import DIALECTS
 from wavforge.errors import InvalidRequest
 from wavforge.http import submissions
 from wavforge.http.deps import AdminDep, ContextDep, PrincipalDep, SubmitterDep
+from wavforge.profiles import PROFILES
 
 HERE = FilePath(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -36,6 +37,7 @@ STATIC_DIR = HERE / "static"
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters.update(formatting.FILTERS)
 templates.env.tests.update(formatting.TESTS)
+templates.env.globals["profiles"] = PROFILES
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -224,9 +226,11 @@ async def create_key(
     ctx: ContextDep,
     who: PrincipalDep,
     name: Annotated[str, Form(min_length=1, max_length=200)],
+    profile: Annotated[str, Form(max_length=20)] = "",
 ) -> HTMLResponse:
     def run() -> dict[str, Any]:
-        return _keys(ctx, who, accounts.create_key(ctx.db, who.account_id, name.strip()))
+        issued = accounts.create_key(ctx.db, who.account_id, name.strip(), profile or None)
+        return _keys(ctx, who, issued)
 
     return _fragment(request, "keys", **await run_in_threadpool(run))
 
@@ -282,9 +286,12 @@ async def create_account(
     _: AdminDep,
     name: Annotated[str, Form(min_length=1, max_length=200)],
     credits: Annotated[int, Form(ge=0, le=MAX_GRANT)] = 0,
+    profile: Annotated[str, Form(max_length=20)] = "",
 ) -> HTMLResponse:
     def run() -> dict[str, Any]:
-        issued = accounts.create_account(ctx.db, name.strip(), credits=credits)
+        issued = accounts.create_account(
+            ctx.db, name.strip(), credits=credits, profile=profile or None
+        )
         return _admin(ctx, issued=issued, issued_name=name.strip())
 
     return _fragment(request, "admin", **await run_in_threadpool(run))

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from wavforge import profiles
 from wavforge.core import clock, ids, ledger
 from wavforge.db.database import Database
 from wavforge.db.models import Account, ApiKey
@@ -40,6 +41,7 @@ class IssuedKey:
     key_id: str
     account_id: str
     webhook_secret: str
+    profile: str | None = None  # the vendor profile the key answers in; None: the server's
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class KeyInfo:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    profile: str | None = None  # the key's own, else its account's
 
 
 def hash_key(key: str) -> str:
@@ -68,14 +71,22 @@ def _new_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
-def create_account(db: Database, name: str, *, credits: int = 0, admin: bool = False) -> IssuedKey:
-    """A new account with its first key."""
+def create_account(
+    db: Database,
+    name: str,
+    *,
+    credits: int = 0,
+    admin: bool = False,
+    profile: str | None = None,
+) -> IssuedKey:
+    """A new account with its first key; ``profile`` is the vendor profile of its keys."""
     account = Account(
         id=ids.prefixed("acct"),
         name=name,
         credits=credits,
         is_admin=admin,
         webhook_secret=_new_webhook_secret(),
+        profile=checked_profile(profile),
         created_at=clock.now(),
     )
     if credits < 0:
@@ -87,7 +98,17 @@ def create_account(db: Database, name: str, *, credits: int = 0, admin: bool = F
         return _issue(session, account, name)
 
 
-def _issue(session: Session, account: Account, name: str) -> IssuedKey:
+def checked_profile(name: str | None) -> str | None:
+    """``name`` if it is a vendor profile (or None: the server's default), else a 400."""
+    if name is None:
+        return None
+    try:
+        return profiles.check(name)
+    except ValueError as error:
+        raise InvalidRequest(str(error)) from None
+
+
+def _issue(session: Session, account: Account, name: str, profile: str | None = None) -> IssuedKey:
     key = _new_key()
     row = ApiKey(
         id=ids.prefixed("key"),
@@ -95,10 +116,12 @@ def _issue(session: Session, account: Account, name: str) -> IssuedKey:
         name=name,
         prefix=key[:VISIBLE_CHARS],
         key_hash=hash_key(key),
+        profile=checked_profile(profile),
         created_at=clock.now(),
     )
     session.add(row)
-    return IssuedKey(key, row.id, account.id, account.webhook_secret)
+    effective = row.profile or account.profile
+    return IssuedKey(key, row.id, account.id, account.webhook_secret, effective)
 
 
 # Built once: building a statement costs more than running it on SQLite.
@@ -158,6 +181,7 @@ class AccountInfo:
     webhook_secret: str
     previous_secret_until: datetime | None
     active_keys: int
+    profile: str | None = None
 
 
 def list_keys(db: Database, account_id: str | None = None) -> list[KeyInfo]:
@@ -204,18 +228,29 @@ def list_accounts(db: Database, account_id: str | None = None) -> list[AccountIn
             webhook_secret=account.webhook_secret,
             previous_secret_until=account.previous_secret_until,
             active_keys=keys,
+            profile=account.profile,
         )
         for account, keys in rows
     ]
 
 
-def create_key(db: Database, account_id: str, name: str) -> IssuedKey:
-    """Another key for an existing account, e.g. one per machine so each can be revoked alone."""
+def create_key(db: Database, account_id: str, name: str, profile: str | None = None) -> IssuedKey:
+    """Another key for an existing account, e.g. one per machine so each can be revoked alone;
+    with ``profile``, the key answers in that vendor profile whatever its account's is."""
     with db.write() as session:
         account = session.get(Account, account_id)
         if account is None:
             raise NotFound(f"no account {account_id!r}")
-        return _issue(session, account, name)
+        return _issue(session, account, name, profile)
+
+
+def set_profile(db: Database, account_id: str, profile: str | None) -> None:
+    """Choose the vendor profile of an account's keys (those without one of their own)."""
+    with db.write() as session:
+        account = session.get(Account, account_id)
+        if account is None:
+            raise NotFound(f"no account {account_id!r}")
+        account.profile = checked_profile(profile)
 
 
 def _info(key: ApiKey, account: Account) -> KeyInfo:
@@ -230,6 +265,7 @@ def _info(key: ApiKey, account: Account) -> KeyInfo:
         created_at=key.created_at,
         last_used_at=key.last_used_at,
         revoked_at=key.revoked_at,
+        profile=key.profile or account.profile,
     )
 
 
@@ -257,7 +293,7 @@ def reset_key(db: Database, key_id: str, account_id: str | None = None) -> Issue
             raise NotFound(f"no active key {key_id!r}")
         old.revoked_at = clock.now()
         account = session.get_one(Account, old.account_id)
-        return _issue(session, account, old.name)
+        return _issue(session, account, old.name, old.profile)
 
 
 def balance(db: Database, account_id: str) -> int:

@@ -6,28 +6,38 @@ of the rest of that API needs nothing new to use them.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from wavforge import profiles
 from wavforge.core.accounts import AccountInfo, IssuedKey, KeyInfo
 from wavforge.core.history import TrackListing, Usage
 from wavforge.core.ledger import MAX_GRANT, Reason, Statement
 from wavforge.core.records import WavRecord
 from wavforge.core.states import WavStatus
-from wavforge.dialects.suno import (
-    Shape,
-    SunoTrack,
-    Time,
-    WavRecordInfo,
-    one_of,
-    time,
-    track,
-    wav_record,
-)
+from wavforge.dialects.suno import SunoTrack, Time, WavRecordInfo, time, track, wav_record
+from wavforge.dialects.wire import Shape, one_of
 
 # wavforge's own bodies: JSON types as the schema declares them (no "1" for 1, no 0 for false).
 STRICT = ConfigDict(extra="forbid", strict=True)
+
+
+def _known(name: str | None) -> str | None:
+    return None if name is None else profiles.check(name)
+
+
+# A vendor profile's name, or null for the server's default (WAVFORGE_PROFILE).
+ProfileName = Annotated[
+    str | None,
+    AfterValidator(_known),
+    Field(json_schema_extra={"enum": [*profiles.PROFILES, None]}),
+]
+PROFILE_FIELD = Field(
+    default=None,
+    description="How errors are numbered for this vendor's clients (docs/api.md); "
+    "null: the server's default.",
+)
 
 
 class NewAccount(BaseModel):
@@ -36,12 +46,23 @@ class NewAccount(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     credits: int = Field(default=0, ge=0, le=MAX_GRANT)
     admin: bool = False
+    profile: ProfileName = PROFILE_FIELD
 
 
 class NewKey(BaseModel):
     model_config = STRICT
 
     name: str = Field(min_length=1, max_length=200)
+    profile: ProfileName = Field(
+        default=None,
+        description="The key's own vendor profile, whatever its account's; null: the account's.",
+    )
+
+
+class ProfileChoice(BaseModel):
+    model_config = STRICT
+
+    profile: ProfileName = PROFILE_FIELD
 
 
 class Grant(BaseModel):
@@ -64,6 +85,7 @@ def issued(key: IssuedKey) -> dict[str, Any]:
         "keyId": key.key_id,
         "accountId": key.account_id,
         "webhookSecret": key.webhook_secret,
+        "profile": key.profile,
     }
 
 
@@ -79,6 +101,7 @@ def key_info(row: KeyInfo) -> dict[str, Any]:
         "createTime": time(row.created_at),
         "lastUsedTime": time(row.last_used_at),
         "revoked": row.revoked_at is not None,
+        "profile": row.profile,
     }
 
 
@@ -109,6 +132,7 @@ def account(info: AccountInfo, usage: Usage | None = None) -> dict[str, Any]:
         "admin": info.is_admin,
         "createTime": time(info.created_at),
         "activeKeys": info.active_keys,
+        "profile": info.profile,
     }
     if usage is not None:
         shown |= {
@@ -149,11 +173,15 @@ def wav_listing(record: WavRecord) -> dict[str, Any]:
 WAV_STATUSES = [status.value for status in WavStatus]
 
 
+PROFILE_NAMES = [*profiles.PROFILES, None]
+
+
 class NewKeyIssued(Shape):
     key: str = Field(description="The key itself, shown this once.")
     keyId: str
     accountId: str
     webhookSecret: str
+    profile: str | None = one_of(PROFILE_NAMES)
 
 
 class ListedKey(Shape):
@@ -167,6 +195,7 @@ class ListedKey(Shape):
     createTime: Time
     lastUsedTime: Time | None
     revoked: bool
+    profile: str | None = one_of(PROFILE_NAMES)
 
 
 class LedgerLine(Shape):
@@ -190,6 +219,7 @@ class AccountRow(Shape):
     admin: bool
     createTime: Time
     activeKeys: int
+    profile: str | None = one_of(PROFILE_NAMES)
 
 
 class UsageSummary(Shape):
@@ -232,3 +262,8 @@ class AccountBalance(Shape):
 
 class MaintenanceState(Shape):
     enabled: bool
+
+
+class AccountProfile(Shape):
+    accountId: str
+    profile: str | None = one_of(PROFILE_NAMES)

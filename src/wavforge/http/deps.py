@@ -8,11 +8,12 @@ from typing import Annotated, ParamSpec, TypeVar
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
+from wavforge import profiles
 from wavforge.core import accounts
 from wavforge.core.accounts import Principal
 from wavforge.core.context import Context
 from wavforge.errors import Forbidden, Unauthorized
-from wavforge.http.errors import note_profile
+from wavforge.profiles import Profile
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -48,6 +49,16 @@ async def nearby(remote: bool, work: Callable[P, T], *args: P.args, **kwargs: P.
     if remote:
         return await run_in_threadpool(work, *args, **kwargs)
     return work(*args, **kwargs)
+
+
+def note_profile(request: Request, name: str | None) -> None:
+    """Remember the caller's vendor profile for every answer to this request."""
+    request.state.profile = profiles.named(name, server_profile(request))
+
+
+def server_profile(request: Request) -> Profile:
+    """The operator's default (``WAVFORGE_PROFILE``), for callers without one of their own."""
+    return profiles.named(request.app.state.context.settings.profile)
 
 
 async def get_principal(request: Request) -> Principal:

@@ -1,13 +1,14 @@
 """Every error leaves through here, in its dialect's envelope and its caller's numbering.
 
 The path chooses the dialect (``DIALECTS.for_path``): the shape of the body. The caller's
-vendor profile, noted on the request when its key was checked, chooses the code in it and
-the HTTP status (``wavforge.profiles``); a request refused before its key was read gets the
-default profile. Framework errors are translated to the contract's codes: validation → 400
-(or 413 for an over-long value), unknown path *and wrong method* → 404 (the vendors never
-answer 405 for a method), anything unexpected → 500 with a message that reveals nothing. The
-OpenAPI schema is told so here too (``openapi.install``): FastAPI would document a 422 that
-never leaves.
+vendor profile (``wavforge.profiles``), noted on the request when its key was checked,
+chooses the code in it and the HTTP status; a request refused before that (a body that is
+not JSON) has its key looked up here, and one without a valid key gets the server's default
+profile. Framework errors are translated to the contract's codes: validation → 400 (or 413
+for an over-long value), unknown path *and wrong method* → 404 (the vendors never answer 405
+for a method), anything unexpected → 500 with a message that reveals nothing. The OpenAPI
+schema is told so here too (``openapi.install``): FastAPI would document a 422 that never
+leaves.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from wavforge import profiles
+from wavforge.core import accounts
 from wavforge.dialects import DIALECTS
 from wavforge.errors import (
     InvalidRequest,
@@ -32,24 +33,31 @@ from wavforge.errors import (
     WavforgeError,
 )
 from wavforge.http import openapi
+from wavforge.http.deps import db_call, note_profile, server_profile
 from wavforge.profiles import Profile
 
 log = logging.getLogger(__name__)
 
 
-def note_profile(request: Request, name: str | None) -> None:
-    """Remember the caller's vendor profile for every answer to this request."""
-    request.state.profile = profiles.named(name, server_profile(request))
-
-
-def server_profile(request: Request) -> Profile:
-    """The operator's default (``WAVFORGE_PROFILE``), for callers without one of their own."""
-    return profiles.named(request.app.state.context.settings.profile)
-
-
-def profile_of(request: Request) -> Profile:
+def noted_profile(request: Request) -> Profile:
     found = getattr(request.state, "profile", None)
     return found if isinstance(found, Profile) else server_profile(request)
+
+
+async def profile_of(request: Request) -> Profile:
+    """The caller's profile, also when the request failed before its key was checked (a
+    body that is not JSON is refused before any dependency runs): then the key is looked
+    up here. Without a valid key, the server's default."""
+    if not isinstance(getattr(request.state, "profile", None), Profile):
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and key.strip():
+            ctx = request.app.state.context
+            try:
+                who = await db_call(ctx, accounts.authenticate, ctx.db, key.strip())
+            except WavforgeError:
+                return server_profile(request)
+            note_profile(request, who.profile)
+    return noted_profile(request)
 
 
 def render(path: str, profile: Profile, error: WavforgeError) -> tuple[dict[str, Any], int]:
@@ -58,12 +66,12 @@ def render(path: str, profile: Profile, error: WavforgeError) -> tuple[dict[str,
     return DIALECTS.for_path(path).error(error, code), profile.http_status(code)
 
 
-def render_for(request: Request, error: WavforgeError) -> tuple[dict[str, Any], int]:
-    return render(request.url.path, profile_of(request), error)
+async def render_for(request: Request, error: WavforgeError) -> tuple[dict[str, Any], int]:
+    return render(request.url.path, await profile_of(request), error)
 
 
-def error_response(request: Request, error: WavforgeError) -> JSONResponse:
-    body, status = render_for(request, error)
+async def error_response(request: Request, error: WavforgeError) -> JSONResponse:
+    body, status = await render_for(request, error)
     return JSONResponse(body, status_code=status, headers=error.headers or None)
 
 
@@ -96,19 +104,19 @@ def _from_http(error: StarletteHTTPException) -> WavforgeError:
 def install(app: FastAPI) -> None:
     async def on_domain(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, WavforgeError)
-        return error_response(request, exc)
+        return await error_response(request, exc)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return error_response(request, _from_validation(exc))
+        return await error_response(request, _from_validation(exc))
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        return error_response(request, _from_http(exc))
+        return await error_response(request, _from_http(exc))
 
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return error_response(request, ServerError())
+        return await error_response(request, ServerError())
 
     app.add_exception_handler(WavforgeError, on_domain)
     app.add_exception_handler(RequestValidationError, on_validation)

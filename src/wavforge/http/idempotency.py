@@ -50,7 +50,7 @@ async def once(
         if error.code >= 500:
             await run_in_threadpool(idempotency.abandon, ctx.db, account_id, key)
             raise
-        rendered, status = render_for(request, error)
+        rendered, status = await render_for(request, error)
         await run_in_threadpool(idempotency.finish, ctx.db, account_id, key, status, rendered)
         return JSONResponse(rendered, status, headers=error.headers or None)
     except BaseException:

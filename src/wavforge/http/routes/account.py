@@ -69,7 +69,9 @@ async def own_keys(ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
     **route(SUNO, admin.NewKeyIssued, AUTHENTICATED),
 )
 async def create_key(body: admin.NewKey, ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
-    issued = await run_in_threadpool(accounts.create_key, ctx.db, who.account_id, body.name)
+    issued = await run_in_threadpool(
+        accounts.create_key, ctx.db, who.account_id, body.name, body.profile
+    )
     return SUNO.success(admin.issued(issued))
 
 

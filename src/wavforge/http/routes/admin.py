@@ -31,7 +31,12 @@ LimitQuery = Query(100, ge=1, le=1000, description="Newest entries to return.")
 )
 async def create_account(body: admin.NewAccount, ctx: ContextDep, _: AdminDep) -> dict[str, Any]:
     issued = await run_in_threadpool(
-        accounts.create_account, ctx.db, body.name, credits=body.credits, admin=body.admin
+        accounts.create_account,
+        ctx.db,
+        body.name,
+        credits=body.credits,
+        admin=body.admin,
+        profile=body.profile,
     )
     return SUNO.success(admin.issued(issued))
 
@@ -86,6 +91,18 @@ async def grant_credits(
 ) -> dict[str, Any]:
     balance = await run_in_threadpool(ledger.grant, ctx.db, account_id, body.amount, body.note)
     return SUNO.success({"accountId": account_id, "balance": balance})
+
+
+@router.put(
+    "/admin/accounts/{account_id}/profile",
+    summary="Choose the vendor profile of an account's keys",
+    **route(SUNO, admin.AccountProfile, ADMIN_LOOKUP),
+)
+async def set_profile(
+    body: admin.ProfileChoice, ctx: ContextDep, _: AdminDep, account_id: str = AccountIdPath
+) -> dict[str, Any]:
+    await run_in_threadpool(accounts.set_profile, ctx.db, account_id, body.profile)
+    return SUNO.success({"accountId": account_id, "profile": body.profile})
 
 
 @router.get(
