@@ -152,10 +152,14 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.kill()
 
-    def create_key(self, credits: int = 100, name: str = "test") -> dict[str, Any]:
+    def create_key(
+        self, credits: int = 100, name: str = "test", profile: str | None = None
+    ) -> dict[str, Any]:
+        chosen = ["--profile", profile] if profile else []
         result = wavforge(
-            "keys", "create", "--name", name, "--credits", str(credits), "--json", env=self.env
-        )
+            "keys", "create", "--name", name, "--credits", str(credits), *chosen, "--json",
+            env=self.env,
+        )  # fmt: skip
         return dict(json.loads(result.stdout))
 
     def client(self, key: str | None = None) -> httpx.Client:
