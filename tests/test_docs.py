@@ -10,6 +10,8 @@ from typer.main import get_command
 from wavforge.cli import app
 from wavforge.config import Settings
 
+from vendors import SOURCES
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
@@ -35,3 +37,10 @@ def test_ci_runs_the_readme_test_command() -> None:
     run_command, test_command = blocks[0], blocks[1]
     assert "wavforge serve" in run_command
     assert test_command in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def test_the_api_docs_cite_every_vendor_source_of_the_profile_table() -> None:
+    """tests/vendors.py says which vendor page each expected code comes from; docs/api.md's
+    compatibility and profile tables must cite the same pages."""
+    api = (ROOT / "docs" / "api.md").read_text()
+    assert [source for source in SOURCES if source not in api] == []

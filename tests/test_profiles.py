@@ -15,8 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-from vendors import ERRORS, PROFILES, UNIFIED_TYPES, Expected
-
 from conftest import (
     Modes,
     Receiver,
@@ -26,6 +24,7 @@ from conftest import (
     wait_until,
     wavforge,
 )
+from vendors import ERRORS, PROFILES, UNIFIED_TYPES, Expected
 
 GENERATE = "/api/v1/wav/generate"
 SUBMIT = "/api/generate/submit"

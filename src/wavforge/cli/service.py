@@ -149,9 +149,7 @@ def keys_list(as_json: JsonOption = False) -> None:
     if as_json:
         print(json.dumps([_key_json(row) for row in rows]))
         return
-    table = Table(
-        "key id", "prefix", "name", "account", "credits", "admin", "profile", "last used", "state"
-    )
+    table = Table("key id", "prefix", "name", "account", "credits", "admin", "last used", "state")
     for row in rows:
         table.add_row(
             row.key_id,
@@ -160,7 +158,6 @@ def keys_list(as_json: JsonOption = False) -> None:
             row.account_id,
             str(row.credits),
             "yes" if row.is_admin else "",
-            row.profile or "",
             _when(row.last_used_at),
             "revoked" if row.revoked_at else "active",
         )
