@@ -48,7 +48,8 @@ from conftest import (
 from deployments import Modes
 
 SEED = 20261121
-UNIFIED_PREFIX = "/api/generate/"
+# The unified dialect's paths (vidgo/PoYo): its tasks, and the account balance.
+UNIFIED_PREFIXES = ("/api/generate/", "/api/user/")
 ADMIN_PREFIX = "/api/v1/admin/"
 # Anything that is not a key of this server; None sends no Authorization header at all.
 GARBAGE_KEYS = (None, "Bearer", "Bearer wf_not-a-key", "Basic d2F2OmZvcmdl", "Token x", "Bearer  ")
@@ -61,8 +62,8 @@ def envelope_problem(path: str, status: int, content_type: str, body: Any) -> st
     """What is wrong with an answer's envelope (CONTRACT §2), or None.
 
     Every ``/api/...`` answer and every error anywhere is an envelope; the unified dialect's
-    under ``/api/generate/``, Suno's everywhere else. Exempt: downloads (the file) and their
-    416 (no body), and ``/healthz`` (its own small body).
+    under ``/api/generate/`` and ``/api/user/``, Suno's everywhere else. Exempt: downloads
+    (the file) and their 416 (no body), and ``/healthz`` (its own small body).
     """
     if not (path.startswith("/api/") or (status >= 400 and status != 416)):
         return None
@@ -70,7 +71,7 @@ def envelope_problem(path: str, status: int, content_type: str, body: Any) -> st
         return f"content type {content_type!r}, not JSON"
     if not isinstance(body, dict):
         return "the body is not a JSON object"
-    check = _unified if path.startswith(UNIFIED_PREFIX) else _suno
+    check = _unified if path.startswith(UNIFIED_PREFIXES) else _suno
     return _code_problem(body, status) or check(body, status)
 
 
@@ -93,11 +94,13 @@ def _suno(body: dict[str, Any], status: int) -> str | None:
 
 
 def _unified(body: dict[str, Any], status: int) -> str | None:
-    keys = {"code", "data"} if status == 200 else {"code", "data", "message"}
+    keys = {"code", "data"} if status == 200 else {"code", "data", "message", "error"}
     if set(body) != keys:
         return f"unified envelope keys are {sorted(body)}, not {sorted(keys)}"
     if status != 200 and (not isinstance(body["message"], str) or not body["message"]):
         return "message is not a non-empty string"
+    if status != 200 and body["error"].get("message") != body["message"]:
+        return "error.message is not the message"
     return None
 
 
@@ -492,7 +495,17 @@ def test_the_envelope_check_refuses_what_is_not_an_envelope(
         ("/api/v1/x", 200, JSON, {"code": 200, "msg": "success", "data": None}),
         ("/api/v1/x", 409, JSON, {"code": 409, "msg": "exists", "data": {"taskId": "t"}}),
         ("/api/generate/x", 200, JSON, {"code": 200, "data": {}}),
-        ("/api/generate/x", 404, JSON, {"code": 404, "data": None, "message": "no"}),
+        (
+            "/api/generate/x",
+            404,
+            JSON,
+            {
+                "code": 404,
+                "data": None,
+                "message": "no",
+                "error": {"message": "no", "type": "resource_not_found_error"},
+            },
+        ),
         ("/files/wav/a/b.wav", 200, "audio/wav", None),
         ("/files/wav/a/b.wav", 416, "", None),
         ("/healthz", 200, JSON, {"status": "ok", "version": "1"}),
@@ -513,7 +526,7 @@ def test_the_schema_declares_envelopes_and_keys_not_422s(fuzz_server: Server) ->
         for operation in operations.values():
             assert "422" not in operation["responses"]
             if path.startswith("/api/"):
-                error = "UnifiedError" if path.startswith(UNIFIED_PREFIX) else "SunoError"
+                error = "UnifiedError" if path.startswith(UNIFIED_PREFIXES) else "SunoError"
                 unauthorized = operation["responses"]["401"]["content"][JSON]["schema"]
                 assert operation["security"] == [{"apiKey": []}]
                 assert unauthorized == {"$ref": f"#/components/schemas/{error}"}

@@ -22,8 +22,10 @@ def submit(api: httpx.Client, **body: Any) -> httpx.Response:
 def assert_unified_error(response: httpx.Response, code: int) -> dict[str, Any]:
     assert response.status_code == code, response.text
     body = response.json()
-    assert set(body) == {"code", "data", "message"} and body["code"] == code
+    assert set(body) == {"code", "data", "message", "error"} and body["code"] == code
     assert isinstance(body["message"], str) and body["message"]
+    # The vendors' own error object (docs.vidgo.ai/api-manual/error-codes) says the same.
+    assert body["error"]["message"] == body["message"] and body["error"]["type"]
     return dict(body)
 
 
