@@ -76,6 +76,11 @@ HOSTILE = [
     "http://[2002:a9fe:a9fe::1]/",
     "http://[2001:0:7f00:1::1]/",
     "https://[::ffff:192.168.0.1]:8443/",
+    # IPv4-translated (RFC 2765) and ISATAP (RFC 5214, under any prefix)
+    "http://[::ffff:0:127.0.0.1]/",
+    "http://[::ffff:0:a00:1]/",
+    "http://[2606:4700::5efe:10.0.0.1]/",
+    "http://[2606:4700::200:5efe:169.254.169.254]/",
 ]
 
 MALFORMED = [

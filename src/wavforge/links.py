@@ -36,7 +36,8 @@ class LinkSigner:
     def check(
         self, kind: str, ident: str, filename: str, expires: str, signature: str, now: datetime
     ) -> LinkState:
-        if not expires.isdigit() or len(expires) > 12:
+        # isdigit() alone takes "²" and other digits int() refuses: ASCII digits only.
+        if not (expires.isascii() and expires.isdigit()) or len(expires) > 12:
             return LinkState.FORGED
         expected = self._sign(kind, ident, filename, int(expires))
         if not hmac.compare_digest(expected.encode(), signature.encode()):

@@ -64,7 +64,12 @@ def create_app(runtime: Runtime, *, with_worker: bool = True) -> FastAPI:
     upload_limit = runtime.context.settings.max_upload_bytes
     app.add_middleware(
         BodyLimit,  # type: ignore[arg-type]
-        limit_for=lambda path: upload_limit if path == IMPORT_PATH else JSON_BODY_LIMIT,
+        # Uploads may be large; every JSON body, an import's list of URLs included, is small.
+        limit_for=lambda path, content_type: (
+            upload_limit
+            if path == IMPORT_PATH and content_type.startswith(b"multipart/")
+            else JSON_BODY_LIMIT
+        ),
         profile=profiles.named(runtime.context.settings.profile),
     )
     return app

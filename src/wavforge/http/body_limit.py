@@ -19,9 +19,12 @@ class BodyTooLarge(TooLarge):
 
 
 class BodyLimit:
-    """413 for a body over the limit of its path: declared (Content-Length) or actual."""
+    """413 for a body over the limit of its path and content type: declared
+    (Content-Length) or actual."""
 
-    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int], profile: Profile) -> None:
+    def __init__(
+        self, app: ASGIApp, limit_for: Callable[[str, bytes], int], profile: Profile
+    ) -> None:
         self.app = app
         self.limit_for = limit_for
         self.profile = profile  # refused before its key is read: the server's default
@@ -30,8 +33,9 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit_for(scope["path"])
-        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        headers = dict(scope["headers"])
+        limit = self.limit_for(scope["path"], headers.get(b"content-type", b""))
+        declared = headers.get(b"content-length", b"0")
         if declared.isdigit() and int(declared) > limit:
             body, status = render(scope["path"], self.profile, TooLarge(_message(limit)))
             await _refuse(send, body, status)

@@ -34,9 +34,12 @@ from wavforge.errors import (
 )
 from wavforge.http import openapi
 from wavforge.http.deps import db_call, note_profile, server_profile
+from wavforge.observability.requests import note_logged_crash
 from wavforge.profiles import Profile
 
 log = logging.getLogger(__name__)
+
+BAD_TEXT = "text must be valid Unicode (a JSON string holds half of a surrogate pair)"
 
 
 def noted_profile(request: Request) -> Profile:
@@ -90,6 +93,10 @@ def _from_validation(error: RequestValidationError) -> WavforgeError:
 
 
 def _from_http(error: StarletteHTTPException) -> WavforgeError:
+    if isinstance(error.__cause__, WavforgeError):
+        # FastAPI reads the body itself and answers any failure while reading it with a
+        # 400; the body-size limit's 413 (a chunked body past the limit) is its cause.
+        return error.__cause__
     if error.status_code in (404, 405):
         return NotFound("invalid request method or path")
     if error.status_code == 401:
@@ -114,12 +121,19 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         return await error_response(request, _from_http(exc))
 
+    async def on_bad_text(request: Request, exc: Exception) -> JSONResponse:
+        # A JSON string may escape half of a surrogate pair ("\ud800"), which no database
+        # can store: the client's text, not a server fault.
+        return await error_response(request, InvalidRequest(BAD_TEXT))
+
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        note_logged_crash(request.scope)
         return await error_response(request, ServerError())
 
     app.add_exception_handler(WavforgeError, on_domain)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(UnicodeEncodeError, on_bad_text)
     app.add_exception_handler(Exception, on_crash)
     openapi.install(app)

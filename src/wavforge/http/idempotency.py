@@ -67,6 +67,6 @@ async def _fingerprint(request: Request) -> str:
     raw = await request.body()
     try:
         canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":"))
-    except ValueError:
+    except (ValueError, RecursionError):  # nested deeper than json can walk: the bytes then
         canonical = raw.decode("utf-8", "replace")
     return hashlib.sha256(f"{request.method} {request.url.path}\n{canonical}".encode()).hexdigest()

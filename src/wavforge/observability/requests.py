@@ -57,6 +57,12 @@ class RequestObserver:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Starlette answers a crash with the app's 500 and then raises it again for the
+            # server to log; the app's handler has logged it already (once, with the
+            # request's id). Anything it has not logged goes on up to the server.
+            if not logged_crash(scope):
+                raise
         finally:
             route = self._route(scope, root_path, status)
             method = scope["method"] if scope["method"] in METHODS else "other"
@@ -78,6 +84,18 @@ class RequestObserver:
         if status == 404:
             return UNMATCHED
         return template_for({**scope, "root_path": root_path}, self.routes)
+
+
+CRASH_LOGGED = "crash_logged"
+
+
+def note_logged_crash(scope: Scope) -> None:
+    """Say that this request's crash is logged, so no layer above logs it again."""
+    scope.setdefault("state", {})[CRASH_LOGGED] = True
+
+
+def logged_crash(scope: Scope) -> bool:
+    return bool(scope.get("state", {}).get(CRASH_LOGGED))
 
 
 def accepted_id(headers: Sequence[tuple[bytes, bytes]]) -> str | None:

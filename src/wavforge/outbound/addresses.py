@@ -3,8 +3,9 @@
 A callback or import URL is chosen by the client, so it must never reach the machine's own
 services, the local network or a cloud metadata endpoint. Attackers spell those addresses in
 every form a resolver accepts — ``2130706433``, ``0x7f.1``, ``0177.0.0.1``, ``[::ffff:7f00:1]``,
-a NAT64 or 6to4 address wrapping a private IPv4 — so a host is first normalised to the address
-it denotes, and an IPv6 address that carries an IPv4 inside is judged by that IPv4 as well.
+a NAT64, 6to4 or ISATAP address wrapping a private IPv4 — so a host is first normalised to
+the address it denotes, and an IPv6 address that carries an IPv4 inside is judged by that
+IPv4 as well.
 
 The networks are listed here rather than taken from ``ipaddress.is_global``, whose tables
 change between Python versions; the table-driven tests pin the behaviour.
@@ -51,13 +52,17 @@ _FORBIDDEN_V6: tuple[tuple[ipaddress.IPv6Network, str], ...] = (
     (_V6("ff00::/8"), "multicast"),
 )
 # IPv6 prefixes whose low 32 bits are an IPv4 address (RFC 4291 mapped and compatible,
-# RFC 6052 NAT64 well-known and local-use).
+# RFC 2765 translated, RFC 6052 NAT64 well-known and local-use).
 _EMBEDS_V4_LOW = (
     _V6("::ffff:0:0/96"),
+    _V6("::ffff:0:0:0/96"),
     _V6("::/96"),
     _V6("64:ff9b::/96"),
     _V6("64:ff9b:1::/48"),
 )
+# ISATAP (RFC 5214): under any prefix, an interface id of 0000:5efe or 0200:5efe (the
+# universal/local bit set) followed by the IPv4 address.
+_ISATAP_IDS = (0x00005EFE, 0x02005EFE)
 _NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.?$", re.IGNORECASE)
 
 
@@ -102,10 +107,14 @@ def _match(address: IPAddress, table: tuple[tuple[object, str], ...]) -> str | N
 
 
 def _embedded_v4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
-    """Every IPv4 address an IPv6 address carries: mapped, compatible, NAT64, 6to4, Teredo."""
+    """Every IPv4 address an IPv6 address carries: mapped, translated, compatible, NAT64,
+    ISATAP, 6to4, Teredo."""
     found: list[ipaddress.IPv4Address] = []
+    low = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     if any(address in prefix for prefix in _EMBEDS_V4_LOW):
-        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        found.append(low)
+    if (int(address) >> 32) & 0xFFFFFFFF in _ISATAP_IDS:
+        found.append(low)
     if address.sixtofour is not None:
         found.append(address.sixtofour)
     if address.teredo is not None:

@@ -8,7 +8,13 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from wavforge.errors import InvalidRequest, TooLarge
-from wavforge.outbound.urls import Target, outbound_client, pinned_stream, resolve_target
+from wavforge.outbound.urls import (
+    PEER_ERRORS,
+    Target,
+    outbound_client,
+    pinned_stream,
+    resolve_target,
+)
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
@@ -36,13 +42,21 @@ def _fetch(client: httpx.Client, checked: Target, target: Path, max_bytes: int) 
     try:
         with pinned_stream(client, "GET", checked) as response:
             if response.is_redirect and "location" in response.headers:
-                return str(httpx.URL(checked.url).join(response.headers["location"]))
+                return _redirect_target(checked.url, response.headers["location"])
             if response.status_code != 200:
                 raise InvalidRequest(f"import URL answered HTTP {response.status_code}")
             _save(response, target, max_bytes)
             return None
-    except httpx.HTTPError as error:
+    except PEER_ERRORS as error:
         raise InvalidRequest(f"import URL could not be fetched ({type(error).__name__})") from None
+
+
+def _redirect_target(url: str, location: str) -> str:
+    """Where a redirect points, resolved against ``url``; a 400 when it is no URL at all."""
+    try:
+        return str(httpx.URL(url).join(location))
+    except (httpx.InvalidURL, ValueError):
+        raise InvalidRequest("import URL redirects to something that is not a URL") from None
 
 
 def _save(response: httpx.Response, target: Path, max_bytes: int) -> None:

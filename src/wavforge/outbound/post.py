@@ -10,7 +10,7 @@ import httpx
 
 from wavforge import __version__
 from wavforge.errors import WavforgeError
-from wavforge.outbound.urls import outbound_client, pinned_stream, resolve_target
+from wavforge.outbound.urls import PEER_ERRORS, outbound_client, pinned_stream, resolve_target
 
 MAX_RESPONSE_BYTES = 64 * 1024
 MAX_RETRY_AFTER = 3600.0  # a receiver cannot park a delivery for longer than an hour
@@ -56,7 +56,7 @@ def post_json(
         return Attempt(None, error.message, _ms_since(started))
     except httpx.TimeoutException:
         return Attempt(None, f"timed out after {timeout:g} s", _ms_since(started))
-    except httpx.HTTPError as error:
+    except PEER_ERRORS as error:
         return Attempt(None, f"{type(error).__name__}: {error}"[:300], _ms_since(started))
 
 

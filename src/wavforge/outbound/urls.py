@@ -25,6 +25,7 @@ from wavforge.outbound.addresses import IPAddress, forbidden_reason, literal_add
 
 __all__ = [
     "MAX_URL_LENGTH",
+    "PEER_ERRORS",
     "Target",
     "Unresolved",
     "check_url",
@@ -34,6 +35,10 @@ __all__ = [
 ]
 
 MAX_URL_LENGTH = 2048
+# What httpx raises for a peer's fault: its transport errors, and a malformed URL or host
+# name in what the peer sent (httpx reads a redirect's Location even when it does not follow
+# it, and its IDNA decoding raises UnicodeError).
+PEER_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, httpx.InvalidURL, UnicodeError)
 SCHEMES = ("http", "https")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
