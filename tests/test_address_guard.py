@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import anyio
 import httpx
 import pytest
 
@@ -197,7 +198,14 @@ def test_the_connection_goes_to_the_checked_address(
         f"http://hooks.example:{port}/cb", what="callback URL", allow_private=True
     )
     assert target.connect_url() == f"http://127.0.0.1:{port}/cb"
-    with httpx.Client(trust_env=False) as client, pinned_stream(client, "GET", target) as response:
-        assert response.status_code == 204
+
+    async def fetch() -> int:
+        async with (
+            httpx.AsyncClient(trust_env=False) as client,
+            pinned_stream(client, "GET", target) as response,
+        ):
+            return response.status_code
+
+    assert anyio.run(fetch) == 204
     assert names == ["hooks.example"]  # looked up by the guard only
     assert seen == [f"hooks.example:{port}"]  # and the server saw the real host name

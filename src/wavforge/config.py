@@ -110,7 +110,12 @@ class Settings(BaseSettings):
         description="Allow loopback/private callback and import URLs (development only).",
     )
     callback_timeout: Annotated[float, Field(gt=0, le=60)] = Field(
-        default=15.0, description="Seconds a callback receiver has to answer."
+        default=15.0,
+        description="Seconds a callback attempt may take in all: lookup, connection, answer.",
+    )
+    callback_threads: Annotated[int, Field(ge=1, le=256)] = Field(
+        default=8,
+        description="Callbacks a worker sends at once, beside (never in) its conversion threads.",
     )
     callback_retry_suno: RetrySchedule = Field(
         default=(60.0, 300.0, 900.0),
@@ -119,6 +124,14 @@ class Settings(BaseSettings):
     callback_retry_unified: RetrySchedule = Field(
         default=(1.0, 2.0, 4.0),
         description="Delays before retrying a unified-dialect callback, comma-separated seconds.",
+    )
+    import_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=300.0,
+        description="Longest a URL import may take to fetch one file, start to last byte.",
+    )
+    import_fetches: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        default=64,
+        description="URL fetches one API process runs at once (430 when all stay busy 5 s).",
     )
     max_upload_bytes: Annotated[int, Field(ge=1024)] = Field(
         default=512 * 1024 * 1024, description="Largest accepted upload or imported file (413)."

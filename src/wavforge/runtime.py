@@ -24,6 +24,7 @@ from wavforge.storage import open_storage
 class Runtime:
     context: Context
     huey: Huey
+    dispatcher: HueyDispatcher
 
     converters: ConverterPool
 
@@ -31,6 +32,7 @@ class Runtime:
         return Worker(self.context, self.huey, self.converters)
 
     def close(self) -> None:
+        self.dispatcher.close()
         self.converters.close()
         self.huey.storage.close()
         self.context.db.dispose()
@@ -61,7 +63,7 @@ def build_runtime(settings: Settings) -> Runtime:
         maintenance=MaintenanceGate(db),
     )
     dispatcher.bind(context)
-    return Runtime(context=context, huey=huey, converters=converters)
+    return Runtime(context=context, huey=huey, dispatcher=dispatcher, converters=converters)
 
 
 def configure_logging(settings: Settings | None = None, level: str = "INFO") -> None:

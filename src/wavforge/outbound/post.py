@@ -1,16 +1,25 @@
-"""One callback POST: guarded, bounded in time and in what is read back, never redirected."""
+"""One callback POST: guarded, bounded in total time and in what is read back, never
+redirected."""
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
+import anyio
 import httpx
 
 from wavforge import __version__
 from wavforge.errors import WavforgeError
-from wavforge.outbound.urls import PEER_ERRORS, outbound_client, pinned_stream, resolve_target
+from wavforge.outbound.urls import (
+    PEER_ERRORS,
+    outbound_client,
+    pinned_stream,
+    resolve_target_async,
+)
 
 MAX_RESPONSE_BYTES = 64 * 1024
 MAX_RETRY_AFTER = 3600.0  # a receiver cannot park a delivery for longer than an hour
@@ -36,34 +45,56 @@ def post_json(
     headers: dict[str, str],
     allow_private: bool,
 ) -> Attempt:
-    """POST ``body`` (already-serialised JSON) to ``url``; never raises, reports instead."""
+    """POST ``body`` (already-serialised JSON) to ``url``; never raises, reports instead.
+
+    ``timeout`` bounds the whole attempt — the lookup, the connection, and every byte of the
+    answer — so a receiver that trickles its answer cannot hold the attempt past it (nor
+    past the delivery's lease, which would let the sweep send it again early). It runs on
+    an event loop of its own in the calling thread.
+    """
     started = time.monotonic()
+    send = functools.partial(_post, url, body, timeout, headers, allow_private)
     try:
-        target = resolve_target(url, what="callback URL", allow_private=allow_private)
-        all_headers = {
-            "User-Agent": f"wavforge/{__version__}",
-            "Content-Type": "application/json",
-            **headers,
-        }
-        with (
-            outbound_client(timeout) as client,
-            pinned_stream(client, "POST", target, content=body, headers=all_headers) as response,
-        ):
-            _drain(response)
-            retry_after = _retry_after(response) if response.status_code in (429, 503) else None
-            return Attempt(response.status_code, None, _ms_since(started), retry_after)
+        return anyio.run(_within, timeout, send, started)
     except WavforgeError as error:
         return Attempt(None, error.message, _ms_since(started))
-    except httpx.TimeoutException:
-        return Attempt(None, f"timed out after {timeout:g} s", _ms_since(started))
     except PEER_ERRORS as error:
         return Attempt(None, f"{type(error).__name__}: {error}"[:300], _ms_since(started))
 
 
-def _drain(response: httpx.Response) -> None:
+async def _within(
+    timeout: float, send: Callable[[], Awaitable[Attempt]], started: float
+) -> Attempt:
+    try:
+        with anyio.fail_after(timeout):
+            return await send()
+    except (TimeoutError, httpx.TimeoutException):
+        return Attempt(None, f"timed out after {timeout:g} s", _ms_since(started))
+
+
+async def _post(
+    url: str, body: bytes, timeout: float, headers: dict[str, str], allow_private: bool
+) -> Attempt:
+    started = time.monotonic()
+    target = await resolve_target_async(url, what="callback URL", allow_private=allow_private)
+    all_headers = {
+        "User-Agent": f"wavforge/{__version__}",
+        "Content-Type": "application/json",
+        **headers,
+    }
+    async with (
+        outbound_client(timeout) as client,
+        pinned_stream(client, "POST", target, content=body, headers=all_headers) as response,
+    ):
+        await _drain(response)
+        retry_after = _retry_after(response) if response.status_code in (429, 503) else None
+        return Attempt(response.status_code, None, _ms_since(started), retry_after)
+
+
+async def _drain(response: httpx.Response) -> None:
     """Read at most ``MAX_RESPONSE_BYTES`` of the answer; nobody needs more of it."""
     read = 0
-    for chunk in response.iter_raw():
+    async for chunk in response.aiter_raw():
         read += len(chunk)
         if read >= MAX_RESPONSE_BYTES:
             return

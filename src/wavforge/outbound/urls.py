@@ -13,11 +13,13 @@ from __future__ import annotations
 import functools
 import socket
 import ssl
-from contextlib import AbstractContextManager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
+import anyio
+import anyio.to_thread
 import httpx
 
 from wavforge.errors import InvalidRequest, TooLarge
@@ -32,9 +34,11 @@ __all__ = [
     "needs_dns",
     "pinned_stream",
     "resolve_target",
+    "resolve_target_async",
 ]
 
 MAX_URL_LENGTH = 2048
+DNS_THREADS = 16
 # What httpx raises for a peer's fault: its transport errors, and a malformed URL or host
 # name in what the peer sent (httpx reads a redirect's Location even when it does not follow
 # it, and its IDNA decoding raises UnicodeError).
@@ -112,22 +116,41 @@ def tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def outbound_client(timeout: float | httpx.Timeout) -> httpx.Client:
-    """A client for calls to URLs users gave: no proxies from the environment, no redirects."""
-    return httpx.Client(
+def outbound_client(timeout: float | httpx.Timeout) -> httpx.AsyncClient:
+    """A client for calls to URLs users gave: no proxies from the environment, no redirects.
+
+    Asynchronous, so a call can be given a total deadline (``anyio.fail_after``) that ends
+    it wherever it is: httpx's own timeouts bound each read, and a peer that sends one byte
+    every few seconds never trips them."""
+    return httpx.AsyncClient(
         timeout=timeout, follow_redirects=False, trust_env=False, verify=tls_context()
     )
 
 
 def pinned_stream(
-    client: httpx.Client, method: str, target: Target, **kwargs: Any
-) -> AbstractContextManager[httpx.Response]:
+    client: httpx.AsyncClient, method: str, target: Target, **kwargs: Any
+) -> AbstractAsyncContextManager[httpx.Response]:
     """``client.stream`` to the checked address, with the original host in Host and SNI."""
     headers = {**kwargs.pop("headers", {}), "Host": target.host_header()}
     extensions = {"sni_hostname": target.host} if target.parts.scheme.lower() == "https" else {}
     return client.stream(
         method, target.connect_url(), headers=headers, extensions=extensions, **kwargs
     )
+
+
+async def resolve_target_async(url: str, *, what: str, allow_private: bool) -> Target:
+    """:func:`resolve_target` for an event loop: a DNS lookup runs in a thread of its own
+    small pool (never the one the API's database work uses), and a deadline around the
+    caller abandons it."""
+    check = functools.partial(resolve_target, url, what=what, allow_private=allow_private)
+    if not needs_dns(url):
+        return check()
+    return await anyio.to_thread.run_sync(check, abandon_on_cancel=True, limiter=_dns_slots())
+
+
+@functools.cache
+def _dns_slots() -> anyio.CapacityLimiter:
+    return anyio.CapacityLimiter(DNS_THREADS)
 
 
 def _shape(url: str, what: str) -> SplitResult:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +79,8 @@ class QueueFile(SqliteStorage):
             yield cursor
 
 
+log = logging.getLogger(__name__)
+
 DELIVERY_PRIORITY = 10  # conversions have Huey's default, 0
 
 
@@ -91,15 +96,33 @@ class HueyDispatcher:
     def __init__(self, huey: Huey) -> None:
         self.huey = huey
         self._context: Context | None = None
+        self._senders: ThreadPoolExecutor | None = None
         self._convert = huey.task(name="wavforge.convert")(self._bound(conversion.run))
         # A callback is milliseconds of work telling a client its file is ready; behind a
         # queue of conversions it would wait for all of them.
         self._deliver = huey.task(name="wavforge.deliver", priority=DELIVERY_PRIORITY)(
-            self._bound(deliveries.run)
+            self._bound(self._hand_to_senders)
         )
 
     def bind(self, context: Context) -> None:
         self._context = context
+
+    def close(self) -> None:
+        """Let the callbacks being sent finish (each within its timeout)."""
+        if self._senders is not None:
+            self._senders.shutdown(wait=True)
+
+    def _hand_to_senders(self, context: Context, delivery_id: str) -> None:
+        """A callback goes to threads of its own: a receiver that answers slowly holds one
+        of those (up to ``callback_timeout``), never a thread that converts. The row holds
+        the delivery's state, so one lost here with its process is sent again by the sweep.
+        """
+        if self._senders is None:
+            self._senders = ThreadPoolExecutor(
+                context.settings.callback_threads, thread_name_prefix="callback"
+            )
+        run = partial(_send, context, delivery_id, current_request_id())
+        self._senders.submit(run)
 
     def convert(self, wav_task_id: str) -> None:
         self._convert(wav_task_id, request_id=current_request_id())
@@ -120,3 +143,11 @@ class HueyDispatcher:
                 run(self._context, row_id)
 
         return task
+
+
+def _send(context: Context, delivery_id: str, request_id: str | None) -> None:
+    with request_context(request_id):
+        try:
+            deliveries.run(context, delivery_id)
+        except Exception:
+            log.exception("delivery %s failed; the sweep sends it again", delivery_id)

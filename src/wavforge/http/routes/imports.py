@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -17,8 +21,9 @@ from wavforge.core import tracks
 from wavforge.core.context import Context
 from wavforge.core.tracks import ImportMeta, StagedFile
 from wavforge.dialects import SUNO, suno
-from wavforge.errors import InvalidRequest, TooLarge
+from wavforge.errors import InvalidRequest, TooFrequent, TooLarge
 from wavforge.http.deps import ContextDep, SubmitterDep
+from wavforge.http.disconnect import unless_disconnected
 from wavforge.http.idempotency import IdempotencyKey, once
 from wavforge.http.openapi import IMPORT, route
 from wavforge.outbound.download import download
@@ -26,6 +31,7 @@ from wavforge.outbound.download import download
 router = APIRouter(prefix="/api/v1", tags=["Import"])
 
 MAX_FILES = 20
+SLOT_WAIT_SECONDS = 5.0
 
 
 class UrlImport(BaseModel):
@@ -130,7 +136,7 @@ async def _from_json(request: Request, ctx: Context) -> tuple[list[StagedFile], 
     staged: list[StagedFile] = []
     try:
         for url in body.urls:
-            staged.append(await run_in_threadpool(_stage_url, ctx, url))
+            staged.append(await unless_disconnected(request, partial(_stage_url, ctx, url)))
     except BaseException:
         for item in staged:
             item.path.unlink(missing_ok=True)
@@ -138,16 +144,43 @@ async def _from_json(request: Request, ctx: Context) -> tuple[list[StagedFile], 
     return staged, body.meta()
 
 
-def _stage_url(ctx: Context, url: str) -> StagedFile:
+async def _stage_url(ctx: Context, url: str) -> StagedFile:
     target = _scratch(ctx)
+    settings = ctx.settings
     try:
-        name = download(
-            url,
-            target,
-            max_bytes=ctx.settings.max_upload_bytes,
-            allow_private=ctx.settings.callback_allow_private,
-        )
+        async with fetch_slot(settings.import_fetches):
+            name = await download(
+                url,
+                target,
+                max_bytes=settings.max_upload_bytes,
+                allow_private=settings.callback_allow_private,
+                deadline=settings.import_timeout_seconds,
+            )
     except BaseException:
         target.unlink(missing_ok=True)
         raise
     return StagedFile(path=target, filename=name)
+
+
+@asynccontextmanager
+async def fetch_slot(slots: int) -> AsyncIterator[None]:
+    """One of this process's ``slots`` concurrent URL fetches; when all stay taken for
+    ``SLOT_WAIT_SECONDS``, a 430 with ``Retry-After`` rather than a queue without end."""
+    gate = _gate(slots)
+    try:
+        with anyio.fail_after(SLOT_WAIT_SECONDS):
+            await gate.acquire()
+    except TimeoutError:
+        raise TooFrequent(
+            "too many URL imports in flight on this server; try again shortly",
+            headers={"Retry-After": str(int(SLOT_WAIT_SECONDS))},
+        ) from None
+    try:
+        yield
+    finally:
+        gate.release()
+
+
+@cache
+def _gate(slots: int) -> anyio.Semaphore:
+    return anyio.Semaphore(slots)
