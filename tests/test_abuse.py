@@ -4,8 +4,11 @@ and a real server error is logged once. On loopback, against a real server, both
 from __future__ import annotations
 
 import json
+import socket
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,15 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import Server, assert_envelope
+from conftest import (
+    MakeServer,
+    Receiver,
+    Server,
+    assert_envelope,
+    import_file,
+    wait_for_wav,
+    wait_until,
+)
 
 GENERATE = "/api/v1/wav/generate"
 IMPORT = "/api/v1/music/import"
@@ -136,3 +147,169 @@ def test_a_server_error_is_logged_once(own_server: Server, mp3: Path) -> None:
     mine = [e for e in errors if e.get("request_id") == request_id]
     assert len(mine) == 1 and "Traceback" in mine[0]["exc_info"]
     assert [e for e in errors if e["logger"] == "uvicorn.error"] == []
+
+
+# Slow peers ----------------------------------------------------------------------------------
+
+
+class Trickler:
+    """A peer on loopback that answers the start of an HTTP response, then one byte every
+    ``every`` seconds for as long as the other side stays; counts connections still open."""
+
+    def __init__(self, head: bytes, every: float = 0.5) -> None:
+        self.head = head
+        self.every = every
+        self.open = 0
+        self.accepted = 0
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._stopping = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}/slow.mp3"
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                peer, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(peer,), daemon=True).start()
+
+    def _serve(self, peer: socket.socket) -> None:
+        with self._lock:
+            self.open += 1
+            self.accepted += 1
+        try:
+            peer.recv(65536)  # the request
+            peer.sendall(self.head)
+            while not self._stopping.wait(self.every):
+                peer.sendall(b"x")
+        except OSError:
+            pass  # the other side closed: what the tests wait for
+        finally:
+            peer.close()
+            with self._lock:
+                self.open -= 1
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._listener.close()
+
+
+@pytest.fixture
+def trickling_file() -> Iterator[Trickler]:
+    """Promises a gigabyte, sends a byte every half second."""
+    peer = Trickler(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n")
+    yield peer
+    peer.close()
+
+
+def _import_and_leave(server: Server, key: str, url: str) -> None:
+    """A client that asks for a URL import and gives up after 3 s."""
+    with suppress(httpx.HTTPError), server.client(key) as api:
+        api.post(IMPORT, json={"urls": [url]}, timeout=3)
+
+
+def test_trickling_imports_stall_nobody_and_end_when_their_clients_leave(
+    server: Server, mp3: Path, receiver: Receiver, trickling_file: Trickler
+) -> None:
+    keys = [server.create_key()["key"] for _ in range(5)]
+    with server.client(keys[0]) as api:
+        track = import_file(api, mp3)["tracks"][0]["id"]
+        task_id = api.post(GENERATE, json={"audioId": track, "callBackUrl": receiver.url})
+        link = wait_for_wav(api, task_id.json()["data"]["taskId"])["response"]["audioWavUrl"]
+
+        clients = [
+            threading.Thread(
+                target=_import_and_leave, args=(server, keys[i % 5], trickling_file.url)
+            )
+            for i in range(50)
+        ]
+        for client in clients:
+            client.start()
+        wait_until(lambda: trickling_file.open >= 50, timeout=10)
+
+        for name, request in (
+            ("download", lambda: httpx.get(link, timeout=2)),
+            ("console fragment", lambda: api.get("/console/partials/overview", timeout=2)),
+            ("upload import", lambda: _upload(api, mp3)),
+        ):
+            started = time.monotonic()
+            assert request().status_code == 200, name
+            assert time.monotonic() - started < 2, name
+        for client in clients:
+            client.join()
+    # The clients left after 3 s: every fetch stops within a poll and a byte of that.
+    wait_until(lambda: trickling_file.open == 0, timeout=5)
+    assert trickling_file.accepted == 50
+
+
+def _upload(api: httpx.Client, mp3: Path) -> httpx.Response:
+    with mp3.open("rb") as handle:
+        return api.post(IMPORT, files={"file": ("song.mp3", handle)}, timeout=2)
+
+
+def test_an_import_past_its_deadline_is_400_and_closed(
+    make_server: MakeServer, tmp_path: Path, trickling_file: Trickler
+) -> None:
+    server = make_server(tmp_path, WAVFORGE_IMPORT_TIMEOUT_SECONDS="2").start()
+    try:
+        with server.client(server.create_key()["key"]) as api:
+            started = time.monotonic()
+            response = api.post(IMPORT, json={"urls": [trickling_file.url]})
+            assert "longer than 2 s" in assert_envelope(response, 400)["msg"]
+            assert time.monotonic() - started < 5
+        wait_until(lambda: trickling_file.open == 0, timeout=2)
+        assert not list((server.data_dir / "tmp").glob("import-*"))  # nothing staged is left
+    finally:
+        server.stop()
+
+
+def test_callbacks_to_a_trickling_receiver_hold_up_no_conversion(
+    make_server: MakeServer, tmp_path: Path, mp3: Path
+) -> None:
+    """Each callback attempt ends at its deadline and is retried on schedule, not early; and
+    while they hang, another account's conversion runs at once."""
+    receiver = Trickler(b"HTTP/1.1 200 OK\r\nX", every=0.5)  # a header, a byte at a time
+    server = make_server(
+        tmp_path, WAVFORGE_CALLBACK_TIMEOUT="3", WAVFORGE_CALLBACK_RETRY_SUNO="1"
+    ).start()
+    try:
+        with server.client(server.create_key()["key"]) as slow_api:
+            tracks = [import_file(slow_api, mp3)["tracks"][0]["id"] for _ in range(2)]
+            slow = [
+                slow_api.post(GENERATE, json={"audioId": t, "callBackUrl": receiver.url})
+                for t in tracks
+            ]
+            wait_until(lambda: receiver.open == 2, timeout=15)
+        with server.client(server.create_key()["key"]) as other:
+            track = import_file(other, mp3)["tracks"][0]["id"]
+            started = time.monotonic()
+            body = {"model": "convert-to-wav", "input": {"audio_id": track}}
+            task = other.post("/api/generate/submit", json=body).json()["data"]["task_id"]
+            wait_until(
+                lambda: (
+                    other.get(f"/api/generate/status/{task}").json()["data"]["status"] == "finished"
+                ),
+                timeout=15,
+            )
+            assert time.monotonic() - started < 15
+        with server.client(slow_api.headers["authorization"].split()[1]) as api:
+            for answer in slow:
+                task_id = answer.json()["data"]["taskId"]
+
+                def failed(task_id: str = task_id) -> list[dict[str, Any]] | None:
+                    log = api.get("/api/v1/wav/callbacks", params={"taskId": task_id})
+                    gone = [d for d in log.json()["data"]["deliveries"] if d["status"] == "FAILED"]
+                    return gone[0]["attempts"] if gone else None
+
+                attempts = wait_until(failed, timeout=30)
+                assert [a["error"] for a in attempts] == ["timed out after 3 s"] * 2
+                assert all(2900 <= a["durationMs"] < 4500 for a in attempts)
+        assert receiver.accepted == 4  # two attempts each: none sent again early by the sweep
+    finally:
+        server.stop()
+        receiver.close()
