@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +24,7 @@ from conftest import (
     Server,
     assert_envelope,
     import_file,
+    import_tracks,
     wait_for_wav,
     wait_until,
 )
@@ -313,3 +316,46 @@ def test_callbacks_to_a_trickling_receiver_hold_up_no_conversion(
     finally:
         server.stop()
         receiver.close()
+
+
+# One account flooding the queue --------------------------------------------------------------
+
+
+def test_one_account_flooding_the_queue_delays_another_by_a_conversion_at_most(
+    own_server: Server, mp3: Path, receiver: Receiver
+) -> None:
+    """A submits 20 conversions, then B one, all queued before a worker starts: a free slot
+    goes to the account with the fewest running, then to the one served longest ago, so B's
+    finishes before half of A's have."""
+    own_server.start_args = ["--no-worker"]
+    server = own_server.start()
+    with (
+        server.client(server.create_key()["key"]) as flood,
+        server.client(server.create_key()["key"]) as single,
+    ):
+        many = import_tracks(flood, mp3, 20)
+        one = import_file(single, mp3)["tracks"][0]["id"]
+        for track in many:
+            answer = flood.post(GENERATE, json={"audioId": track, "callBackUrl": receiver.url})
+            assert answer.status_code == 200, answer.text
+        answer = single.post(GENERATE, json={"audioId": one, "callBackUrl": receiver.url})
+        task_id = answer.json()["data"]["taskId"]
+
+        def finished_of_flood() -> int | None:
+            mine = single.get("/api/v1/wav/record-info", params={"taskId": task_id})
+            if mine.json()["data"]["successFlag"] == "PENDING":
+                return None
+            listed = flood.get("/api/v1/account/wav-tasks", params={"limit": 50}).json()["data"]
+            return 1 + sum(task["successFlag"] != "PENDING" for task in listed)
+
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "wavforge", "worker"],
+            env=server.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            assert wait_until(finished_of_flood, timeout=60) - 1 < 10
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)

@@ -19,7 +19,8 @@ from wavforge import audio
 from wavforge.core import clock, ledger
 from wavforge.core.context import Context
 from wavforge.core.deliveries import enqueue_event
-from wavforge.core.leases import LeaseLost, claim_wav, renew_wav, worker_identity
+from wavforge.core.fair_share import claim_next
+from wavforge.core.leases import LeaseLost, renew_wav, worker_identity
 from wavforge.core.records import wav_record
 from wavforge.core.states import FailureCode, WavStatus
 from wavforge.db.models import Track, WavTask
@@ -36,15 +37,20 @@ _OUTCOME_OF_FAILURE = {
 }
 
 
-def run(ctx: Context, task_id: str) -> None:
+def run(ctx: Context, woken_for: str) -> None:
+    """Run the conversion a free slot should take now (``fair_share``): the message that woke
+    this worker names a task, but not necessarily the one it runs."""
     owner = worker_identity()
     with ctx.db.write() as session:
-        if not claim_wav(session, task_id, owner, ctx.settings.lease_seconds):
+        task_id = claim_next(session, woken_for, owner, ctx.settings.lease_seconds)
+        if task_id is None:
             return
         task = session.get_one(WavTask, task_id)
         track = session.get_one(Track, task.track_id)
         attempts, source_key = task.attempts, track.source_key
         output = audio.OutputOptions(**task.options)  # type: ignore[arg-type]
+    if task_id != woken_for:
+        log.info("task %s runs before %s, in fair share", task_id, woken_for)
     started = time.monotonic()
     if attempts > ctx.settings.max_attempts:
         outcome = _give_up(ctx, task_id, owner)

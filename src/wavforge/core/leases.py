@@ -13,7 +13,7 @@ import threading
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import ColumnElement, or_, update
 from sqlalchemy.orm import Session
 
 from wavforge.core import clock
@@ -40,16 +40,28 @@ def worker_identity() -> str:
 
 
 def claim_wav(session: Session, task_id: str, owner: str, lease_seconds: float) -> bool:
+    """Claim a pending task, or a running one whose lease ran out."""
+    now = clock.now()
+    expired = (WavTask.status == WavStatus.RUNNING) & (WavTask.lease_expires_at < now)
+    return _claim(
+        session, task_id, owner, lease_seconds, or_(WavTask.status == WavStatus.PENDING, expired)
+    )
+
+
+def claim_expired(session: Session, task_id: str, owner: str, lease_seconds: float) -> bool:
+    """Claim a task only if it was running and its worker's lease ran out."""
+    now = clock.now()
+    expired = (WavTask.status == WavStatus.RUNNING) & (WavTask.lease_expires_at < now)
+    return _claim(session, task_id, owner, lease_seconds, expired)
+
+
+def _claim(
+    session: Session, task_id: str, owner: str, lease_seconds: float, claimable: ColumnElement[bool]
+) -> bool:
     now = clock.now()
     result = session.execute(
         update(WavTask)
-        .where(
-            WavTask.id == task_id,
-            or_(
-                WavTask.status == WavStatus.PENDING,
-                (WavTask.status == WavStatus.RUNNING) & (WavTask.lease_expires_at < now),
-            ),
-        )
+        .where(WavTask.id == task_id, claimable)
         .values(
             status=WavStatus.RUNNING,
             lease_owner=owner,
