@@ -4,6 +4,7 @@ and a real server error is logged once. On loopback, against a real server, both
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from conftest import (
     import_tracks,
     wait_for_wav,
     wait_until,
+    wavforge,
 )
 
 GENERATE = "/api/v1/wav/generate"
@@ -359,3 +361,30 @@ def test_one_account_flooding_the_queue_delays_another_by_a_conversion_at_most(
         finally:
             worker.terminate()
             worker.wait(timeout=30)
+
+
+# Leftovers -----------------------------------------------------------------------------------
+
+
+def test_files_dead_processes_left_staged_are_swept(own_server: Server) -> None:
+    """An import or conversion killed mid-way leaves its staged file; the start of a server
+    and every purge delete those nobody has written to for a long while, and only those."""
+    scratch = own_server.data_dir / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    stale = [scratch / "import-0123abcd", scratch / "deadbeef.wav.part"]
+    fresh = scratch / "import-fresh"
+    unrelated = scratch / "keep-me"
+    long_ago = time.time() - 3 * 24 * 3600
+    for path in (*stale, fresh, unrelated):
+        path.write_bytes(b"x")
+    for path in (*stale, unrelated):
+        os.utime(path, (long_ago, long_ago))
+    own_server.start()
+    assert [path.exists() for path in stale] == [False, False]  # swept at start
+    assert fresh.exists() and unrelated.exists()
+
+    again = scratch / "import-killed"
+    again.write_bytes(b"x")
+    os.utime(again, (long_ago, long_ago))
+    result = json.loads(wavforge("purge", "--json", env=own_server.env).stdout)
+    assert result["stale_files_deleted"] == 1 and not again.exists() and fresh.exists()

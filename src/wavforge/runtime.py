@@ -8,6 +8,7 @@ from huey import Huey
 
 from wavforge.audio.isolation import ConverterPool
 from wavforge.config import Settings
+from wavforge.core import scratch
 from wavforge.core.context import Context
 from wavforge.core.link_key import link_key
 from wavforge.core.maintenance import MaintenanceGate
@@ -27,6 +28,11 @@ class Runtime:
     dispatcher: HueyDispatcher
 
     converters: ConverterPool
+
+    def sweep_scratch(self) -> None:
+        """Delete what processes that died here left staged (at start; the purge repeats it)."""
+        settings = self.context.settings
+        scratch.sweep(settings.scratch_dir, settings.scratch_idle_seconds)
 
     def worker(self) -> Worker:
         return Worker(self.context, self.huey, self.converters)

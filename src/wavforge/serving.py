@@ -254,6 +254,7 @@ def run_worker(settings: Settings | None = None) -> None:
     configure_logging(settings)
     exporter = _metrics_exporter(settings)
     runtime = build_runtime(settings)
+    runtime.sweep_scratch()
     running = runtime.worker()
     asked_to_stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

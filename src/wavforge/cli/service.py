@@ -330,8 +330,9 @@ def purge(
             f"{result['partial_writes_discarded']} interrupted writes"
         )
     print(
-        f"deleted {result['files_deleted']} expired files and "
-        f"{result['idempotency_keys_deleted']} old idempotency keys"
+        f"deleted {result['files_deleted']} expired files, "
+        f"{result['idempotency_keys_deleted']} old idempotency keys and "
+        f"{result['stale_files_deleted']} stale staged files"
     )
 
 

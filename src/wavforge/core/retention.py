@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from wavforge.core import clock, idempotency
+from wavforge.core import clock, idempotency, scratch
 from wavforge.core.context import Context
 from wavforge.core.states import WITH_FILE
 from wavforge.db.models import WavTask
@@ -31,10 +31,12 @@ BATCH = 100
 class PurgeResult:
     files_deleted: int
     idempotency_keys_deleted: int
+    stale_files_deleted: int = 0
 
 
 def purge(ctx: Context, now: datetime | None = None) -> PurgeResult:
-    """Delete every WAV file that expired by ``now``, and idempotency keys past their time."""
+    """Delete every WAV file that expired by ``now``, idempotency keys past their time, and
+    files that dead processes left in the scratch directory."""
     now = now or clock.now()
     deleted, after = 0, ""
     while batch := _expired(ctx, now, after):
@@ -45,9 +47,12 @@ def purge(ctx: Context, now: datetime | None = None) -> PurgeResult:
         after = batch[-1][0]
     keys = idempotency.purge(ctx.db, now)
     metrics.purged(PurgeKind.IDEMPOTENCY_KEY, keys)
+    stale = scratch.sweep(ctx.settings.scratch_dir, ctx.settings.scratch_idle_seconds)
     if deleted or keys:
         log.info("purge deleted %d expired files and %d idempotency keys", deleted, keys)
-    return PurgeResult(files_deleted=deleted, idempotency_keys_deleted=keys)
+    return PurgeResult(
+        files_deleted=deleted, idempotency_keys_deleted=keys, stale_files_deleted=stale
+    )
 
 
 def _expired(ctx: Context, now: datetime, after: str) -> list[tuple[str, str]]:

@@ -33,6 +33,7 @@ def create_app(runtime: Runtime, *, with_worker: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        runtime.sweep_scratch()
         worker = runtime.worker() if with_worker else None
         if worker:
             worker.start()

@@ -103,7 +103,13 @@ async def _from_form(request: Request, ctx: Context) -> tuple[list[StagedFile], 
             tags=_text(form.get("tags"), 400),
             prompt=_text(form.get("prompt"), 5000),
         )
-        staged = [await run_in_threadpool(_stage_upload, ctx, upload) for upload in uploads]
+        staged: list[StagedFile] = []
+        try:
+            for upload in uploads:
+                staged.append(await run_in_threadpool(_stage_upload, ctx, upload))
+        except BaseException:
+            _discard(staged)
+            raise
     return staged, meta
 
 
@@ -123,8 +129,12 @@ def _scratch(ctx: Context) -> Path:
 
 def _stage_upload(ctx: Context, upload: UploadFile) -> StagedFile:
     target = _scratch(ctx)
-    with target.open("wb") as out:
-        shutil.copyfileobj(upload.file, out, 1024 * 1024)
+    try:
+        with target.open("wb") as out:
+            shutil.copyfileobj(upload.file, out, 1024 * 1024)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
     return StagedFile(path=target, filename=upload.filename or "upload")
 
 
@@ -138,10 +148,15 @@ async def _from_json(request: Request, ctx: Context) -> tuple[list[StagedFile], 
         for url in body.urls:
             staged.append(await unless_disconnected(request, partial(_stage_url, ctx, url)))
     except BaseException:
-        for item in staged:
-            item.path.unlink(missing_ok=True)
+        _discard(staged)
         raise
     return staged, body.meta()
+
+
+def _discard(staged: list[StagedFile]) -> None:
+    """Staged files of a request that failed before the import took them over."""
+    for item in staged:
+        item.path.unlink(missing_ok=True)
 
 
 async def _stage_url(ctx: Context, url: str) -> StagedFile:
