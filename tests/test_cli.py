@@ -45,6 +45,27 @@ def test_convert_file_matches_ffmpeg(own_server: Server, tmp_path: Path) -> None
         assert reader.readframes(reader.getnframes()) == ffmpeg_s16(source)
 
 
+def test_convert_file_never_replaces_its_input_or_a_file_unasked(
+    own_server: Server, tmp_path: Path
+) -> None:
+    source = make_mp3(tmp_path / "song.mp3", 1.0)
+    original = source.read_bytes()
+    (tmp_path / "link.mp3").symlink_to(source)
+    for target in (source, tmp_path / "." / "song.mp3", tmp_path / "link.mp3"):
+        same = wavforge(
+            "convert-file", str(source), str(target), "--force", env=own_server.env, check=False
+        )
+        assert same.returncode == 2 and "that is the input file" in same.stderr
+    assert source.read_bytes() == original
+
+    target = tmp_path / "song.wav"
+    target.write_bytes(b"mine")
+    kept = wavforge("convert-file", str(source), str(target), env=own_server.env, check=False)
+    assert kept.returncode == 2 and "--force" in kept.stderr and target.read_bytes() == b"mine"
+    wavforge("convert-file", str(source), str(target), "--force", env=own_server.env)
+    assert target.read_bytes()[:4] == b"RIFF"
+
+
 def test_convert_file_refuses_non_audio(own_server: Server, tmp_path: Path) -> None:
     source = tmp_path / "notes.txt"
     source.write_text("hello")

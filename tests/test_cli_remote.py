@@ -45,6 +45,20 @@ def test_convert_a_batch_of_five(server: Server, account: dict[str, Any], tmp_pa
             assert reader.readframes(reader.getnframes()) == ffmpeg_s16(source)
     assert "song3.mp3" in result.stdout and account["key"] not in result.stdout + result.stderr
 
+    # Run again: every WAV is there, so nothing is uploaded, charged or overwritten.
+    env = client_env(server, account["key"])
+    with server.client(account["key"]) as api:
+        balance = api.get("/api/v1/generate/credit").json()["data"]
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    again = wavforge("convert", *map(str, files), "--out", str(out), "--json", env=env)
+    assert [o["status"] for o in json.loads(again.stdout)] == ["SKIPPED"] * 5
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
+    with server.client(account["key"]) as api:
+        assert api.get("/api/v1/generate/credit").json()["data"] == balance
+    forced = wavforge("convert", str(files[1]), "--out", str(out), "--force", "--json", env=env)
+    assert json.loads(forced.stdout)[0]["status"] == "SUCCESS"
+    assert (out / "song1.wav").stat().st_mtime_ns != stamps["song1.wav"]
+
 
 def test_failures_are_named_and_the_rest_still_convert(
     server: Server, account: dict[str, Any], tmp_path: Path

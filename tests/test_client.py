@@ -111,8 +111,31 @@ def test_async_client(server: Server, key: str, mp3: Path, tmp_path: Path) -> No
             assert info.samplerate == 48000 and task.analysis is not None
             assert info.frames == task.analysis.frames
             assert await wf.credit() == 99
+            # a folder that does not exist yet, named with a trailing slash
+            made = await wf.download_wav(task, f"{tmp_path}/wavs/")
+            assert made.parent == tmp_path / "wavs" and made.read_bytes()[:4] == b"RIFF"
+            with pytest.raises(FileExistsError):
+                await wf.download_wav(task, tmp_path / "wavs")
 
     asyncio.run(run())
+
+
+def test_download_never_replaces_a_file_silently(
+    server: Server, key: str, mp3: Path, tmp_path: Path
+) -> None:
+    """A folder path ending in "/" is made and used as a folder (it used to become a file
+    named "wavs", overwritten by the next download); an existing file stays unless asked."""
+    with Client(server.url, key) as wf:
+        task = wf.wait(wf.convert(wf.import_files([mp3]).tracks[0]), timeout=60)
+        first = wf.download_wav(task, str(tmp_path / "wavs") + "/")
+        assert first.parent == tmp_path / "wavs" and first.is_file()
+        mine = tmp_path / "mine.wav"
+        mine.write_bytes(b"my own work")
+        with pytest.raises(FileExistsError):
+            wf.download_wav(task, mine)
+        assert mine.read_bytes() == b"my own work"
+        assert not list(tmp_path.glob(".mine.wav.*.part"))  # nothing left behind
+        assert wf.download_wav(task, mine, overwrite=True).read_bytes()[:4] == b"RIFF"
 
 
 def test_errors_are_api_errors_with_the_contract_code(

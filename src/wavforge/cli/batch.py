@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 MUSIC_TASK_ID = re.compile(r"[0-9a-f]{32}")  # a music task's id; a track's is a dashed UUID
 STAGES = {"PENDING": "queued", "RUNNING": "converting"}
+SKIPPED = "SKIPPED"  # an outcome's status when its WAV was already in the output folder
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class Job:
     sample_format: str | None = None
     sample_rate: int | None = None
     timeout: float | None = None
+    force: bool = False  # replace WAVs already in ``out`` (else such items are skipped)
 
     def options(self) -> dict[str, Any]:
         given = {
@@ -192,6 +194,9 @@ class Conversion:
         return outcome
 
     async def _steps(self, outcome: Outcome) -> None:
+        if self.target is not None and self.target.exists() and not self.job.force:
+            self._skip(outcome, self.target)  # converted by an earlier run: no upload, no charge
+            return
         outcome.track_id = await self._track(outcome)
         self.reporter.stage(self.index, "queued")
         outcome.task_id, reused = await self._submit(outcome.track_id)
@@ -207,9 +212,17 @@ class Conversion:
         self._check_format(task, reused)
         self.reporter.stage(self.index, "downloading")
         target = self.target or self.names.claim(link_stem(task.wav_url or "") or task.id)
-        outcome.output = str(await self.wf.download_wav(task, target))
+        if target.exists() and not self.job.force:
+            self._skip(outcome, target)
+            return
+        outcome.output = str(await self.wf.download_wav(task, target, overwrite=self.job.force))
         outcome.analysis = dataclasses.asdict(task.analysis) if task.analysis else None
         outcome.ok = True
+
+    def _skip(self, outcome: Outcome, target: Path) -> None:
+        """The WAV is there from an earlier run; ``--force`` converts and replaces it."""
+        self.reporter.stage(self.index, "already there")
+        outcome.ok, outcome.status, outcome.output = True, SKIPPED, str(target)
 
     async def _track(self, outcome: Outcome) -> str:
         item = self.item

@@ -112,9 +112,16 @@ def convert(
     ] = 3600,
     url: UrlOption = DEFAULT_URL,
     parallel: ParallelOption = 4,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Convert and replace WAVs already in --out (else they are skipped)."
+        ),
+    ] = False,
     as_json: JsonList = False,
 ) -> None:
-    """Convert files or tracks on a server and download the WAVs, with progress bars."""
+    """Convert files or tracks on a server and download the WAVs, with progress bars. A file
+    whose WAV is already in --out is skipped (no upload, no charge) unless --force."""
     from wavforge.cli import batch
 
     chosen = _items(items or [], task_ids or [], audio_ids or [])
@@ -128,6 +135,7 @@ def convert(
         sample_format="float" if as_float else None,
         sample_rate=sample_rate,
         timeout=timeout,
+        force=force,
     )
     with _reporter([item.label for item in chosen], quiet=as_json) as reporter:
         outcomes = _session(
@@ -270,12 +278,15 @@ def _short(label: str, width: int = 36) -> str:
 def _conversion_table(outcomes: Sequence[Outcome]) -> None:
     from rich.table import Table
 
+    from wavforge.cli.batch import SKIPPED
+
     table = Table()
     for header in ("item", "result", "WAV or error"):
         table.add_column(header, overflow="fold")  # paths are folded, never cut
     for outcome in outcomes:
         if outcome.ok:
-            table.add_row(_escape(outcome.item), "[green]ok[/green]", _escape(outcome.output or ""))
+            result = "already there" if outcome.status == SKIPPED else "[green]ok[/green]"
+            table.add_row(_escape(outcome.item), result, _escape(outcome.output or ""))
         else:
             why = (outcome.error or {}).get("message", "")
             table.add_row(_escape(outcome.item), "[red]failed[/red]", _escape(why))

@@ -350,9 +350,14 @@ def convert_file(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the analysis (with SHA-256) as JSON.")
     ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace OUTPUT if it exists (never INPUT).")
+    ] = False,
 ) -> None:
     """Convert a local file with the service's audio engine; no server needed."""
     from wavforge import audio
+
+    _check_output(source, target, force)
 
     requested = {
         "bit_depth": bit_depth,
@@ -383,6 +388,17 @@ def convert_file(
         print(json.dumps({"file": str(target), "analysis": result.analysis.to_dict()}))
     else:
         print(f"{target.name}: {_describe(result)}")  # plain text: rich would slow the exit
+
+
+def _check_output(source: Path, target: Path, force: bool) -> None:
+    """Refuse to write over the input (whatever the spelling or link that names it), and over
+    any existing file unless ``--force``."""
+    if target.exists() and (target.resolve() == source.resolve() or target.samefile(source)):
+        fail(f"{target}: that is the input file; name another output", code=2)
+    if target.is_dir():
+        fail(f"{target}: is a folder; name the output file", code=2)
+    if target.exists() and not force:
+        fail(f"{target}: exists; pass --force to replace it", code=2)
 
 
 _CLI_OPTION_NAMES = {

@@ -320,9 +320,17 @@ class AsyncClient:
             await anyio.sleep(delay)
         return waiter.result(await self._run(waiter.confirm()))
 
-    async def download_wav(self, task_or_url: str | WavTask, path: str | os.PathLike[str]) -> Path:
-        """Stream a task's WAV (a task, its id, or the signed link) to ``path`` (a directory:
-        the server's file name inside it), atomically. The file's path."""
+    async def download_wav(
+        self,
+        task_or_url: str | WavTask,
+        path: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+    ) -> Path:
+        """Stream a task's WAV (a task, its id, or the signed link) to ``path``, atomically;
+        the file's path. A folder (one that exists, or a path ending in ``/``, made if need
+        be) gets the server's file name inside it. An existing file is never replaced
+        unless ``overwrite`` (else ``FileExistsError``, before anything is downloaded)."""
         if _protocol.is_link(task_or_url):
             url = str(task_or_url)
         else:
@@ -337,7 +345,10 @@ class AsyncClient:
                 if response.status_code != 200:
                     _protocol.unwrap(response.status_code, response.headers, await response.aread())
                 disposition = response.headers.get("content-disposition")
-                with _files.AtomicFile(_files.target_path(path, url, disposition)) as out:
+                with _files.AtomicFile(
+                    _files.target_path(path, url, disposition, overwrite=overwrite),
+                    overwrite=overwrite,
+                ) as out:
                     async for chunk in response.aiter_bytes(_files.CHUNK):
                         out.write(chunk)
                     return out.commit(_files.expected_length(response.headers))

@@ -6,6 +6,7 @@ in a coroutine; the network is what the async client awaits).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
@@ -34,10 +35,24 @@ def server_filename(url: str, disposition: str | None) -> str:
     return name or "download.wav"
 
 
-def target_path(path: str | os.PathLike[str], url: str, disposition: str | None) -> Path:
-    """``path`` itself, or the server's file name inside it when it is a directory."""
-    chosen = Path(path)
-    return chosen / server_filename(url, disposition) if chosen.is_dir() else chosen
+def target_path(
+    path: str | os.PathLike[str], url: str, disposition: str | None, *, overwrite: bool
+) -> Path:
+    """``path`` itself, or the server's file name inside it when it is a folder: one that
+    exists, or a path that ends with a separator (``"wavs/"``), which is made. A file that
+    exists already is kept unless ``overwrite`` (``FileExistsError``)."""
+    text = os.fspath(path)
+    chosen = Path(text)
+    if text.endswith(("/", os.sep)) or chosen.is_dir():
+        chosen.mkdir(parents=True, exist_ok=True)
+        chosen = chosen / server_filename(url, disposition)
+    if chosen.exists() and not overwrite:
+        raise _exists(chosen)
+    return chosen
+
+
+def _exists(path: Path) -> FileExistsError:
+    return FileExistsError(errno.EEXIST, "file exists (pass overwrite=True)", str(path))
 
 
 class AtomicFile:
@@ -47,8 +62,9 @@ class AtomicFile:
     and an interrupted download leaves no ``.part`` file behind.
     """
 
-    def __init__(self, target: Path) -> None:
+    def __init__(self, target: Path, *, overwrite: bool = False) -> None:
         self.target = target
+        self.overwrite = overwrite
         self.written = 0
         # Opened like any new file (mode from the umask, unlike mkstemp's 0600); "x" refuses
         # to follow a link or reuse a name someone else made.
@@ -68,7 +84,10 @@ class AtomicFile:
             raise DownloadFailed(
                 f"{self.target.name}: got {self.written} of {expected} bytes; nothing was saved"
             )
-        self._scratch.replace(self.target)
+        if self.overwrite:
+            self._scratch.replace(self.target)
+        else:
+            _place_new(self._scratch, self.target)
         return self.target
 
     def __enter__(self) -> AtomicFile:
@@ -83,6 +102,21 @@ class AtomicFile:
         self._out.close()
         with contextlib.suppress(FileNotFoundError):
             self._scratch.unlink()
+
+
+def _place_new(scratch: Path, target: Path) -> None:
+    """Move ``scratch`` to ``target`` only if nothing is there: a file that appeared during
+    the download (another run, another program) is never replaced."""
+    try:
+        os.link(scratch, target)  # fails if target exists, atomically
+    except FileExistsError:
+        raise _exists(target) from None
+    except OSError:  # a file system without hard links: check, then move
+        if target.exists():
+            raise _exists(target) from None
+        scratch.replace(target)
+        return
+    scratch.unlink()
 
 
 def expected_length(headers: Mapping[str, str]) -> int | None:

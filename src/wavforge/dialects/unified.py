@@ -47,6 +47,7 @@ STATUS = {
 }
 # The request's fields as this dialect spells them, for the core's messages.
 FIELD_NAMES = {name: f"input.{name}" for name in FIELDS}
+NO_MAIL_DOMAIN = "wavforge.invalid"
 # The vendors' ``error.type`` words (docs.vidgo.ai/api-manual/error-codes).
 ERROR_TYPES: dict[type[WavforgeError], str] = {
     InvalidRequest: "validation_error",
@@ -197,10 +198,12 @@ def _track(record: TrackRecord) -> dict[str, Any]:
     }
 
 
-def balance(credits: int) -> dict[str, Any]:
+def balance(account_id: str, credits: int) -> dict[str, Any]:
     """The vendors' balance: ``email`` and ``credits_amount``. wavforge accounts have no
-    e-mail address; the field is sent empty so clients that require it still parse."""
-    return {"email": "", "credits_amount": credits}
+    e-mail address; clients require a non-empty one (engels74/poyo-studio's parser refuses
+    an empty string), so it is the account id at a reserved domain that cannot receive mail
+    (RFC 2606 ``.invalid``)."""
+    return {"email": f"{account_id}@{NO_MAIL_DOMAIN}", "credits_amount": credits}
 
 
 # What the OpenAPI schema promises; as in the Suno dialect, only a description of the dicts above.
@@ -287,7 +290,9 @@ class WavTaskStatus(_Task):
 
 
 class Balance(Shape):
-    email: str = Field(description="Always empty: wavforge accounts have no e-mail address.")
+    email: str = Field(
+        description="`<account id>@wavforge.invalid`: wavforge accounts have no e-mail address."
+    )
     credits_amount: int
 
 

@@ -73,7 +73,7 @@ async def _task(ctx: Context, account_id: str, task_id: str) -> dict[str, Any]:
 )
 async def balance(ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
     credits = await db_call(ctx, accounts.balance, ctx.db, who.account_id)
-    return UNIFIED.success(unified.balance(credits))
+    return UNIFIED.success(unified.balance(who.account_id, credits))
 
 
 router = APIRouter(tags=["Unified dialect"])
