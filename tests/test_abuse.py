@@ -30,6 +30,7 @@ from conftest import (
     wait_until,
     wavforge,
 )
+from hostile import ape_claiming_frames
 
 GENERATE = "/api/v1/wav/generate"
 IMPORT = "/api/v1/music/import"
@@ -388,3 +389,48 @@ def test_files_dead_processes_left_staged_are_swept(own_server: Server) -> None:
     os.utime(again, (long_ago, long_ago))
     result = json.loads(wavforge("purge", "--json", env=own_server.env).stdout)
     assert result["stale_files_deleted"] == 1 and not again.exists() and fresh.exists()
+
+
+# Costly files --------------------------------------------------------------------------------
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_a_crafted_file_is_probed_outside_the_api_process(
+    make_server: MakeServer, tmp_path: Path
+) -> None:
+    """A 120 MB APE whose header claims 30 M frames takes about 1.6 GB to open. The import
+    answers 400 from a child held to the conversion memory limit; the API process stays
+    small and answers health checks the whole time."""
+    crafted = ape_claiming_frames(tmp_path / "crafted.ape", 30_000_000)
+    server = make_server(tmp_path, WAVFORGE_MAX_UPLOAD_BYTES=str(200 * 1024 * 1024)).start()
+    try:
+        assert server.process is not None
+        slowest: list[float] = []
+        done = threading.Event()
+
+        def watch_health() -> None:
+            while not done.is_set():
+                started = time.monotonic()
+                httpx.get(f"{server.url}/healthz", timeout=5).raise_for_status()
+                slowest.append(time.monotonic() - started)
+                time.sleep(0.05)
+
+        watcher = threading.Thread(target=watch_health)
+        watcher.start()
+        try:
+            with server.client(server.create_key()["key"]) as api, crafted.open("rb") as handle:
+                answer = api.post(IMPORT, files={"file": ("crafted.ape", handle)}, timeout=120)
+        finally:
+            done.set()
+            watcher.join()
+        assert "memory limit" in assert_envelope(answer, 400)["msg"]
+        assert peak_rss_mb(server.process.pid) < 400
+        assert slowest and max(slowest) < 1.0
+    finally:
+        server.stop()

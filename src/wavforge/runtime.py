@@ -20,6 +20,9 @@ from wavforge.links import LinkSigner
 from wavforge.queue import HueyDispatcher, Worker, create_huey
 from wavforge.storage import open_storage
 
+PROBE_PROCESSES = 2  # one hostile file, held to its limits, cannot stall every import
+PROBE_SECONDS = 30.0  # CPU and wall time to open a file and decode its first frame
+
 
 @dataclass
 class Runtime:
@@ -28,6 +31,7 @@ class Runtime:
     dispatcher: HueyDispatcher
 
     converters: ConverterPool
+    probers: ConverterPool
 
     def sweep_scratch(self) -> None:
         """Delete what processes that died here left staged (at start; the purge repeats it)."""
@@ -40,6 +44,7 @@ class Runtime:
     def close(self) -> None:
         self.dispatcher.close()
         self.converters.close()
+        self.probers.close()
         self.huey.storage.close()
         self.context.db.dispose()
 
@@ -57,6 +62,14 @@ def build_runtime(settings: Settings) -> Runtime:
         cpu_seconds=settings.convert_cpu_seconds,
         wall_seconds=settings.convert_timeout_seconds,
     )
+    # Imports probe in children of their own: a conversion never waits behind an import, nor
+    # an import behind a conversion; each child starts when first needed.
+    probers = ConverterPool(
+        PROBE_PROCESSES,
+        memory_bytes=settings.convert_memory_bytes,
+        cpu_seconds=PROBE_SECONDS,
+        wall_seconds=PROBE_SECONDS,
+    )
     context = Context(
         settings=settings,
         db=db,
@@ -64,12 +77,15 @@ def build_runtime(settings: Settings) -> Runtime:
         links=LinkSigner(link_key(settings, db), settings.base_url),
         dispatch=dispatcher,
         converter=converters,
+        prober=probers,
         dialects=DIALECTS,
         limiter=RateLimiter(settings.rate_limit, settings.rate_limit_storage),
         maintenance=MaintenanceGate(db),
     )
     dispatcher.bind(context)
-    return Runtime(context=context, huey=huey, dispatcher=dispatcher, converters=converters)
+    return Runtime(
+        context=context, huey=huey, dispatcher=dispatcher, converters=converters, probers=probers
+    )
 
 
 def configure_logging(settings: Settings | None = None, level: str = "INFO") -> None:

@@ -41,7 +41,7 @@ from multiprocessing.context import SpawnProcess
 from pathlib import Path
 from typing import Any
 
-from wavforge.audio import engine
+from wavforge.audio import engine, sources
 from wavforge.audio.engine import ConversionResult
 from wavforge.audio.errors import (
     UNEXPECTED_MESSAGE,
@@ -52,6 +52,7 @@ from wavforge.audio.errors import (
 )
 from wavforge.audio.options import Limits
 from wavforge.audio.processes import die_with_parent, signal_name
+from wavforge.audio.sources import AudioInfo
 
 __all__ = ["RECOMMENDED_MEMORY_BYTES", "ConverterPool", "IsolatedConverter"]
 
@@ -170,6 +171,31 @@ class IsolatedConverter:
                 _remove_outputs(dst)
             raise rebuild(error_type, message)
 
+    def probe(self, src: Path) -> AudioInfo:
+        """Run ``sources.probe(src)`` in the child: opening a crafted container can take as
+        much memory as decoding it (a header that claims millions of frames), so the API
+        process never opens untrusted audio itself. Raises as ``convert`` does."""
+        try:
+            return self._probe(src)
+        except LimitExceeded as error:  # the limits' messages speak of a conversion
+            raise LimitExceeded(str(error).replace("conversion", "opening the file")) from None
+
+    def _probe(self, src: Path) -> AudioInfo:
+        with self._lock:
+            child = self._live_child()
+            try:
+                reply = self._exchange(child, ("probe", src), _Heartbeat(None, 1.0))
+            except BaseException:
+                self._discard_child()
+                raise
+            if reply[0] == "done":
+                info: AudioInfo = reply[1]
+                return info
+            _, error_type, message, retire = reply
+            if retire:
+                self._discard_child()
+            raise rebuild(error_type, message)
+
     def _live_child(self) -> _Child:
         """Return a running child, replacing one that died while idle."""
         if self._closed:
@@ -260,6 +286,11 @@ class ConverterPool:
             if isinstance(limits, Limits) and self._others_busy():
                 engine_kwargs["limits"] = dataclasses.replace(limits, parallelism=1)
             return converter.convert(src, dst, on_progress=on_progress, **engine_kwargs)
+
+    def probe(self, src: Path) -> AudioInfo:
+        """Lease a converter and probe ``src`` in its child (see ``IsolatedConverter.probe``)."""
+        with self.lease() as converter:
+            return converter.probe(src)
 
     def _others_busy(self) -> bool:
         with self._available:
@@ -556,11 +587,14 @@ def _serve(conn: Connection, cpu_seconds: float | None) -> None:
 
 
 def _run_job(conn: Connection, job: tuple[Any, ...], cpu_seconds: float | None) -> tuple:
-    """Convert one file; returns ``("done", result)`` or ``("error", type, message, retire)``."""
-    _, src, dst, wants_progress, engine_kwargs = job
+    """Convert or probe one file; returns ``("done", result)`` or
+    ``("error", type, message, retire)``."""
     _arm_cpu_limit(cpu_seconds)
-    progress = _progress_sender(conn) if wants_progress else None
     try:
+        if job[0] == "probe":
+            return ("done", sources.probe(job[1]))
+        _, src, dst, wants_progress, engine_kwargs = job
+        progress = _progress_sender(conn) if wants_progress else None
         return ("done", engine.convert(src, dst, progress=progress, **engine_kwargs))
     except Exception as error:
         return _error_reply(error)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from wavforge.audio import ConversionResult
+from wavforge.audio import AudioInfo, ConversionResult
 from wavforge.config import Settings
 from wavforge.core.maintenance import MaintenanceGate
 from wavforge.core.rate_limits import RateLimiter
@@ -38,6 +38,12 @@ class Converter(Protocol):
     ) -> ConversionResult: ...
 
 
+class Prober(Protocol):
+    """Describes an untrusted file, isolated as conversions are (see ``audio.isolation``)."""
+
+    def probe(self, src: Path) -> AudioInfo: ...
+
+
 class CallbackDialect(Protocol):
     """What a delivery needs of the dialect its task was made in (``wavforge.dialects``)."""
 
@@ -58,6 +64,7 @@ class Context:
     links: LinkSigner
     dispatch: Dispatcher
     converter: Converter
+    prober: Prober
     dialects: DialectBook
     limiter: RateLimiter
     maintenance: MaintenanceGate

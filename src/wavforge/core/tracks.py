@@ -43,16 +43,16 @@ def import_files(
     ctx: Context, account_id: str, files: list[StagedFile], meta: ImportMeta
 ) -> MusicRecord:
     try:
-        checked = [(staged, _probe(staged)) for staged in files]
+        checked = [(staged, _probe(ctx, staged)) for staged in files]
         return _store(ctx, account_id, checked, meta)
     finally:
         for staged in files:
             staged.path.unlink(missing_ok=True)
 
 
-def _probe(staged: StagedFile) -> audio.AudioInfo:
+def _probe(ctx: Context, staged: StagedFile) -> audio.AudioInfo:
     try:
-        return audio.probe(staged.path)
+        return ctx.prober.probe(staged.path)
     except audio.AudioError as error:
         raise InvalidRequest(f"{_display(staged.filename)}: {error}") from None
 
