@@ -18,12 +18,16 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
+
+from wavforge.db.models import WavTask
 
 from conftest import (
     MakeServer,
     Receiver,
     Server,
     assert_envelope,
+    free_port,
     import_file,
     import_tracks,
     wait_for_wav,
@@ -434,3 +438,46 @@ def test_a_crafted_file_is_probed_outside_the_api_process(
         assert slowest and max(slowest) < 1.0
     finally:
         server.stop()
+
+
+# Faults of the service's own parts -----------------------------------------------------------
+
+
+def test_a_storage_fault_during_a_conversion_hands_the_task_back(
+    tmp_path: Path, mp3: Path, receiver: Receiver
+) -> None:
+    """The WAV cannot be stored for a while (here: a file where its folder goes; on a real
+    machine a full disk or an S3 outage): the task goes back to the queue, not to a failure
+    with a refund, and converts once storage works again. Embedded mode, where the store is
+    a folder this test can break and mend."""
+    data = tmp_path / "data"
+    data.mkdir()
+    server = Server(data_dir=data, port=free_port(), extra_env={"WAVFORGE_MAX_ATTEMPTS": "10"})
+    server.start()
+    try:
+        with server.client(server.create_key()["key"]) as api:
+            track = import_file(api, mp3)["tracks"][0]["id"]
+            blocker = data / "files" / "wav"
+            blocker.write_text("not a folder")
+            answer = api.post(GENERATE, json={"audioId": track, "callBackUrl": receiver.url})
+            task_id = answer.json()["data"]["taskId"]
+            wait_until(lambda: _attempts(server, task_id) >= 2, timeout=30)
+            assert _status(api, task_id) == "PENDING"  # not failed, not refunded
+            blocker.unlink()
+            record = wait_for_wav(api, task_id)
+            assert record["successFlag"] == "SUCCESS" and record["errorCode"] is None
+            assert api.get("/api/v1/generate/credit").json()["data"] == 99  # charged once
+        [call] = receiver.wait_for(1)
+        assert call["body"]["code"] == 200
+    finally:
+        server.stop()
+
+
+def _attempts(server: Server, task_id: str) -> int:
+    with server.database() as db, db.read() as session:
+        return int(session.scalar(select(WavTask.attempts).where(WavTask.id == task_id)) or 0)
+
+
+def _status(api: httpx.Client, task_id: str) -> str:
+    record = api.get("/api/v1/wav/record-info", params={"taskId": task_id}).json()["data"]
+    return str(record["successFlag"])

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from sqlalchemy import update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from wavforge import audio
@@ -26,10 +27,13 @@ from wavforge.core.states import FailureCode, WavStatus
 from wavforge.db.models import Track, WavTask
 from wavforge.observability import metrics
 from wavforge.observability.metrics import ConversionOutcome as Outcome
+from wavforge.storage import StorageError, StorageMissing
 
 log = logging.getLogger(__name__)
 
 RENEW_EVERY_SECONDS = 2.0
+# Failures of the service's own parts that pass: the task is tried again, not failed.
+TRANSIENT: tuple[type[Exception], ...] = (StorageError, OperationalError, InterfaceError)
 _OUTCOME_OF_FAILURE = {
     FailureCode.BAD_SOURCE: Outcome.BAD_SOURCE,
     FailureCode.CONVERSION_FAILED: Outcome.CONVERSION_FAILED,
@@ -92,6 +96,15 @@ def _convert(
     except audio.AudioError as error:
         message = f"conversion failed: {error}"
         return _failed(ctx, task_id, owner, FailureCode.CONVERSION_FAILED, message)
+    except StorageMissing:
+        log.exception("task %s: its source is gone from storage", task_id)
+        message = "server error during conversion"
+        return _failed(ctx, task_id, owner, FailureCode.SERVER_ERROR, message)
+    except TRANSIENT as error:
+        # Not the audio's fault: storage or the database failed for a moment. Another run
+        # tries again (attempts stay counted and capped), rather than failing it for good.
+        log.warning("task %s: %s; handed back for another attempt", task_id, type(error).__name__)
+        return _hand_back(ctx, task_id, owner)
     except Exception:
         log.exception("task %s: conversion crashed", task_id)
         message = "server error during conversion"
@@ -101,6 +114,24 @@ def _convert(
         return Outcome.SUCCEEDED if recorded else Outcome.LEASE_LOST
     finally:
         scratch.unlink(missing_ok=True)
+
+
+def _hand_back(ctx: Context, task_id: str, owner: str) -> Outcome:
+    """Make the task pending again; the sweep dispatches it once it is due, so a store that
+    is down is tried again every few sweeps, not in a tight loop."""
+    values = {
+        "status": WavStatus.PENDING,
+        "progress": 0.0,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "dispatched_at": clock.now(),
+    }
+    try:
+        with ctx.db.write() as session:
+            handed = _finish(session, task_id, owner, values)
+    except TRANSIENT:  # the database itself is away: the lease runs out and the sweep acts
+        return Outcome.RETRYING
+    return Outcome.RETRYING if handed else Outcome.LEASE_LOST
 
 
 def _failed(ctx: Context, task_id: str, owner: str, code: int, message: str) -> Outcome:

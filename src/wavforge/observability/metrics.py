@@ -41,7 +41,8 @@ class ConversionOutcome(StrEnum):
     SUCCEEDED = "succeeded"
     BAD_SOURCE = "bad_source"  # the file is not audio FFmpeg reads, or breaks a limit (400)
     CONVERSION_FAILED = "conversion_failed"  # the decoder failed on it (501)
-    SERVER_ERROR = "server_error"  # storage, the converter process, a bug (500)
+    SERVER_ERROR = "server_error"  # the converter process, a bug (500)
+    RETRYING = "retrying"  # storage or the database failed for a moment: handed back
     GAVE_UP = "gave_up"  # failed after WAVFORGE_MAX_ATTEMPTS runs ended by dying workers
     LEASE_LOST = "lease_lost"  # handed back or taken over: another run finishes the task
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from wavforge.config import Settings
-from wavforge.storage.base import Storage, StorageError
+from wavforge.storage.base import Storage, StorageError, StorageMissing
 from wavforge.storage.local import LocalStorage
 
-__all__ = ["LocalStorage", "Storage", "StorageError", "open_storage"]
+__all__ = ["LocalStorage", "Storage", "StorageError", "StorageMissing", "open_storage"]
 
 
 def open_storage(settings: Settings) -> Storage:

@@ -17,6 +17,10 @@ class StorageError(Exception):
     """A backend failed; the message is safe to log but is not shown to clients."""
 
 
+class StorageMissing(StorageError):
+    """The object is not there: trying again will not bring it back."""
+
+
 def checked_key(key: str) -> str:
     """``key`` if it names an object inside the store; keys never climb out of it."""
     if not key or key.startswith("/") or ".." in PurePosixPath(key).parts:

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from wavforge.storage.base import Storage, StorageError, checked_key
+from wavforge.storage.base import Storage, StorageError, StorageMissing, checked_key
 
 CHUNK = 256 * 1024
 STAGING = ".staging"
@@ -29,7 +29,13 @@ class LocalStorage(Storage):
 
     def put(self, key: str, source: Path) -> None:
         target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._move(source, target)
+        except OSError as error:  # a full disk, a folder that is not one: the store failed
+            raise StorageError(f"could not store {key!r}: {error.strerror}") from None
+
+    def _move(self, source: Path, target: Path) -> None:
         try:
             os.replace(source, target)
         except OSError:
@@ -43,7 +49,7 @@ class LocalStorage(Storage):
     def local_copy(self, key: str) -> Iterator[Path]:
         path = self.path(key)
         if not path.is_file():
-            raise StorageError(f"no stored object {key!r}")
+            raise StorageMissing(f"no stored object {key!r}")
         yield path
 
     def open_range(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:

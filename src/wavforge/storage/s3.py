@@ -24,7 +24,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from wavforge.storage.base import Storage, StorageError, checked_key
+from wavforge.storage.base import Storage, StorageError, StorageMissing, checked_key
 
 CHUNK = 256 * 1024
 PART_BYTES = 16 * 1024 * 1024
@@ -152,7 +152,8 @@ def _translated(doing: str) -> Iterator[None]:
     try:
         yield
     except ClientError as error:
-        raise StorageError(f"S3: could not {doing}: {_code(error)}") from None
+        kind = StorageMissing if _code(error) in _MISSING else StorageError
+        raise kind(f"S3: could not {doing}: {_code(error)}") from None
     except BotoCoreError as error:
         raise StorageError(f"S3: could not {doing}: {type(error).__name__}") from None
 
