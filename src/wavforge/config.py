@@ -126,6 +126,11 @@ class Settings(BaseSettings):
         default=(1.0, 2.0, 4.0),
         description="Delays before retrying a unified-dialect callback, comma-separated seconds.",
     )
+    source_retention_seconds: Annotated[float, Field(gt=0)] | None = Field(
+        default=None,
+        description="Delete imported tracks (source and WAVs) this long after import "
+        "(empty: keep them until their owner deletes them).",
+    )
     import_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
         default=300.0,
         description="Longest a URL import may take to fetch one file, start to last byte.",
@@ -203,6 +208,7 @@ class Settings(BaseSettings):
         "convert_memory_bytes",
         "convert_cpu_seconds",
         "convert_timeout_seconds",
+        "source_retention_seconds",
         mode="before",
     )
     @classmethod

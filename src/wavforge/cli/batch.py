@@ -24,6 +24,7 @@ T = TypeVar("T")
 MUSIC_TASK_ID = re.compile(r"[0-9a-f]{32}")  # a music task's id; a track's is a dashed UUID
 STAGES = {"PENDING": "queued", "RUNNING": "converting"}
 SKIPPED = "SKIPPED"  # an outcome's status when its WAV was already in the output folder
+DELETED = "DELETED"
 
 
 @dataclass(frozen=True)
@@ -285,3 +286,20 @@ async def convert_all(
         if conversion.item.path is not None:
             conversion.target = names.claim(conversion.item.path.stem)
     return await bounded([c.run for c in conversions], parallel)
+
+
+async def delete_all(wf: AsyncClient, track_ids: Sequence[str]) -> list[Outcome]:
+    """Delete each track on its own; one that cannot be deleted does not stop the others."""
+    from wavforge.client import ClientError
+
+    outcomes = []
+    for track_id in track_ids:
+        outcome = Outcome(track_id, track_id=track_id)
+        try:
+            await wf.delete_track(track_id)
+        except ClientError as error:
+            outcome.fail(error)
+        else:
+            outcome.ok, outcome.status = True, DELETED
+        outcomes.append(outcome)
+    return outcomes

@@ -148,6 +148,36 @@ def convert(
     _exit(outcomes)
 
 
+tracks_app = typer.Typer(help="Manage the account's tracks on a server.", no_args_is_help=True)
+app.add_typer(tracks_app, name="tracks")
+
+
+@tracks_app.command("delete")
+def tracks_delete(
+    key: KeyOption,
+    track_ids: Annotated[
+        list[str], typer.Argument(help="Track ids (audioId).", metavar="TRACK_ID")
+    ],
+    url: UrlOption = DEFAULT_URL,
+    as_json: JsonList = False,
+) -> None:
+    """Delete tracks: each one's source file and every WAV made from it (their links answer
+    410). The records and the ledger stay. A track still converting is refused (409)."""
+    from wavforge.cli import batch
+
+    outcomes = _session(url, key, lambda wf: batch.delete_all(wf, track_ids))
+    if as_json:
+        print(json.dumps([outcome.to_json() for outcome in outcomes]))
+    else:
+        for outcome in outcomes:
+            if outcome.ok:
+                console().print(f"deleted {_escape(outcome.item)}")
+            else:
+                why = (outcome.error or {}).get("message", "")
+                console(stderr=True).print(f"{_escape(outcome.item)}: {_escape(why)}")
+    _exit(outcomes)
+
+
 def _items(texts: Sequence[str], task_ids: Sequence[str], audio_ids: Sequence[str]) -> list[Item]:
     from wavforge.cli.batch import Item
 

@@ -218,6 +218,13 @@ class AsyncClient:
         as ``before`` the id of the last row of the previous page."""
         return await self._run(_protocol.tracks(limit, before))
 
+    async def delete_track(self, track: str | Track) -> tuple[str, ...]:
+        """Delete one of the account's tracks: its source and every WAV made from it (their
+        links answer 410; the records and the ledger stay). The ids of those WAV tasks.
+        ``ApiError`` 409 while a conversion of it has not finished."""
+        track_id = track.id if isinstance(track, Track) else track
+        return await self._run(_protocol.delete_track(track_id))
+
     async def wav_tasks(
         self, *, limit: int = 50, before: str | None = None
     ) -> tuple[ListedWavTask, ...]:

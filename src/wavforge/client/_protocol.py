@@ -225,6 +225,11 @@ def tracks(limit: int, before: str | None) -> Call[tuple[ListedTrack, ...]]:
     return Call(request, _wire.tracks)
 
 
+def delete_track(track_id: str) -> Call[tuple[str, ...]]:
+    request = Request("DELETE", f"/api/v1/account/tracks/{_segment(track_id)}")
+    return Call(request, _wire.deleted_track)
+
+
 def wav_tasks(limit: int, before: str | None) -> Call[tuple[ListedWavTask, ...]]:
     request = Request("GET", "/api/v1/account/wav-tasks", _page(limit, before))
     return Call(request, _wire.wav_tasks)

@@ -211,6 +211,13 @@ class Client:
         as ``before`` the id of the last row of the previous page."""
         return self._run(_protocol.tracks(limit, before))
 
+    def delete_track(self, track: str | Track) -> tuple[str, ...]:
+        """Delete one of the account's tracks: its source and every WAV made from it (their
+        links answer 410; the records and the ledger stay). The ids of those WAV tasks.
+        ``ApiError`` 409 while a conversion of it has not finished."""
+        track_id = track.id if isinstance(track, Track) else track
+        return self._run(_protocol.delete_track(track_id))
+
     def wav_tasks(self, *, limit: int = 50, before: str | None = None) -> tuple[ListedWavTask, ...]:
         """The account's WAV tasks, newest first, with progress and title; paged as ``tracks``."""
         return self._run(_protocol.wav_tasks(limit, before))

@@ -277,6 +277,13 @@ def issued(data: Data) -> IssuedKey:
     )
 
 
+def deleted_track(data: Data) -> tuple[str, ...]:
+    """``DELETE /api/v1/account/tracks/{id}``: the WAV tasks whose files went with it."""
+    if data["deleted"] is not True:
+        raise ValueError("the track was not deleted")
+    return tuple(data["wavTaskIds"])
+
+
 def revoked(data: Data) -> None:
     if data["revoked"] is not True:
         raise ValueError("the key was not revoked")

@@ -20,7 +20,15 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from wavforge.console import formatting
-from wavforge.core import accounts, delivery_log, history, ledger, maintenance, wav_tasks
+from wavforge.core import (
+    accounts,
+    deletion,
+    delivery_log,
+    history,
+    ledger,
+    maintenance,
+    wav_tasks,
+)
 from wavforge.core.accounts import IssuedKey, Principal
 from wavforge.core.context import Context
 from wavforge.core.ledger import MAX_GRANT
@@ -152,6 +160,20 @@ async def overview(request: Request, ctx: ContextDep, who: PrincipalDep) -> HTML
 @router.get("/partials/tracks", response_class=HTMLResponse)
 async def tracks(request: Request, ctx: ContextDep, who: PrincipalDep) -> HTMLResponse:
     rows = await run_in_threadpool(history.tracks, ctx, who.account_id, 100)
+    return _fragment(request, "tracks", tracks=rows, outputs=OUTPUTS)
+
+
+@router.post("/partials/tracks/{track_id}/delete", response_class=HTMLResponse)
+async def delete_track(
+    request: Request, ctx: ContextDep, who: PrincipalDep, track_id: str = TrackIdPath
+) -> HTMLResponse:
+    """Delete the track and its files (the page asked first), then show the tracks again."""
+
+    def run() -> list[Any]:
+        deletion.delete_track(ctx, who.account_id, track_id)
+        return history.tracks(ctx, who.account_id, 100)
+
+    rows = await run_in_threadpool(run)
     return _fragment(request, "tracks", tracks=rows, outputs=OUTPUTS)
 
 

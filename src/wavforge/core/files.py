@@ -49,14 +49,17 @@ def resolve(ctx: Context, kind: str, ident: str) -> Download:
 def _wav(ctx: Context, task_id: str) -> tuple[str, str]:
     with ctx.db.read() as session:
         found = session.execute(
-            select(WavTask.wav_key, WavTask.status, WavTask.expires_at, Track.title)
+            select(
+                WavTask.wav_key, WavTask.status, WavTask.expires_at, Track.title, Track.deleted_at
+            )
             .join(Track, Track.id == WavTask.track_id)
             .where(WavTask.id == task_id)
         ).first()
     if found is None:
         raise NotFound()
-    key, status, expires_at, title = found
-    if key is None or status not in WITH_FILE or expires_at is None or expires_at <= clock.now():
+    key, status, expires_at, title, deleted_at = found
+    expired = expires_at is None or expires_at <= clock.now()
+    if key is None or deleted_at is not None or status not in WITH_FILE or expired:
         raise Gone()
     return key, safe_filename(title, ".wav")
 
@@ -66,4 +69,6 @@ def _source(ctx: Context, track_id: str) -> tuple[str, str]:
         track = session.get(Track, track_id)
     if track is None:
         raise NotFound()
+    if track.deleted_at is not None:
+        raise Gone("the track was deleted")
     return track.source_key, safe_filename(track.title, source_suffix(track))

@@ -62,7 +62,7 @@ def _track_query(account_id: str) -> Select:
     return (
         select(Track, WavTask.id, WavTask.status)
         .outerjoin(WavTask, WavTask.live_track_id == Track.id)
-        .where(Track.account_id == account_id)
+        .where(Track.account_id == account_id, Track.deleted_at.is_(None))
     )
 
 
@@ -128,7 +128,9 @@ def _after(ctx: Context, table: ListedTable, account_id: str, row_id: str) -> Co
 def usage(ctx: Context, account_id: str) -> Usage:
     with ctx.db.read() as session:
         track_count = session.scalar(
-            select(func.count()).select_from(Track).where(Track.account_id == account_id)
+            select(func.count())
+            .select_from(Track)
+            .where(Track.account_id == account_id, Track.deleted_at.is_(None))
         )
         by_status = session.execute(
             select(WavTask.status, func.count())

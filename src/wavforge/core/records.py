@@ -132,7 +132,7 @@ def wav_record(task: WavTaskRow, track: TrackRow, links: LinkSigner) -> WavRecor
         progress=task.progress,
         wav_url=_wav_url(task, track, links),
         error_code=task.error_code,
-        error_message=_expiry_message(task) or task.error_message,
+        error_message=_deletion_message(track) or _expiry_message(task) or task.error_message,
         created_at=task.created_at,
         completed_at=task.completed_at,
         options=dict(task.options or {}),
@@ -152,7 +152,14 @@ def _expiry_message(task: WavTaskRow) -> str | None:
     )
 
 
+def _deletion_message(track: TrackRow) -> str | None:
+    if track.deleted_at is None:
+        return None
+    return f"the track was deleted at {track.deleted_at.isoformat(timespec='seconds')}Z"
+
+
 def _wav_url(task: WavTaskRow, track: TrackRow, links: LinkSigner) -> str | None:
-    if not task.wav_key or task.expires_at is None or task.expires_at <= clock.now():
+    gone = track.deleted_at is not None
+    if gone or not task.wav_key or task.expires_at is None or task.expires_at <= clock.now():
         return None
     return links.url(WAV, task.id, safe_filename(track.title, ".wav"), task.expires_at)

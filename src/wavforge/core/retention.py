@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from wavforge.core import clock, idempotency, scratch
+from wavforge.core import clock, deletion, idempotency, scratch
 from wavforge.core.context import Context
 from wavforge.core.states import WITH_FILE
 from wavforge.db.models import WavTask
@@ -32,6 +32,7 @@ class PurgeResult:
     files_deleted: int
     idempotency_keys_deleted: int
     stale_files_deleted: int = 0
+    expired_tracks_deleted: int = 0
 
 
 def purge(ctx: Context, now: datetime | None = None) -> PurgeResult:
@@ -47,12 +48,25 @@ def purge(ctx: Context, now: datetime | None = None) -> PurgeResult:
         after = batch[-1][0]
     keys = idempotency.purge(ctx.db, now)
     metrics.purged(PurgeKind.IDEMPOTENCY_KEY, keys)
+    tracks = _expire_sources(ctx, now)
+    deletion.erase(ctx, deletion.unfinished_erasures(ctx))  # deletions cut short
     stale = scratch.sweep(ctx.settings.scratch_dir, ctx.settings.scratch_idle_seconds)
     if deleted or keys:
         log.info("purge deleted %d expired files and %d idempotency keys", deleted, keys)
     return PurgeResult(
-        files_deleted=deleted, idempotency_keys_deleted=keys, stale_files_deleted=stale
+        files_deleted=deleted,
+        idempotency_keys_deleted=keys,
+        stale_files_deleted=stale,
+        expired_tracks_deleted=tracks,
     )
+
+
+def _expire_sources(ctx: Context, now: datetime) -> int:
+    """Delete tracks older than ``WAVFORGE_SOURCE_RETENTION_SECONDS``, when it is set."""
+    keep = ctx.settings.source_retention_seconds
+    if keep is None:
+        return 0
+    return len(deletion.expire_sources(ctx, now - timedelta(seconds=keep)).track_ids)
 
 
 def _expired(ctx: Context, now: datetime, after: str) -> list[tuple[str, str]]:

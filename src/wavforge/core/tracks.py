@@ -149,6 +149,8 @@ def get_music(ctx: Context, account_id: str, task_id: str) -> MusicRecord:
         if task is None:
             raise NotFound(f"no music task {task_id!r}")
         tracks = session.scalars(
-            select(Track).where(Track.music_task_id == task.id).order_by(Track.position)
+            select(Track)
+            .where(Track.music_task_id == task.id, Track.deleted_at.is_(None))
+            .order_by(Track.position)
         ).all()
     return music_record(task, list(tracks), ctx.links, ctx.settings.retention_seconds)

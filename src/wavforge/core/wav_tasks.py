@@ -41,7 +41,10 @@ _TRACKS = table_of(Track)
 
 
 def _track_query(by_audio: bool, by_task: bool) -> Select[Any]:
-    query = select(_TRACKS).where(_TRACKS.c.account_id == bindparam("account_id"))
+    query = select(_TRACKS).where(
+        _TRACKS.c.account_id == bindparam("account_id"),
+        _TRACKS.c.deleted_at.is_(None),  # a deleted track answers as one that never was
+    )
     if by_audio:
         query = query.where(_TRACKS.c.id == bindparam("audio_id"))
     if by_task:
@@ -135,7 +138,7 @@ def _resolve_track(ctx: Context, account_id: str, request: WavRequest) -> TrackR
 
 def _exists(session: Session, account_id: str, request: WavRequest) -> bool:
     """Both ids exist on their own, so the request's fault is pairing them."""
-    owned = (Track.account_id == account_id,)
+    owned = (Track.account_id == account_id, Track.deleted_at.is_(None))
     by_audio = session.scalar(select(Track.id).where(Track.id == request.audio_id, *owned))
     by_task = session.scalar(
         select(Track.id).where(Track.music_task_id == request.task_id, *owned).limit(1)

@@ -120,6 +120,9 @@ class Track(Base):
     sample_rate: Mapped[int] = mapped_column(Integer)
     channels: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    # Deleted by its owner (or expired): its files are gone or going; ``source_key`` is
+    # emptied once the source file is.
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class WavTask(Base):

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from wavforge import profiles
 from wavforge.core.accounts import AccountInfo, IssuedKey, KeyInfo
+from wavforge.core.deletion import Deleted
 from wavforge.core.history import TrackListing, Usage
 from wavforge.core.ledger import MAX_GRANT, Reason, Statement
 from wavforge.core.records import WavRecord
@@ -102,6 +103,18 @@ def key_info(row: KeyInfo) -> dict[str, Any]:
         "lastUsedTime": time(row.last_used_at),
         "revoked": row.revoked_at is not None,
         "profile": row.profile,
+    }
+
+
+def track_deleted(track_id: str, deleted: Deleted) -> dict[str, Any]:
+    return {"audioId": track_id, "deleted": True, "wavTaskIds": deleted.wav_task_ids}
+
+
+def account_data_deleted(account_id: str, deleted: Deleted) -> dict[str, Any]:
+    return {
+        "accountId": account_id,
+        "tracksDeleted": len(deleted.track_ids),
+        "wavTasksAffected": len(deleted.wav_task_ids),
     }
 
 
@@ -262,6 +275,18 @@ class AccountBalance(Shape):
 
 class MaintenanceState(Shape):
     enabled: bool
+
+
+class TrackDeleted(Shape):
+    audioId: str
+    deleted: Literal[True]
+    wavTaskIds: list[str] = Field(description="Its WAV records; their links now answer 410.")
+
+
+class AccountDataDeleted(Shape):
+    accountId: str
+    tracksDeleted: int
+    wavTasksAffected: int
 
 
 class AccountProfile(Shape):

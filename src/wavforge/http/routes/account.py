@@ -11,13 +11,15 @@ from typing import Any
 from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
-from wavforge.core import accounts, history, ledger
+from wavforge.core import accounts, deletion, history, ledger
 from wavforge.dialects import SUNO, admin, suno
+from wavforge.errors import Conflict
 from wavforge.http.deps import ContextDep, PrincipalDep
 from wavforge.http.openapi import AUTHENTICATED, LOOKUP, route
 
 router = APIRouter(prefix="/api/v1/account", tags=["Your account"])
 
+AudioIdPath = Path(..., max_length=128, description="A track's id (audioId).")
 KeyIdPath = Path(..., max_length=128, description="A key id (see the key list).")
 LedgerLimit = Query(100, ge=1, le=1000, description="Newest entries to return.")
 ListLimit = Query(50, ge=1, le=history.MAX_LISTED, description="Newest rows to return.")
@@ -133,3 +135,15 @@ async def own_wav_tasks(
 ) -> dict[str, Any]:
     rows = await run_in_threadpool(history.wav_tasks, ctx, who.account_id, limit, before)
     return SUNO.success([admin.wav_listing(row) for row in rows])
+
+
+@router.delete(
+    "/tracks/{audio_id}",
+    summary="Delete a track: its source and every WAV made from it (records stay, marked)",
+    **route(SUNO, admin.TrackDeleted, (*LOOKUP, Conflict)),
+)
+async def delete_track(
+    ctx: ContextDep, who: PrincipalDep, audio_id: str = AudioIdPath
+) -> dict[str, Any]:
+    deleted = await run_in_threadpool(deletion.delete_track, ctx, who.account_id, audio_id)
+    return SUNO.success(admin.track_deleted(audio_id, deleted))

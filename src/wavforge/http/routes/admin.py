@@ -11,8 +11,9 @@ from typing import Any
 from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
-from wavforge.core import accounts, ledger, maintenance
+from wavforge.core import accounts, deletion, ledger, maintenance
 from wavforge.dialects import SUNO, admin
+from wavforge.errors import Conflict
 from wavforge.http.deps import AdminDep, ContextDep
 from wavforge.http.openapi import ADMIN, ADMIN_LOOKUP, route
 
@@ -103,6 +104,22 @@ async def set_profile(
 ) -> dict[str, Any]:
     await run_in_threadpool(accounts.set_profile, ctx.db, account_id, body.profile)
     return SUNO.success({"accountId": account_id, "profile": body.profile})
+
+
+@router.delete(
+    "/admin/accounts/{account_id}/tracks",
+    summary="Delete all of an account's tracks: sources and WAVs (records and ledger stay)",
+    **route(SUNO, admin.AccountDataDeleted, (*ADMIN_LOOKUP, Conflict)),
+)
+async def delete_account_data(
+    ctx: ContextDep, _: AdminDep, account_id: str = AccountIdPath
+) -> dict[str, Any]:
+    def run() -> deletion.Deleted:
+        accounts.get_account(ctx.db, account_id)  # 404 for an unknown account
+        return deletion.delete_account_data(ctx, account_id)
+
+    deleted = await run_in_threadpool(run)
+    return SUNO.success(admin.account_data_deleted(account_id, deleted))
 
 
 @router.get(
