@@ -481,3 +481,76 @@ def _attempts(server: Server, task_id: str) -> int:
 def _status(api: httpx.Client, task_id: str) -> str:
     record = api.get("/api/v1/wav/record-info", params={"taskId": task_id}).json()["data"]
     return str(record["successFlag"])
+
+
+# A database locked by another process -------------------------------------------------------
+
+HOLD_EXCLUSIVE = """
+import sqlite3, sys, time
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+connection.execute("COMMIT")
+"""
+
+
+def test_a_locked_database_delays_only_the_requests_that_write(
+    tmp_path: Path, mp3: Path, receiver: Receiver
+) -> None:
+    """Another process holds SQLite's write lock for 10 s (a backup tool, a stray shell):
+    health checks, status reads and a key's first use stay fast while a submission waits.
+    Embedded mode: the lock is SQLite's."""
+    data = tmp_path / "data"
+    data.mkdir()
+    server = Server(data_dir=data, port=free_port()).start()
+    try:
+        with server.client(server.create_key()["key"]) as api:
+            tracks = import_tracks(api, mp3, 2)
+            record = converted_record(api, tracks[0], receiver)
+            fresh_key = server.create_key()["key"]
+            holder = subprocess.Popen(
+                [sys.executable, "-c", HOLD_EXCLUSIVE, str(data / "wavforge.db"), "10"],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+            waited: list[float] = []
+            submitter = threading.Thread(
+                target=_timed_submit, args=(api, tracks[1], receiver.url, waited)
+            )
+            submitter.start()
+            slowest = 0.0
+            deadline = time.monotonic() + 4
+            with server.client(fresh_key) as newcomer:
+                while time.monotonic() < deadline:
+                    for request in (
+                        lambda: httpx.get(f"{server.url}/healthz", timeout=5),
+                        lambda: api.get("/api/v1/wav/record-info", params={"taskId": record}),
+                        lambda: newcomer.get("/api/v1/generate/credit"),
+                    ):
+                        started = time.monotonic()
+                        assert request().status_code == 200
+                        slowest = max(slowest, time.monotonic() - started)
+                    time.sleep(0.1)
+            assert slowest < 1.0, slowest
+            submitter.join(timeout=30)
+            holder.wait(timeout=10)
+            holder.stdout.close()
+            assert waited and waited[0] >= 5  # it waited for the lock, in its own thread
+    finally:
+        server.stop()
+
+
+def converted_record(api: httpx.Client, track: str, receiver: Receiver) -> str:
+    answer = api.post(GENERATE, json={"audioId": track, "callBackUrl": receiver.url})
+    task_id = str(answer.json()["data"]["taskId"])
+    wait_for_wav(api, task_id)
+    return task_id
+
+
+def _timed_submit(api: httpx.Client, track: str, callback: str, waited: list[float]) -> None:
+    started = time.monotonic()
+    answer = api.post(GENERATE, json={"audioId": track, "callBackUrl": callback}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    waited.append(time.monotonic() - started)

@@ -64,10 +64,11 @@ def build_runtime(settings: Settings) -> Runtime:
     )
     # Imports probe in children of their own: a conversion never waits behind an import, nor
     # an import behind a conversion; each child starts when first needed.
+    cpu = settings.convert_cpu_seconds  # None: the operator lifted the limit
     probers = ConverterPool(
         PROBE_PROCESSES,
         memory_bytes=settings.convert_memory_bytes,
-        cpu_seconds=PROBE_SECONDS,
+        cpu_seconds=None if cpu is None else min(cpu, PROBE_SECONDS),
         wall_seconds=PROBE_SECONDS,
     )
     context = Context(

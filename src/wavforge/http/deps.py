@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Annotated, ParamSpec, TypeVar
 
@@ -12,6 +13,7 @@ from wavforge import profiles
 from wavforge.core import accounts
 from wavforge.core.accounts import Principal
 from wavforge.core.context import Context
+from wavforge.db.database import WouldWait, in_place
 from wavforge.errors import Forbidden, Unauthorized
 from wavforge.profiles import Profile
 
@@ -39,8 +41,19 @@ async def db_call(ctx: Context, work: Callable[P, T], *args: P.args, **kwargs: P
     writer (``WriterQueue``). A trip to the threadpool costs more CPU than a read on a small
     machine under load (about 0.3 ms per request here) and makes the threads fight over the
     GIL; and a writer thread holds the file's lock while it waits for the GIL.
+
+    In the event loop nothing may wait for a lock: a write that finds the database locked
+    gives up before it has done anything (``db.in_place``) and runs again in a thread.
     """
-    return await nearby(not ctx.db.is_sqlite, work, *args, **kwargs)
+    if not ctx.db.is_sqlite:
+        return await run_in_threadpool(work, *args, **kwargs)
+    try:
+        with in_place():
+            return work(*args, **kwargs)
+    except WouldWait:
+        # Another writer holds the file (another process, a backup): wait in a thread, so
+        # that only this request waits, not every request of the process.
+        return await run_in_threadpool(work, *args, **kwargs)
 
 
 async def nearby(remote: bool, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -70,9 +83,19 @@ async def get_principal(request: Request) -> Principal:
     principal = await db_call(context, accounts.authenticate, context.db, key.strip())
     note_profile(request, principal.profile)  # before the rate limit: its 430 is numbered too
     if accounts.use_is_unrecorded(principal):  # about once a minute per key: a write
-        await db_call(context, accounts.record_use, context.db, principal)
+        await _note_use(context, principal)
     await nearby(context.limiter.counts_remotely, context.limiter.hit, principal.key_id)
     return principal
+
+
+async def _note_use(context: Context, principal: Principal) -> None:
+    """Note the key's use, unless the database is locked for longer than a moment: then the
+    next request notes it. Bookkeeping never makes a read wait for a writer."""
+    if not context.db.is_sqlite:
+        await run_in_threadpool(accounts.record_use, context.db, principal)
+        return
+    with contextlib.suppress(WouldWait), in_place():
+        accounts.record_use(context.db, principal)
 
 
 async def get_admin(who: Annotated[Principal, Depends(get_principal)]) -> Principal:
