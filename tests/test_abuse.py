@@ -554,3 +554,28 @@ def _timed_submit(api: httpx.Client, track: str, callback: str, waited: list[flo
     answer = api.post(GENERATE, json={"audioId": track, "callBackUrl": callback}, timeout=60)
     assert answer.status_code == 200, answer.text
     waited.append(time.monotonic() - started)
+
+
+def test_a_request_head_sent_a_byte_at_a_time_is_cut_off(
+    make_server: MakeServer, tmp_path: Path
+) -> None:
+    """A client must send its request line and headers within the header timeout."""
+    server = make_server(tmp_path, WAVFORGE_HEADER_TIMEOUT_SECONDS="1").start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port)) as slow:
+            slow.settimeout(5)
+            started = time.monotonic()
+            try:
+                for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: yes":
+                    slow.sendall(bytes([byte]))
+                    time.sleep(0.1)
+                closed = slow.recv(1) == b""
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+            assert closed and time.monotonic() - started < 4
+        with socket.create_connection(("127.0.0.1", server.port)) as idle:
+            idle.settimeout(5)
+            assert idle.recv(1) == b""  # connected, said nothing: closed as well
+        assert httpx.get(f"{server.url}/healthz").status_code == 200  # others are served
+    finally:
+        server.stop()

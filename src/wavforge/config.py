@@ -131,6 +131,11 @@ class Settings(BaseSettings):
         description="Delete imported tracks (source and WAVs) this long after import "
         "(empty: keep them until their owner deletes them).",
     )
+    header_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = Field(
+        default=10.0,
+        description="Seconds a client has to send a request's line and headers; then the "
+        "connection is closed (a client sending a byte at a time cannot hold it).",
+    )
     import_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
         default=300.0,
         description="Longest a URL import may take to fetch one file, start to last byte.",

@@ -32,6 +32,7 @@ import uvicorn
 
 from wavforge import __version__
 from wavforge.config import Settings
+from wavforge.http.protocol import with_header_timeout
 from wavforge.observability import logs, metrics
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,7 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
         "log_config": logs.logging_config(settings.log_format),
         "access_log": False,
         "proxy_headers": False,
+        "http": with_header_timeout(settings.header_timeout_seconds),
     }
 
 
