@@ -55,6 +55,18 @@ def test_convert_a_batch_of_five(server: Server, account: dict[str, Any], tmp_pa
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
     with server.client(account["key"]) as api:
         assert api.get("/api/v1/generate/credit").json()["data"] == balance
+    # The WAVs gone from the folder: the same files are not uploaded again (their SHA-256 is
+    # known), their live WAVs are downloaded again, and nothing is charged.
+    with server.client(account["key"]) as api:
+        tracks_before = len(api.get("/api/v1/account/tracks").json()["data"])
+    for wav in out.iterdir():
+        wav.unlink()
+    again = wavforge("convert", *map(str, files), "--out", str(out), "--json", env=env)
+    assert all(o["ok"] for o in json.loads(again.stdout)), again.stdout
+    assert sorted(p.name for p in out.iterdir()) == written
+    with server.client(account["key"]) as api:
+        assert len(api.get("/api/v1/account/tracks").json()["data"]) == tracks_before
+        assert api.get("/api/v1/generate/credit").json()["data"] == balance
     forced = wavforge("convert", str(files[1]), "--out", str(out), "--force", "--json", env=env)
     assert json.loads(forced.stdout)[0]["status"] == "SUCCESS"
     assert (out / "song1.wav").stat().st_mtime_ns != stamps["song1.wav"]

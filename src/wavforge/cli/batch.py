@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
 
 if TYPE_CHECKING:
-    from wavforge.client import AsyncClient, ClientError, WavTask
+    from wavforge.client import AsyncClient, ClientError, Track, WavTask
 
 T = TypeVar("T")
 MUSIC_TASK_ID = re.compile(r"[0-9a-f]{32}")  # a music task's id; a track's is a dashed UUID
@@ -228,14 +229,26 @@ class Conversion:
     async def _track(self, outcome: Outcome) -> str:
         item = self.item
         if item.path is not None:
-            self.reporter.stage(self.index, "uploading")
-            track = (await self.wf.import_files([item.path])).tracks[0]
-            outcome.title, outcome.duration = track.title, track.duration
-            return track.id
+            return await self._upload(item.path, outcome)
         if item.task_id is not None:
             return (await self.wf.music_record(item.task_id)).tracks[0].id
         assert item.audio_id is not None
         return item.audio_id
+
+    async def _upload(self, path: Path, outcome: Outcome) -> str:
+        """The track for a local file: one the account already has from the same bytes (no
+        second upload), else a new import."""
+        digest = await asyncio.to_thread(_sha256_of, path)
+        known = await self.wf.tracks(limit=1, sha256=digest)
+        track: Track
+        if known:
+            self.reporter.stage(self.index, "uploaded before")
+            track = known[0]
+        else:
+            self.reporter.stage(self.index, "uploading")
+            track = (await self.wf.import_files([path])).tracks[0]
+        outcome.title, outcome.duration = track.title, track.duration
+        return track.id
 
     async def _submit(self, track_id: str) -> tuple[str, bool]:
         """The new task's id; or, when a live WAV of the track exists, that task's (409)."""
@@ -286,6 +299,11 @@ async def convert_all(
         if conversion.item.path is not None:
             conversion.target = names.claim(conversion.item.path.stem)
     return await bounded([c.run for c in conversions], parallel)
+
+
+def _sha256_of(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 async def delete_all(wf: AsyncClient, track_ids: Sequence[str]) -> list[Outcome]:

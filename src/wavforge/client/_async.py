@@ -212,11 +212,12 @@ class AsyncClient:
         return await self._run(_protocol.rotate_webhook_secret())
 
     async def tracks(
-        self, *, limit: int = 50, before: str | None = None
+        self, *, limit: int = 50, before: str | None = None, sha256: str | None = None
     ) -> tuple[ListedTrack, ...]:
         """The account's tracks, newest first: at most ``limit`` (1 to 200). To page back, pass
-        as ``before`` the id of the last row of the previous page."""
-        return await self._run(_protocol.tracks(limit, before))
+        as ``before`` the id of the last row of the previous page. ``sha256``: only tracks
+        imported from a file with that SHA-256 (was this file uploaded before?)."""
+        return await self._run(_protocol.tracks(limit, before, sha256))
 
     async def delete_track(self, track: str | Track) -> tuple[str, ...]:
         """Delete one of the account's tracks: its source and every WAV made from it (their

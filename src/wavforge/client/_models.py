@@ -302,6 +302,7 @@ class ListedTrack(Track):
     channels: int | None = None
     wav_task_id: str | None = None
     wav_status: WavStatus | None = None
+    source_sha256: str | None = None  # the imported file's; None for older imports
 
 
 @dataclass(frozen=True)

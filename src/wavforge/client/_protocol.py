@@ -220,9 +220,11 @@ def rotate_webhook_secret() -> Call[WebhookSecret]:
     return Call(Request("POST", "/api/v1/account/webhook-secret/rotate"), _wire.rotated)
 
 
-def tracks(limit: int, before: str | None) -> Call[tuple[ListedTrack, ...]]:
-    request = Request("GET", "/api/v1/account/tracks", _page(limit, before))
-    return Call(request, _wire.tracks)
+def tracks(
+    limit: int, before: str | None, sha256: str | None = None
+) -> Call[tuple[ListedTrack, ...]]:
+    params = _page(limit, before) | ({"sha256": sha256} if sha256 else {})
+    return Call(Request("GET", "/api/v1/account/tracks", params), _wire.tracks)
 
 
 def delete_track(track_id: str) -> Call[tuple[str, ...]]:

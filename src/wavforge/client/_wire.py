@@ -309,6 +309,7 @@ def tracks(data: list[Data]) -> tuple[ListedTrack, ...]:
             channels=t.get("channels"),
             wav_task_id=t.get("wavTaskId"),
             wav_status=WavStatus(t["wavStatus"]) if t.get("wavStatus") else None,
+            source_sha256=t.get("sourceSha256"),
         )
         for t in data
     )

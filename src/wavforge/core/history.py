@@ -34,6 +34,7 @@ class TrackListing:
     channels: int
     wav_task_id: str | None
     wav_status: WavStatus | None
+    source_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,18 @@ class Usage:
 
 
 def tracks(
-    ctx: Context, account_id: str, limit: int = 50, before: str | None = None
+    ctx: Context,
+    account_id: str,
+    limit: int = 50,
+    before: str | None = None,
+    sha256: str | None = None,
 ) -> list[TrackListing]:
-    """The account's newest tracks; ``before`` (a track id) pages back through older ones."""
-    query = _paged(ctx, _track_query(account_id), Track, account_id, limit, before)
+    """The account's newest tracks; ``before`` (a track id) pages back through older ones;
+    ``sha256`` keeps only those imported from a file with that SHA-256."""
+    found = _track_query(account_id)
+    if sha256 is not None:
+        found = found.where(Track.source_sha256 == sha256)
+    query = _paged(ctx, found, Track, account_id, limit, before)
     return _track_listings(ctx, query)
 
 
@@ -79,6 +88,7 @@ def _track_listings(ctx: Context, query: Select) -> list[TrackListing]:
             channels=track.channels,
             wav_task_id=task_id,
             wav_status=WavStatus(status) if status else None,
+            source_sha256=track.source_sha256,
         )
         for track, task_id, status in rows
     ]

@@ -6,6 +6,7 @@ next, and rows written last in one transaction; any failure removes what was sto
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,7 +118,14 @@ def _track(
         sample_rate=info.sample_rate,
         channels=info.channels,
         created_at=task.created_at,
+        source_sha256=sha256_of(staged.path),
     )
+
+
+def sha256_of(path: Path) -> str:
+    """The file's SHA-256; it was just written, so it is read back from the page cache."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _title(

@@ -104,6 +104,8 @@ class MusicTask(Base):
 
 class Track(Base):
     __tablename__ = "tracks"
+    # A client asks whether it uploaded a file before, by its SHA-256 (``wavforge convert``).
+    __table_args__ = (Index("ix_tracks_account_sha256", "account_id", "source_sha256"),)
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     music_task_id: Mapped[str] = mapped_column(ForeignKey("music_tasks.id"), index=True)
@@ -123,6 +125,7 @@ class Track(Base):
     # Deleted by its owner (or expired): its files are gone or going; ``source_key`` is
     # emptied once the source file is.
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    source_sha256: Mapped[str | None] = mapped_column(String(64))  # None: imported before
 
 
 class WavTask(Base):

@@ -169,6 +169,7 @@ def track_listing(row: TrackListing) -> dict[str, Any]:
         "channels": row.channels,
         "wavTaskId": row.wav_task_id,
         "wavStatus": row.wav_status.value if row.wav_status else None,
+        "sourceSha256": row.source_sha256,
     }
 
 
@@ -255,6 +256,7 @@ class ListedTrack(SunoTrack):
     channels: int
     wavTaskId: str | None
     wavStatus: str | None = one_of([*WAV_STATUSES, None])
+    sourceSha256: str | None = Field(description="The imported file's SHA-256.")
 
 
 class ListedWavTask(WavRecordInfo):

@@ -23,6 +23,12 @@ AudioIdPath = Path(..., max_length=128, description="A track's id (audioId).")
 KeyIdPath = Path(..., max_length=128, description="A key id (see the key list).")
 LedgerLimit = Query(100, ge=1, le=1000, description="Newest entries to return.")
 ListLimit = Query(50, ge=1, le=history.MAX_LISTED, description="Newest rows to return.")
+Sha256Query = Query(
+    None,
+    pattern=r"^[0-9a-f]{64}$",
+    description="Only tracks imported from a file with this SHA-256 (lower-case hex): "
+    "whether a file was uploaded before.",
+)
 BeforeQuery = Query(
     None,
     max_length=128,
@@ -117,8 +123,9 @@ async def own_tracks(
     who: PrincipalDep,
     limit: int = ListLimit,
     before: str | None = BeforeQuery,
+    sha256: str | None = Sha256Query,
 ) -> dict[str, Any]:
-    rows = await run_in_threadpool(history.tracks, ctx, who.account_id, limit, before)
+    rows = await run_in_threadpool(history.tracks, ctx, who.account_id, limit, before, sha256)
     return SUNO.success([admin.track_listing(row) for row in rows])
 
 
