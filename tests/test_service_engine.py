@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -106,16 +107,17 @@ def _save(tmp_path: Path, content: bytes) -> Path:
 
 
 def converter_pids(server: Server) -> list[int]:
-    """The server's pre-started conversion processes (spawned children running our bootstrap)."""
+    """The server's conversion processes (children that named themselves ``wf-convert``)."""
     assert server.process is not None
     found = subprocess.run(
         ["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True
     ).stdout.split()
     pids = []
     for pid in map(int, found):
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        if b"resource_tracker" not in cmdline:
-            pids.append(pid)
+        with contextlib.suppress(FileNotFoundError):
+            # Conversion children name themselves; import probers are "wf-probe".
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "wf-convert":
+                pids.append(pid)
     return pids
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from huey import Huey
 
-from wavforge.audio.isolation import ConverterPool
+from wavforge.audio.isolation import PROBE, ConverterPool
 from wavforge.config import Settings
 from wavforge.core import scratch
 from wavforge.core.context import Context
@@ -70,6 +70,7 @@ def build_runtime(settings: Settings) -> Runtime:
         memory_bytes=settings.convert_memory_bytes,
         cpu_seconds=None if cpu is None else min(cpu, PROBE_SECONDS),
         wall_seconds=PROBE_SECONDS,
+        role=PROBE,
     )
     context = Context(
         settings=settings,

@@ -54,7 +54,7 @@ from wavforge.audio.options import Limits
 from wavforge.audio.processes import die_with_parent, signal_name
 from wavforge.audio.sources import AudioInfo
 
-__all__ = ["RECOMMENDED_MEMORY_BYTES", "ConverterPool", "IsolatedConverter"]
+__all__ = ["CONVERT", "PROBE", "RECOMMENDED_MEMORY_BYTES", "ConverterPool", "IsolatedConverter"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,8 @@ _SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_
 # The child's entry point. Unpickling a function of this module would import ``wavforge.audio``
 # (and with it numpy) before any of our code runs, too late to set the variables above. So the
 # process target is the builtin ``exec`` with this fixed snippet, which sets them first.
+CONVERT, PROBE = "convert", "probe"  # what a child is for, in its process name
+
 _BOOTSTRAP = """\
 import os
 os.environ.update(env)
@@ -108,6 +110,7 @@ class IsolatedConverter:
         cpu_seconds: float | None,
         wall_seconds: float | None,
         heartbeat_seconds: float = 1.0,
+        role: str = CONVERT,
     ) -> None:
         if heartbeat_seconds <= 0:
             raise ValueError("heartbeat_seconds must be positive")
@@ -115,6 +118,7 @@ class IsolatedConverter:
         self._cpu_seconds = cpu_seconds
         self._wall_seconds = wall_seconds
         self._heartbeat_seconds = heartbeat_seconds
+        self._role = role
         self._lock = threading.Lock()
         self._child: _Child | None = None
         self._closed = False
@@ -203,7 +207,7 @@ class IsolatedConverter:
         if self._child is not None and not self._child.alive():
             self._discard_child()
         if self._child is None:
-            self._child = _Child.spawn(self._memory_bytes, self._cpu_seconds)
+            self._child = _Child.spawn(self._memory_bytes, self._cpu_seconds, self._role)
         return self._child
 
     def _discard_child(self) -> None:
@@ -387,10 +391,10 @@ class _Child:
         self.ready = False  # the child has imported everything and waits for jobs
 
     @classmethod
-    def spawn(cls, memory_bytes: int | None, cpu_seconds: float | None) -> _Child:
+    def spawn(cls, memory_bytes: int | None, cpu_seconds: float | None, role: str) -> _Child:
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
-        args = (theirs, memory_bytes, cpu_seconds, os.getpid())
+        args = (theirs, memory_bytes, cpu_seconds, os.getpid(), role)
         process = context.Process(
             target=exec,
             args=(_BOOTSTRAP, {"env": _SINGLE_THREAD_ENV, "args": args}),
@@ -523,9 +527,14 @@ def _group_running(pgid: int) -> bool:
 
 
 def _child_main(
-    conn: Connection, memory_bytes: int | None, cpu_seconds: float | None, parent_pid: int
+    conn: Connection,
+    memory_bytes: int | None,
+    cpu_seconds: float | None,
+    parent_pid: int,
+    role: str = CONVERT,
 ) -> None:
     """Entry point of the child: isolate, limit, announce readiness, then serve jobs."""
+    _name_process(role)
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s wavforge.isolation[%(process)d]: %(message)s",
@@ -538,6 +547,13 @@ def _child_main(
         _limit_address_space(memory_bytes)
     conn.send(("ready",))
     _serve(conn, cpu_seconds)
+
+
+def _name_process(role: str) -> None:
+    """``wf-convert`` or ``wf-probe`` in ``ps`` and ``/proc/<pid>/comm``: an operator (and a
+    test) tells the children apart."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/comm").write_text(f"wf-{role}"[:15])
 
 
 def _limit_address_space(memory_bytes: int) -> None:
