@@ -311,6 +311,7 @@ class SecretRotated(Shape):
     previousSecretValidUntil: Time
 
 
+# The dialect's envelopes in the schema; set here because the models come after the class.
 Suno.answer_model = Answer
 Suno.error_model = SunoError
 Suno.conflict_model = SunoConflict

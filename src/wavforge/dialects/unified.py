@@ -302,6 +302,7 @@ class MusicDetail(_Task):
     files: list[UnifiedTrack]
 
 
+# The dialect's envelopes in the schema; set here because the models come after the class.
 Unified.answer_model = Answer
 Unified.error_model = UnifiedError
 Unified.conflict_model = UnifiedConflict
