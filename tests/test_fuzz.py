@@ -228,7 +228,7 @@ def world(fuzz_server: Server, callbacks: Receiver, mp3: Path) -> World:
     customer = fuzz_server.create_key(credits=1000, name="fuzz")["key"]
     admin = _admin_key(fuzz_server)
     with fuzz_server.client(customer) as api, fuzz_server.client(admin) as root:
-        music = _import(api, mp3, 4)
+        music = _import(api, mp3, 5)  # the fifth is the one deletion may take
         tracks = [track["id"] for track in music["tracks"]]
         wavs = [_convert_suno(api, tracks[0], callbacks.url), _convert_unified(api, tracks[1])]
         source = music["tracks"][0]["audioUrl"]
@@ -255,6 +255,8 @@ def world(fuzz_server: Server, callbacks: Receiver, mp3: Path) -> World:
         for prefix, owners in (("/api/v1/account", spares), ("/api/v1/admin", victims))
         for action, owner in zip(("revoke", "reset"), owners, strict=True)
     }
+    # Deleting a track takes its files: only the spare one, never those the links point to.
+    by_path["/api/v1/account/tracks/{audio_id}"] = {"audio_id": [{"audio_id": tracks[4]}]}
     hints = {name: [{name: value} for value in pool] for name, pool in values.items()}
     hints["signature"] = [_link_fields(link) for link in links]
     examples = {
