@@ -116,7 +116,8 @@ def keys_create(
     from wavforge.core import accounts
 
     if profile is not None and profile not in PROFILES:
-        fail(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
+        choices = ", ".join(PROFILES)
+        raise typer.BadParameter(f"choose one of: {choices}", param_hint="--profile")
     issued = accounts.create_account(
         _database(), name, credits=credits, admin=admin, profile=profile
     )
