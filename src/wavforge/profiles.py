@@ -25,7 +25,7 @@ from wavforge.errors import (
     WavforgeError,
 )
 
-__all__ = ["DEFAULT", "PROFILES", "Profile", "named"]
+__all__ = ["DEFAULT", "PROFILES", "Profile", "check", "named"]
 
 
 @dataclass(frozen=True)
