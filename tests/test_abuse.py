@@ -173,8 +173,10 @@ class Trickler:
         self.accepted = 0
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)  # so that the accepting thread sees the stop
         self._stopping = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
 
     @property
     def url(self) -> str:
@@ -184,15 +186,20 @@ class Trickler:
         while not self._stopping.is_set():
             try:
                 peer, _ = self._listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(peer,), daemon=True).start()
+            serving = threading.Thread(target=self._serve, args=(peer,), daemon=True)
+            self._threads.append(serving)
+            serving.start()
 
     def _serve(self, peer: socket.socket) -> None:
         with self._lock:
             self.open += 1
             self.accepted += 1
         try:
+            peer.settimeout(2)  # no thread waits for ever on a peer that says nothing
             peer.recv(65536)  # the request
             peer.sendall(self.head)
             while not self._stopping.wait(self.every):
@@ -205,7 +212,11 @@ class Trickler:
                 self.open -= 1
 
     def close(self) -> None:
+        """Stop, and wait for every thread: the engine splits long MP3s only in a process
+        with no other threads, which later tests in this process rely on."""
         self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
         self._listener.close()
 
 
