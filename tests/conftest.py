@@ -356,6 +356,17 @@ def wait_for_wav(api: httpx.Client, task_id: str, timeout: float = 60) -> dict[s
     raise AssertionError(f"task {task_id} still pending after {timeout} s")
 
 
+def _wait_for_other_threads(timeout: float = 20) -> None:
+    """The engine forks only in a process with no other thread. Helper threads of earlier
+    tests (an HTTP library's idle lookup or connection threads, a receiver's) end on their
+    own within seconds; wait for them, and name any that stays."""
+    deadline = time.monotonic() + timeout
+    while threading.active_count() > 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    others = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    assert not others, f"threads left by earlier tests: {others}"
+
+
 @pytest.fixture
 def split_counts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Records how many parts each conversion was cut into.
@@ -363,6 +374,7 @@ def split_counts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     The engine only splits when it is safe (MP3, >= 2 minutes, 2+ CPUs, no other threads) and
     silently decodes in one piece otherwise, which would make split tests pass vacuously.
     """
+    _wait_for_other_threads()
     counts: list[int] = []
     original = engine_module.spans_for
 
