@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 import wavforge.audio.engine as engine_module
+from wavforge.audio import isolation
 from wavforge.config import Settings
 from wavforge.db.database import Database
 from wavforge.storage import Storage, open_storage
@@ -359,7 +360,9 @@ def wait_for_wav(api: httpx.Client, task_id: str, timeout: float = 60) -> dict[s
 def _wait_for_other_threads(timeout: float = 20) -> None:
     """The engine forks only in a process with no other thread. Helper threads of earlier
     tests (an HTTP library's idle lookup or connection threads, a receiver's) end on their
-    own within seconds; wait for them, and name any that stays."""
+    own within seconds; wait for them, and name any that stays. The converter pools' spawner
+    thread lives as long as the process, so it is ended here (the next pool starts another)."""
+    isolation.stop_spawner()
     deadline = time.monotonic() + timeout
     while threading.active_count() > 1 and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -476,8 +476,25 @@ class _Spawner:
             executor = self._executor
         executor.submit(process.start).result()
 
+    def stop(self) -> None:
+        """End the thread; the next start makes a new one. Children it started get SIGKILL."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+
 
 _SPAWNER = _Spawner()
+
+
+def stop_spawner() -> None:
+    """Leave this process without the spawner thread, for code that must fork it alone.
+
+    The engine splits a long decode across forked helpers only in a process with no other
+    thread; an embedding program (or a test) that used a converter pool calls this first.
+    Every converter child still running is killed with the thread, so close pools before.
+    """
+    _SPAWNER.stop()
 
 
 def _remove_outputs(dst: Path) -> None:
