@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import av
+import imageio_ffmpeg
 import numpy as np
+
+# The oracle every decode is compared with: the static FFmpeg 9.0.2 CLI of the pinned
+# imageio-ffmpeg wheel, the newest FFmpeg release available as a package. The system's
+# ffmpeg (Debian's 5.1) only encodes fixtures, and ffprobe reads headers back.
+ORACLE = imageio_ffmpeg.get_ffmpeg_exe()
 
 _CHUNK = 4096  # samples per synthesised frame; small enough to keep memory flat
 
@@ -165,7 +171,7 @@ def make_audio(
 
 def ffmpeg_s16(path: Path) -> bytes:
     """Decode ``path`` with the ffmpeg CLI to raw s16le: the reference the engine must match."""
-    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "s16le", "-"]
+    cmd = [ORACLE, "-nostdin", "-v", "error", "-i", str(path), "-f", "s16le", "-"]
     result = subprocess.run(cmd, capture_output=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"ffmpeg failed: {result.stderr.decode(errors='replace').strip()}")
@@ -719,7 +725,7 @@ def _make_source(source_id: str, directory: Path) -> Path:
 
 
 def ffmpeg_pcm(path: Path, fmt: str = "s16le") -> bytes:
-    """Decode ``path`` with the ffmpeg CLI into raw ``fmt`` (s16le/s24le/s32le/f32le).
+    """Decode ``path`` with the oracle CLI into raw ``fmt`` (s16le/s24le/s32le/f32le).
 
     This is the reference the engine must reproduce sample for sample: same decoder, same
     gapless trimming, same libswresample conversion into the output sample format. The command
@@ -727,7 +733,7 @@ def ffmpeg_pcm(path: Path, fmt: str = "s16le") -> bytes:
     """
     if fmt not in RAW_WIDTH:
         raise ValueError(f"unknown raw format {fmt!r}")
-    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path)]
+    cmd = [ORACLE, "-nostdin", "-v", "error", "-i", str(path)]
     cmd += ["-f", fmt, "-c:a", f"pcm_{fmt}", "-"]
     result = subprocess.run(cmd, capture_output=True, check=False)
     if result.returncode != 0:
@@ -745,7 +751,7 @@ def ffmpeg_pcm_many(requests: Sequence[tuple[Path, str]]) -> list[bytes]:
     if not requests:
         return []
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = ["ffmpeg", "-nostdin", "-v", "error"]
+        cmd = [ORACLE, "-nostdin", "-v", "error"]
         for path, _ in requests:
             cmd += ["-i", str(path)]
         outputs = []
@@ -766,15 +772,6 @@ def ffprobe(path: Path) -> dict[str, Any]:
     cmd += ["-select_streams", "a:0", str(path)]
     result = subprocess.run(cmd, capture_output=True, check=True)
     return dict(json.loads(result.stdout.decode("utf-8")))
-
-
-def ffmpeg_libavcodec_major() -> int | None:
-    """libavcodec major version of the ffmpeg CLI (59 for FFmpeg 5.1), None if unknown."""
-    result = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True, check=False)
-    for line in result.stdout.splitlines():
-        if line.strip().startswith("libavcodec"):
-            return int(line.split()[1].rstrip("."))
-    return None
 
 
 def samples(raw: bytes, fmt: str, channels: int) -> np.ndarray:

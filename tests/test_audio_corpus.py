@@ -1,9 +1,10 @@
-"""The engine against the whole source corpus, with the ffmpeg CLI as the oracle.
+"""The engine against the whole source corpus, with the newest FFmpeg's CLI as the oracle.
 
 Every corpus file (tests/audiogen.py) is converted with the default options and compared
-sample for sample with ``ffmpeg -f <raw>`` in the format the engine's rules pick; then forced
-bit depths and float, resampling, the WAV header layout, tags, clipping, the analysis block,
-RF64 and the parallel decode of long MP3s. Outputs are read back by independent readers:
+sample for sample, every codec bit-identical, with ``ffmpeg -f <raw>`` of FFmpeg 9
+(audiogen.ORACLE) in the format the engine's rules pick; then forced bit depths and float,
+resampling, the WAV header layout, tags, clipping, the analysis block, RF64, the parallel
+decode of long MP3s and the gapless end of MP4s. Outputs are read back by independent readers:
 ``wave``, ``soundfile``, ``ffprobe`` and the strict chunk walker in audiogen.
 
 Each distinct conversion runs once per module and each oracle decode is batched into one
@@ -16,6 +17,7 @@ import functools
 import hashlib
 import math
 import os
+import subprocess
 import wave
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -35,13 +37,13 @@ from audiogen import (
     KSDATAFORMAT_FLOAT,
     KSDATAFORMAT_PCM,
     LONG_MP3,
+    ORACLE,
     RAW_WIDTH,
     SOURCES,
     Corpus,
     Source,
     WavFile,
     extensible,
-    ffmpeg_libavcodec_major,
     ffmpeg_pcm,
     ffprobe,
     info_tags,
@@ -53,15 +55,6 @@ from conftest import needs_two_cpus
 from hostile import flac_silence
 
 # --------------------------------------------------------------------------- comparing samples
-
-# The AAC, Vorbis and Opus decoders of the ffmpeg 5.1 CLI and of PyAV's FFmpeg 8 disagree by
-# about one float ulp (<= ~1.5e-7), which moves a few in 10^4 samples by 1 LSB at 16 bits.
-# MP3 (mp3float), FLAC, ALAC and PCM decode identically. While the two libavcodec versions
-# differ, these codecs are held to "within that drift"; with matching versions, to identity.
-DRIFT_CODECS = frozenset({"aac", "vorbis", "opus"})
-SAME_LIBAVCODEC = ffmpeg_libavcodec_major() == av.library_versions["libavcodec"][0]
-DRIFT_FULL_SCALE = 4e-7  # largest drift allowed, as a fraction of full scale
-DRIFT_SHARE_S16 = 1e-3  # at most this share of 16-bit samples may be off (by 1 LSB)
 
 FULL_SCALE = {"s16le": 2.0**15, "s24le": 2.0**23, "s32le": 2.0**31, "f32le": 1.0}
 BITS = {"pcm_s16le": 16, "pcm_s24le": 24, "pcm_s32le": 32, "pcm_f32le": 32}
@@ -90,10 +83,8 @@ ANALYSIS_KEYS = {
 }
 
 
-def assert_same_samples(
-    actual: bytes, expected: bytes, raw: str, channels: int, codec: str
-) -> None:
-    """Bit-identical to the oracle; for DRIFT_CODECS across FFmpeg versions, within one ulp."""
+def assert_same_samples(actual: bytes, expected: bytes, raw: str, channels: int) -> None:
+    """Bit-identical to the oracle, every codec; the message says where it first differs."""
     if actual == expected:
         return
     width = RAW_WIDTH[raw] * channels
@@ -105,13 +96,10 @@ def assert_same_samples(
         - samples(expected, raw, channels).astype(np.float64)
     )
     first = int(np.argmax(diff.max(axis=1) > 0))
-    where = f"{np.count_nonzero(diff)} samples differ, the first at frame {first}"
-    if SAME_LIBAVCODEC or codec not in DRIFT_CODECS:
-        pytest.fail(f"not bit-identical to ffmpeg: {where}, max diff {diff.max()}")
-    tolerance = max(0.0 if raw == "f32le" else 1.0, DRIFT_FULL_SCALE * FULL_SCALE[raw])
-    assert diff.max() <= tolerance, f"beyond decoder drift: {where}, max diff {diff.max()}"
-    if raw == "s16le":
-        assert np.count_nonzero(diff) <= DRIFT_SHARE_S16 * diff.size, where
+    pytest.fail(
+        f"not bit-identical to ffmpeg: {np.count_nonzero(diff)} samples differ, "
+        f"the first at frame {first}, max diff {diff.max()}"
+    )
 
 
 # --------------------------------------------------------------------------- conversions
@@ -364,7 +352,7 @@ def test_default_output_matches_ffmpeg(converted: Converter, case: Case) -> None
     source = case.source
     wav = out.wav
     assert (wav.rate, wav.channels, wav.bits) == (source.rate, source.channels, BITS[case.encoding])
-    assert_same_samples(wav.data, converted.oracle(case), case.raw, source.channels, source.codec)
+    assert_same_samples(wav.data, converted.oracle(case), case.raw, source.channels)
     frames = len(wav.data) // (RAW_WIDTH[case.raw] * source.channels)
     result = out.result
     assert (result.frames, result.sample_rate, result.channels) == (
@@ -399,7 +387,7 @@ def test_forced_format_matches_ffmpeg(converted: Converter, case: Case) -> None:
     source = case.source
     assert out.wav.bits == BITS[case.encoding]
     expected = converted.oracle(case)
-    assert_same_samples(out.wav.data, expected, case.raw, source.channels, source.codec)
+    assert_same_samples(out.wav.data, expected, case.raw, source.channels)
     assert out.result.analysis.output_encoding == case.encoding
 
 
@@ -605,7 +593,7 @@ def test_float_edge_values_match_ffmpeg(tmp_path: Path, depth: int) -> None:
     raw = f"s{depth}le"
     result = convert(src, tmp_path / "out.wav", options=OutputOptions(bit_depth=depth))
     expected = ffmpeg_pcm(src, raw)
-    assert_same_samples(read_wav(tmp_path / "out.wav").data, expected, raw, 2, "pcm_f32le")
+    assert_same_samples(read_wav(tmp_path / "out.wav").data, expected, raw, 2)
     floats = samples(ffmpeg_pcm(src, "f32le"), "f32le", 2)
     assert result.analysis.clipped_samples == clamped_count(floats, raw)
 
@@ -699,7 +687,7 @@ def test_rf64_above_threshold(converted: Converter, case: Case) -> None:
     data_at = raw.index(b"data")
     assert int.from_bytes(raw[data_at + 4 : data_at + 8], "little") in (0xFFFFFFFF, data_size)
     expected = converted.oracle(case)
-    assert_same_samples(out.wav.data, expected, case.raw, case.source.channels, case.source.codec)
+    assert_same_samples(out.wav.data, expected, case.raw, case.source.channels)
 
 
 def test_below_threshold_stays_riff(converted: Converter) -> None:
@@ -746,25 +734,34 @@ def test_parallel_float_decode_is_bit_identical(
     assert read_wav(tmp_path / "out.wav").data == ffmpeg_pcm(src, "f32le")
 
 
-# ------------------------------------------------------------------- same-version exactness
+# --------------------------------------------------------------------------- gapless MP4
 
-DRIFT_SOURCES = params(*(Case(source.id) for source in CORPUS if source.codec in DRIFT_CODECS))
-
-
-def same_version_decode(path: Path) -> bytes:
-    """FFmpeg's own decode with the libraries the engine runs on: libavcodec through PyAV,
-    then libswresample (``aformat`` in a filter graph, as the CLI does) to packed s16."""
-    out = bytearray()
-    with av.open(str(path)) as container:
-        resampler = av.AudioResampler(format="s16")
-        for frame in [*container.decode(audio=0), None]:
-            for piece in resampler.resample(frame):
-                out += bytes(piece.planes[0])[: piece.samples * 2 * len(piece.layout.channels)]
-    return bytes(out)
+# (file name, encoder arguments, frames the container says the audio has, or None where
+# FFmpeg 9 keeps the padding). FFmpeg's AAC encoder pads the last of its 1024-sample frames;
+# an MP4 says where the audio ends in its sample table and edit list.
+GAPLESS_MP4 = (
+    ("edit-list.m4a", ["-c:a", "aac"], 20 * 44100),
+    ("quicktime.mov", ["-c:a", "aac"], 20 * 44100),
+    ("no-edit-list.m4a", ["-c:a", "aac", "-use_editlist", "0"], 20 * 44100 + 1024),
+    ("fragmented.mp4", ["-c:a", "aac", "-movflags", "frag_keyframe+empty_moov"], None),
+    ("alac.m4a", ["-c:a", "alac"], 20 * 44100),
+)
 
 
-@pytest.mark.parametrize("case", DRIFT_SOURCES)
-def test_drift_codecs_are_exact_against_the_same_ffmpeg(converted: Converter, case: Case) -> None:
-    """AAC, Vorbis and Opus differ between FFmpeg versions, not between FFmpeg and wavforge:
-    against the FFmpeg libraries the engine itself uses, they are bit-identical too."""
-    assert converted(case).wav.data == same_version_decode(converted.corpus[case.source_id])
+@pytest.mark.parametrize(("name", "codec", "frames"), GAPLESS_MP4, ids=lambda v: str(v))
+def test_mp4_ends_where_the_container_says(
+    tmp_path: Path, name: str, codec: list[str], frames: int | None
+) -> None:
+    """A 20.000 s track is 882,000 frames, not 882,688 (the AAC encoder's padding), as in
+    FFmpeg 9; a file without an edit list keeps its priming, a fragmented one its padding."""
+    src = tmp_path / name
+    sine = "sine=f=997:d=20:r=44100"
+    encode = [ORACLE, "-nostdin", "-v", "error", "-f", "lavfi", "-i", sine, "-ac", "2"]
+    subprocess.run([*encode, *codec, str(src)], check=True)
+    result = convert(src, tmp_path / "out.wav")
+    expected = ffmpeg_pcm(src, "s16le")
+    assert_same_samples(read_wav(tmp_path / "out.wav").data, expected, "s16le", 2)
+    if frames is not None:
+        assert result.frames == frames
+    else:
+        assert result.frames % 1024 == 0 and result.frames > 20 * 44100

@@ -24,6 +24,7 @@ from wavforge.audio.progress import Progress, estimate
 from wavforge.audio.samples import Batcher, Levels, Sink
 from wavforge.audio.sources import (
     FrameReader,
+    audio_end,
     audio_stream,
     first_frame,
     open_source,
@@ -53,6 +54,7 @@ class Plan:
     tags: dict[str, str]
     limits: Limits
     start_time: Fraction | None = None  # timestamp of the first decoded sample, in seconds
+    end_time: Fraction | None = None  # where the container says the audio ends, in seconds
 
     @property
     def resampling(self) -> bool:
@@ -107,6 +109,7 @@ def plan(src: Path, options: OutputOptions, limits: Limits) -> Plan:
             tags=read_tags(container, stream),
             limits=limits,
             start_time=frame_time(frame),
+            end_time=audio_end(src, container, stream),
         )
     _check_claimed_size(job)
     return job
@@ -174,6 +177,10 @@ def decode_span(
             if on_start is not None:
                 on_start(frame)
                 on_start = None
+            if job.end_time is not None:
+                frame = _until(frame, job.end_time)
+                if frame is None:
+                    continue
             for out in resampler.feed(frame) if resampler else (frame,):
                 batcher.add(out)
                 result.frames += out.samples
@@ -196,6 +203,26 @@ def decode_span(
         batcher.finish()
     result.decoded, result.failures, result.levels = reader.frames, reader.failures, batcher.levels
     return result
+
+
+def _until(frame: AudioFrame, end: Fraction) -> AudioFrame | None:
+    """The part of ``frame`` that plays before ``end``: the encoder's padding is cut off."""
+    start = frame_time(frame)
+    if start is None:
+        return frame
+    keep = round((end - start) * frame.sample_rate)
+    if keep >= frame.samples:
+        return frame
+    if keep <= 0:
+        return None
+    samples = frame.to_ndarray()
+    if not frame.format.is_planar:
+        keep *= len(frame.layout.channels)
+    cut = AudioFrame.from_ndarray(
+        samples[:, :keep].copy(), format=frame.format.name, layout=frame.layout.name
+    )
+    cut.sample_rate, cut.pts, cut.time_base = frame.sample_rate, frame.pts, frame.time_base
+    return cut
 
 
 class _Resampler:

@@ -9,10 +9,12 @@ and are shared with the conversion engine.
 from __future__ import annotations
 
 import contextlib
+import struct
 from collections import deque
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import NoReturn
 
@@ -26,7 +28,7 @@ from av.packet import Packet
 from wavforge.audio.errors import ConversionFailed, UnsupportedAudio
 from wavforge.audio.formats import SourceFormat, channel_mask
 
-__all__ = ["AudioInfo", "FrameReader", "probe", "read_tags", "source_format"]
+__all__ = ["AudioInfo", "FrameReader", "audio_end", "probe", "read_tags", "source_format"]
 
 # Tags worth surfacing; anything else (lyrics, encoder strings, binary blobs) is dropped.
 _TAG_KEYS = ("title", "artist", "album", "genre", "date", "comment")
@@ -47,6 +49,10 @@ _OPEN_OPTIONS = {"protocol_whitelist": "file", "format_whitelist": DEMUXERS}
 _INDIRECT_FORMATS = frozenset({"concat", "hls", "dash", "imf", "webm_dash_manifest"})
 # ffmpeg's default -max_error_rate: above this share of failed decodes the CLI reports failure.
 MAX_ERROR_RATE = 2 / 3
+# The demuxers whose sample table bounds the audio (FFmpeg's "mov" handles MP4, M4A and MOV).
+_SAMPLE_TABLE_FORMATS = frozenset({"mov", "mp4", "m4a"})
+# Top-level MP4 boxes looked at to tell a fragmented file; real files have fewer than ten.
+_MAX_TOP_LEVEL_BOXES = 64
 # probe() stops looking for a first decodable frame after this many rejected packets.
 _PROBE_MAX_FAILURES = 64
 
@@ -283,6 +289,44 @@ def stream_duration(container: InputContainer, stream: AudioStream) -> float | N
     if container.duration and container.duration > 0:
         return container.duration / av.time_base
     return None
+
+
+def audio_end(path: Path, container: InputContainer, stream: AudioStream) -> Fraction | None:
+    """When the container says the audio ends, in seconds; None where it does not say.
+
+    An AAC encoder pads its last frame to 1024 samples; an MP4 records the real length in its
+    sample table (the last sample's duration, and the edit list when there is one). FFmpeg 9
+    discards the decoded samples past that point, as it does an MP3's LAME padding; the
+    FFmpeg that PyAV bundles does not, so the engine trims them itself. FFmpeg 9 leaves a
+    fragmented MP4 alone (its fragments carry no such end), and so does this.
+    """
+    names = set(container.format.name.split(","))
+    if not names & _SAMPLE_TABLE_FORMATS or not stream.duration or stream.time_base is None:
+        return None
+    if _fragmented(path):
+        return None
+    return (stream.start_time or 0) * stream.time_base + stream.duration * stream.time_base
+
+
+def _fragmented(path: Path) -> bool:
+    """Whether an MP4 has top-level ``moof`` boxes; reads box headers only, a few at most."""
+    with open(path, "rb") as file:
+        for _ in range(_MAX_TOP_LEVEL_BOXES):
+            header = file.read(8)
+            if len(header) < 8:
+                return False
+            size, kind = struct.unpack(">I4s", header)
+            if kind == b"moof":
+                return True
+            if size == 1:
+                large = file.read(8)
+                if len(large) < 8:
+                    return False
+                size = struct.unpack(">Q", large)[0] - 8
+            if size < 8:  # 0 runs to the end of the file; below 8 is malformed
+                return False
+            file.seek(size - 8, 1)
+    return False
 
 
 def read_tags(container: InputContainer, stream: AudioStream) -> dict[str, str]:
