@@ -80,6 +80,11 @@ ANALYSIS_KEYS = {
     "peakDbfs",
     "clippedSamples",
     "sha256",
+    "sourceLossy",
+    "integratedLoudness",
+    "loudnessRange",
+    "truePeakDbtp",
+    "warnings",
 }
 
 
@@ -651,6 +656,7 @@ def test_analysis_describes_source_and_output(converted: Converter, case: Case) 
     assert as_dict["sha256"] == analysis.sha256
     assert as_dict["outputEncoding"] == case.encoding
     assert as_dict["clippedSamples"] == analysis.clipped_samples
+    assert as_dict["sourceLossy"] is case.source.lossy
     assert as_dict["sourceSampleRate"] == source.rate
 
 

@@ -1,7 +1,9 @@
 """What a conversion measured, kept with the task and shown to its owner.
 
-Users doubt "lossless" claims; the analysis lets them check: what the source was, what was
-written, how loud it peaked, how many samples had to be clamped, and the WAV's checksum.
+Users doubt "lossless" claims; the analysis lets them check: what the source was (and whether
+it was lossy, so the WAV holds a decode rather than a master), what was written, how loud it
+peaked, how many samples had to be clamped, its loudness and true peak as distributors
+measure them, and the WAV's checksum.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["Analysis", "file_sha256", "to_dbfs"]
+__all__ = ["TRUE_PEAK_CEILING_DBTP", "Analysis", "distribution_warnings", "file_sha256", "to_dbfs"]
+
+# The highest true peak streaming services and distributors accept (EBU R128 asks -1 dBTP).
+TRUE_PEAK_CEILING_DBTP = -1.0
 
 
 @dataclass(frozen=True)
@@ -32,9 +37,28 @@ class Analysis:
     peak_dbfs: float | None  # None for digital silence
     clipped_samples: int
     sha256: str | None
+    source_lossy: bool = False  # the WAV holds a lossy codec's decode, not the master
+    integrated_loudness: float | None = None  # LUFS (BS.1770-4); None for silence
+    loudness_range: float | None = None  # LU (EBU Tech 3342)
+    true_peak_dbtp: float | None = None  # dBTP, 4x oversampled
+    warnings: tuple[str, ...] = ()  # what a distributor would reject: clipping, true peak
 
     def to_dict(self) -> dict[str, object]:
-        return {_camel(key): value for key, value in asdict(self).items()}
+        fields = {_camel(key): value for key, value in asdict(self).items()}
+        fields["warnings"] = list(self.warnings)
+        return fields
+
+
+def distribution_warnings(clipped: int, true_peak_dbtp: float | None) -> tuple[str, ...]:
+    """What a distributor would reject, each as ``code: explanation``."""
+    found = []
+    if clipped:
+        found.append(f"clipping: {clipped} samples were clamped to full scale")
+    if true_peak_dbtp is not None and true_peak_dbtp > TRUE_PEAK_CEILING_DBTP:
+        found.append(
+            f"true-peak: {true_peak_dbtp:+.2f} dBTP is above {TRUE_PEAK_CEILING_DBTP:+.1f} dBTP"
+        )
+    return tuple(found)
 
 
 def to_dbfs(peak: float) -> float | None:

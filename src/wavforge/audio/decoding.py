@@ -15,13 +15,14 @@ from pathlib import Path
 import av
 import av.error
 import av.filter
+import numpy as np
 from av.audio.frame import AudioFrame
 
 from wavforge.audio.errors import ConversionFailed, LimitExceeded
 from wavforge.audio.formats import OutputFormat, SourceFormat, resolve_output
 from wavforge.audio.options import Limits, OutputOptions
 from wavforge.audio.progress import Progress, estimate
-from wavforge.audio.samples import Batcher, Levels, Sink
+from wavforge.audio.samples import Batcher, Levels, Meter, Sink
 from wavforge.audio.sources import (
     FrameReader,
     audio_end,
@@ -55,6 +56,7 @@ class Plan:
     limits: Limits
     start_time: Fraction | None = None  # timestamp of the first decoded sample, in seconds
     end_time: Fraction | None = None  # where the container says the audio ends, in seconds
+    dither_seed: int = 0  # keys the dither noise, so a task dithers the same way every time
 
     @property
     def resampling(self) -> bool:
@@ -94,7 +96,7 @@ class SpanResult:
     levels: Levels = field(default_factory=Levels)
 
 
-def plan(src: Path, options: OutputOptions, limits: Limits) -> Plan:
+def plan(src: Path, options: OutputOptions, limits: Limits, dither_seed: int = 0) -> Plan:
     """Open the source, decode its first frame, decide the output and check the limits."""
     with open_source(src) as container:
         stream = audio_stream(container)
@@ -110,6 +112,7 @@ def plan(src: Path, options: OutputOptions, limits: Limits) -> Plan:
             limits=limits,
             start_time=frame_time(frame),
             end_time=audio_end(src, container, stream),
+            dither_seed=dither_seed,
         )
     _check_claimed_size(job)
     return job
@@ -147,6 +150,7 @@ def decode_span(
     *,
     warmup: int = 0,
     on_start: Callable[[AudioFrame], None] | None = None,
+    meter: Meter | None = None,
 ) -> SpanResult:
     """Decode the span, convert its samples and pass them to ``sink``.
 
@@ -161,13 +165,15 @@ def decode_span(
         reader = FrameReader(
             container, stream, start=span.start, stop=span.stop, warmup=warmup, check_errors=False
         )
-        resampler = _Resampler(job) if job.resampling else None
-        decoded_format = "dblp" if resampler else job.decoded_format
+        resampler = _resampler(job)
+        decoded_format = resampler.format if resampler else job.decoded_format
         batcher = Batcher(
             decoded_format.removesuffix("p"),
             decoded_format.endswith("p"),
             job.output,
             sink,
+            meter,
+            job.dither_seed,
         )
         expected = (job.source.sample_rate, job.decoded_format, job.layout)
         for frame in reader:
@@ -177,11 +183,10 @@ def decode_span(
             if on_start is not None:
                 on_start(frame)
                 on_start = None
-            if job.end_time is not None:
-                frame = _until(frame, job.end_time)
-                if frame is None:
-                    continue
-            for out in resampler.feed(frame) if resampler else (frame,):
+            kept = _until(frame, job.end_time) if job.end_time is not None else frame
+            if kept is None:
+                continue
+            for out in resampler.feed(kept) if resampler else (kept,):
                 batcher.add(out)
                 result.frames += out.samples
             if result.frames > max_frames:
@@ -225,12 +230,20 @@ def _until(frame: AudioFrame, end: Fraction) -> AudioFrame | None:
     return cut
 
 
+def _resampler(job: Plan) -> _Resampler | _SoxrResampler | None:
+    if not job.resampling:
+        return None
+    return _SoxrResampler(job) if job.output.resampler == "soxr" else _Resampler(job)
+
+
 class _Resampler:
     """Change the sample rate with libswresample in an FFmpeg filter graph.
 
     The graph hands out planar doubles, so the same clamp-and-count conversion applies to
     resampled audio as to any other.
     """
+
+    format = "dblp"
 
     def __init__(self, job: Plan) -> None:
         rate = job.source.sample_rate
@@ -271,6 +284,50 @@ class _Resampler:
                 return frames
             if isinstance(frame, AudioFrame) and frame.samples:
                 frames.append(frame)
+
+
+class _SoxrResampler:
+    """Very high quality resampling with libsoxr (``VHQ``), for the distribution preset.
+
+    FFmpeg's soxr option is not in PyAV's build, so the python-soxr binding of the same
+    library streams the samples; it hands out interleaved doubles.
+    """
+
+    format = "dbl"
+
+    def __init__(self, job: Plan) -> None:
+        import soxr  # loaded only when a preset asks for it
+
+        self._layout, self._rate = job.layout, job.output.sample_rate
+        self._channels = job.output.channels
+        self._scale = _INT_FULL_SCALE.get(job.decoded_format.removesuffix("p"), 1.0)
+        self._stream = soxr.ResampleStream(
+            job.source.sample_rate, self._rate, self._channels, dtype="float64", quality="VHQ"
+        )
+
+    def feed(self, frame: AudioFrame) -> list[AudioFrame]:
+        """Push one decoded frame; return whatever the resampler has ready."""
+        samples = frame.to_ndarray()
+        rows = samples.T if frame.format.is_planar else samples.reshape(-1, self._channels)
+        if frame.format.name.startswith("u8"):
+            rows = rows.astype(np.float64) - 128.0
+        values = np.ascontiguousarray(rows, np.float64) / self._scale
+        return self._frames(self._stream.resample_chunk(values))
+
+    def drain(self) -> list[AudioFrame]:
+        """Flush the filter's delay line at the end of the input."""
+        empty = np.empty((0, self._channels), np.float64)
+        return self._frames(self._stream.resample_chunk(empty, last=True))
+
+    def _frames(self, out: np.ndarray) -> list[AudioFrame]:
+        if not len(out):
+            return []
+        frame = AudioFrame.from_ndarray(out.reshape(1, -1), format="dbl", layout=self._layout)
+        frame.sample_rate = self._rate
+        return [frame]
+
+
+_INT_FULL_SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2.0**31, "s64": 2.0**63}
 
 
 def _clock(seconds: float) -> str:

@@ -13,9 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from wavforge.audio.analysis import Analysis, file_sha256, to_dbfs
+from wavforge.audio.analysis import Analysis, distribution_warnings, file_sha256, to_dbfs
 from wavforge.audio.decoding import Plan, SpanResult, plan
 from wavforge.audio.errors import LimitExceeded, UnsupportedAudio
+from wavforge.audio.loudness import Loudness, LoudnessMeter, measure_written
 from wavforge.audio.options import Limits, OutputOptions
 from wavforge.audio.progress import PROGRESS_INTERVAL, Progress, ProgressCallback
 from wavforge.audio.segments import decode_spans, spans_for
@@ -45,17 +46,25 @@ def convert(
     progress: ProgressCallback | None = None,
     progress_interval: float = PROGRESS_INTERVAL,
     checksum: bool = True,
+    dither_seed: int = 0,
+    loudness: bool = True,
 ) -> ConversionResult:
     """Decode ``src`` and write it to ``dst`` as WAV in the format ``options`` resolve to.
 
     Raises ``UnsupportedAudio``, ``ConversionFailed`` or ``LimitExceeded`` (all
     ``AudioError``) with a message fit for an API client; an exception raised by ``progress``
     propagates unchanged so a worker can abort a job it no longer owns. Whenever ``convert``
-    raises, ``dst`` (if it created it) and every temporary file are gone.
+    raises, ``dst`` (if it created it) and every temporary file are gone. ``dither_seed``
+    keys the dither noise (when the options ask for dither): the service uses the task's.
+    ``loudness=False`` skips the loudness meter (its figures are then None).
     """
     src, dst = Path(src), Path(dst)
-    job = plan(src, options, limits)
+    job = plan(src, options, limits, dither_seed)
     spans = spans_for(src, job)
+    # Parts decoded in other processes are measured from the file afterwards (and the
+    # meter's thread must not exist when they are forked).
+    whole = len(spans) == 1
+    meter = LoudnessMeter(job.output.sample_rate, job.layout) if loudness and whole else None
     tracker = Progress(progress, progress_interval, parts=len(spans))
     writer = WavWriter(
         dst,
@@ -65,10 +74,16 @@ def convert(
         rf64_threshold=limits.rf64_threshold_bytes,
         reserve_rf64=_might_need_rf64(job),
     )
-    with writer:
-        total = _merge(decode_spans(src, job, spans, writer, tracker))
-        _check_total(job, total)
-        tracker.finish()
+    try:
+        with writer:
+            parts = decode_spans(src, job, spans, writer, tracker, meter.add if meter else None)
+            total = _merge(parts)
+            _check_total(job, total)
+            measured = _loudness(meter, writer, job) if loudness else Loudness(None, None, None)
+            tracker.finish()
+    finally:
+        if meter is not None:
+            meter.close()
     try:
         digest = file_sha256(dst) if checksum else None
     except OSError:
@@ -79,7 +94,7 @@ def convert(
         sample_rate=job.output.sample_rate,
         channels=job.output.channels,
         bytes_written=writer.file_size,
-        analysis=_analysis(job, total, digest),
+        analysis=_analysis(job, total, measured, digest),
     )
 
 
@@ -91,6 +106,15 @@ def _might_need_rf64(job: Plan) -> bool:
     """
     expected = job.expected_bytes
     return expected is not None and expected * 2 >= job.limits.rf64_threshold_bytes
+
+
+def _loudness(meter: LoudnessMeter | None, writer: WavWriter, job: Plan) -> Loudness:
+    """The meter's figures; for parallel parts, read back, since no decoder here saw it all."""
+    if meter is not None:
+        return meter.result()
+    return measure_written(
+        writer.path, writer.header_size, writer.data_bytes, job.output, job.layout
+    )
 
 
 def _merge(parts: list[SpanResult]) -> SpanResult:
@@ -112,7 +136,7 @@ def _check_total(job: Plan, total: SpanResult) -> None:
         raise LimitExceeded("audio is longer than the duration limit")
 
 
-def _analysis(job: Plan, total: SpanResult, digest: str | None) -> Analysis:
+def _analysis(job: Plan, total: SpanResult, loudness: Loudness, digest: str | None) -> Analysis:
     out = job.output
     return Analysis(
         source_codec=job.source.codec,
@@ -129,4 +153,9 @@ def _analysis(job: Plan, total: SpanResult, digest: str | None) -> Analysis:
         peak_dbfs=to_dbfs(total.levels.peak),
         clipped_samples=total.levels.clipped,
         sha256=digest,
+        source_lossy=not job.source.lossless,
+        integrated_loudness=loudness.integrated_lufs,
+        loudness_range=loudness.range_lu,
+        true_peak_dbtp=loudness.true_peak_dbtp,
+        warnings=distribution_warnings(total.levels.clipped, loudness.true_peak_dbtp),
     )

@@ -79,6 +79,8 @@ class OutputFormat:
     sample_rate: int
     channels: int
     channel_mask: int  # 0 when the layout is not a standard speaker set
+    dither: bool = False  # add TPDF noise of +-1 LSB before rounding to ``bits``
+    resampler: str = "swr"  # "swr" (libswresample, as ffmpeg) or "soxr" (very high quality)
 
     @property
     def width(self) -> int:
@@ -101,7 +103,8 @@ class OutputFormat:
 
 
 def resolve_output(options: OutputOptions, source: SourceFormat) -> OutputFormat:
-    """Apply CONTRACT §9: the request wins, the source decides the rest."""
+    """Apply CONTRACT §9: the request (or its preset) wins, the source decides the rest."""
+    options = options.resolved()
     depth, floating = _source_depth(source)
     if options.bit_depth is not None:
         depth, floating = options.bit_depth, False
@@ -115,7 +118,21 @@ def resolve_output(options: OutputOptions, source: SourceFormat) -> OutputFormat
         sample_rate=options.sample_rate or source.sample_rate,
         channels=source.channels,
         channel_mask=source.channel_mask,
+        dither=options.dither == "tpdf" and not floating and depth < _decoded_bits(source),
+        resampler="soxr" if options.preset == "distribution" else "swr",
     )
+
+
+def _decoded_bits(source: SourceFormat) -> int:
+    """Bits of precision in the decoded samples: dither is only for dropping some of them.
+
+    Float decodes (every lossy codec, float PCM) count as more than any integer output.
+    """
+    if source.sample_format in ("flt", "dbl"):
+        return 64
+    width = {"u8": 8, "s16": 16, "s32": 32, "s64": 64}.get(source.sample_format, 64)
+    raw = source.bits_per_raw_sample
+    return raw if 0 < raw < width else width
 
 
 def _source_depth(source: SourceFormat) -> tuple[int, bool]:

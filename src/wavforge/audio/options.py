@@ -13,8 +13,11 @@ from dataclasses import dataclass
 
 __all__ = [
     "BIT_DEPTHS",
+    "DISTRIBUTION",
+    "DITHERS",
     "MAX_SAMPLE_RATE",
     "MIN_SAMPLE_RATE",
+    "PRESETS",
     "SAMPLE_FORMATS",
     "Limits",
     "OutputOptions",
@@ -22,6 +25,11 @@ __all__ = [
 
 BIT_DEPTHS = (16, 24, 32)
 SAMPLE_FORMATS = ("int", "float")
+DITHERS = ("none", "tpdf")  # "none" is the default, stored as no option at all
+PRESETS = ("distribution",)
+# What the distribution preset stands for: what most distributors take (CD audio), with
+# triangular dither for the bits it drops.
+DISTRIBUTION = {"bit_depth": 16, "sample_format": "int", "sample_rate": 44_100, "dither": "tpdf"}
 MIN_SAMPLE_RATE = 8_000
 MAX_SAMPLE_RATE = 192_000
 GIB = 1 << 30
@@ -37,30 +45,50 @@ class OutputOptions:
     bit_depth: int | None = None
     sample_format: str | None = None
     sample_rate: int | None = None
+    dither: str | None = None  # "tpdf", or None for none (bit-identical to FFmpeg)
+    preset: str | None = None  # "distribution": 44.1 kHz, 16-bit, TPDF, soxr resampling
 
     @classmethod
     def parse(cls, values: Mapping[str, object], names: Mapping[str, str]) -> OutputOptions:
         """Validate raw values, keyed by field name; raise ``ValueError`` naming what is wrong.
 
-        ``names`` maps ``bit_depth``/``sample_format``/``sample_rate`` to the caller's own
-        spelling, used only in messages.
+        ``names`` maps the field names to the caller's own spelling, used only in messages
+        (a field it does not list is named as is).
         """
-        depth = _optional_int(values.get("bit_depth"), names["bit_depth"])
+        name = _Names(names)
+        depth = _optional_int(values.get("bit_depth"), name["bit_depth"])
         fmt = values.get("sample_format")
-        rate = _optional_int(values.get("sample_rate"), names["sample_rate"])
+        rate = _optional_int(values.get("sample_rate"), name["sample_rate"])
+        dither = _choice(values.get("dither"), DITHERS, name["dither"])
+        preset = _choice(values.get("preset"), PRESETS, name["preset"])
         if depth is not None and depth not in BIT_DEPTHS:
-            raise ValueError(f"{names['bit_depth']} must be 16, 24 or 32")
+            raise ValueError(f"{name['bit_depth']} must be 16, 24 or 32")
         if fmt is not None and fmt not in SAMPLE_FORMATS:
-            raise ValueError(f'{names["sample_format"]} must be "int" or "float"')
+            raise ValueError(f'{name["sample_format"]} must be "int" or "float"')
         if fmt == "float" and depth not in (None, 32):
-            raise ValueError(f'{names["sample_format"]} "float" requires {names["bit_depth"]} 32')
+            raise ValueError(f'{name["sample_format"]} "float" requires {name["bit_depth"]} 32')
         if rate is not None and not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
             raise ValueError(
-                f"{names['sample_rate']} must be between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE}"
+                f"{name['sample_rate']} must be between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE}"
             )
-        return cls(
-            bit_depth=depth, sample_format=fmt if isinstance(fmt, str) else None, sample_rate=rate
+        asked = cls(
+            bit_depth=depth,
+            sample_format=fmt if isinstance(fmt, str) else None,
+            sample_rate=rate,
+            dither=None if dither == "none" else dither,
+            preset=preset,
         )
+        if preset is not None:
+            if dither == "none":
+                raise ValueError(f'{name["preset"]} "{preset}" dithers; leave {name["dither"]} out')
+            _check_preset(asked, name)
+        return asked
+
+    def resolved(self) -> OutputOptions:
+        """The options with the preset's values filled in: what the engine applies."""
+        if self.preset != "distribution":
+            return self
+        return OutputOptions(**{**DISTRIBUTION, "preset": self.preset})  # type: ignore[arg-type]
 
     def as_dict(self) -> dict[str, object]:
         """Only the fields that were asked for, for storing with a task."""
@@ -77,6 +105,34 @@ class Limits:
     rf64_threshold_bytes: int = RIFF_DATA_LIMIT
     # Processes decoding one long file in parallel (1 = never split).
     parallelism: int = 2
+
+
+class _Names(dict[str, str]):
+    """The caller's spelling of each field; a field it does not list keeps its own name."""
+
+    def __missing__(self, key: str) -> str:
+        return key
+
+
+def _choice(value: object, allowed: tuple[str, ...], name: str) -> str | None:
+    """One of a few words, or absent."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in allowed:
+        listed = ", ".join(f'"{word}"' for word in allowed)
+        raise ValueError(f"{name} must be one of {listed}")
+    return value
+
+
+def _check_preset(asked: OutputOptions, name: Mapping[str, str]) -> None:
+    """A preset fixes the format; an option that says otherwise is a mistake, not a wish."""
+    for field, value in DISTRIBUTION.items():
+        given = getattr(asked, field)
+        if given is not None and given != value:
+            raise ValueError(
+                f'{name["preset"]} "{asked.preset}" sets {name[field]} to {value!r}; '
+                f"leave {name[field]} out or send {value!r}"
+            )
 
 
 def _optional_int(value: object, name: str) -> int | None:

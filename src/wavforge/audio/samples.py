@@ -20,7 +20,7 @@ from av.audio.frame import AudioFrame
 from wavforge.audio.errors import ConversionFailed
 from wavforge.audio.formats import OutputFormat
 
-__all__ = ["BATCH_FRAMES", "Batcher", "Levels", "Sink"]
+__all__ = ["BATCH_FRAMES", "Batcher", "Levels", "Meter", "Sink", "TpdfNoise"]
 
 BATCH_FRAMES = 1 << 15  # sample frames per batch: ~256 KiB of stereo float, fits in L2
 _DTYPES = {
@@ -35,6 +35,8 @@ _FULL_SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2.0**31, "s64": 2.0**63}
 _INT32_TOP_F32 = np.float32(2147483520.0)  # largest float32 below 2**31
 
 Sink = Callable[[memoryview], None]
+# Sees each converted batch as written, (frames, channels); the loudness meter is one.
+Meter = Callable[[np.ndarray], None]
 
 
 @dataclass
@@ -64,6 +66,8 @@ class Batcher:
         planar: bool,
         target: OutputFormat,
         sink: Sink,
+        meter: Meter | None = None,
+        dither_seed: int = 0,
     ) -> None:
         dtype = _DTYPES.get(source_format)
         if dtype is None:
@@ -72,7 +76,12 @@ class Batcher:
         self._planar = planar
         self._target = target
         self._sink = sink
-        self._kernel = _kernel(source_format, target)
+        self._meter = meter
+        self._kernel = (
+            _dithered(source_format, target.bits, TpdfNoise(dither_seed))
+            if target.dither
+            else _kernel(source_format, target)
+        )
         channels = target.channels
         shape = (channels, BATCH_FRAMES) if planar else (BATCH_FRAMES, channels)
         self._batch = np.empty(shape, dtype)
@@ -120,6 +129,9 @@ class Batcher:
                 out[:, channel] = plane
         else:
             self._kernel(batch[:count], out, self.levels)
+        if self._meter is not None:
+            # A copy (the buffer is reused); 24-bit output keeps only the top three bytes.
+            self._meter(out & np.int32(-256) if self._target.bits == 24 else out.copy())
         if self._target.bits == 24:
             # pcm_s24le writes the top three bytes of each s32 sample (``sample >> 8``).
             self._sink(memoryview(out.view(np.uint8).reshape(-1, 4)[:, 1:].tobytes()))
@@ -236,6 +248,61 @@ def _int_to_int(source: str, bits: int) -> Kernel:
             np.copyto(dst, values, casting="unsafe")
             if source_bits < container:
                 np.left_shift(dst, container - source_bits, out=dst)
+
+    return convert
+
+
+class TpdfNoise:
+    """Triangular noise spanning +-1 LSB, the same for the same seed, sample after sample.
+
+    Each value is the difference of two uniform values in [0, 1), taken from the two halves of
+    one 64-bit output of a counter-based generator (numpy's Philox): the n-th sample's noise
+    depends only on the seed and n, so a conversion run again dithers identically.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self._seed = seed
+        self._next = 0  # index of the next sample (counted over all channels)
+
+    def take(self, count: int) -> np.ndarray:
+        start, self._next = self._next, self._next + count
+        skip = start % 4  # Philox hands out four 64-bit words per counter value
+        generator = np.random.Philox(key=self._seed, counter=start // 4)
+        words = generator.random_raw(skip + count)[skip:]
+        high = (words >> np.uint64(32)).astype(np.float64)
+        low = (words & np.uint64(0xFFFFFFFF)).astype(np.float64)
+        return (high - low) * 2.0**-32
+
+
+def _dithered(source: str, bits: int, noise: TpdfNoise) -> Kernel:
+    """Round to ``bits`` with TPDF dither: add +-1 LSB of triangular noise, then round.
+
+    Rounding alone leaves an error that follows the signal (harmonic distortion, audible in
+    fades and quiet passages); with the noise added first, the error is independent of the
+    signal, a constant noise floor. Used only where bits are really dropped.
+    """
+    container = 16 if bits == 16 else 32  # 24-bit output is the top of an s32 sample
+    full = float(1 << (container - 1))
+    factor = full / _FULL_SCALE[source] if source in _FULL_SCALE else full
+    lsb = float(1 << (container - bits))  # one step of the output, in container units
+    top, bottom = full - lsb, -full
+
+    def convert(src: np.ndarray, dst: np.ndarray, levels: Levels) -> None:
+        values = (src.astype(np.int16) - 128 if source == "u8" else src).astype(np.float64)
+        values *= factor
+        finite = np.isfinite(values)
+        if not finite.all():
+            levels.clipped += int(np.count_nonzero(~finite))
+            values[~finite] = 0.0
+        levels.peak = max(levels.peak, float(np.abs(values).max()) / full)
+        values += noise.take(values.size).reshape(values.shape) * lsb
+        np.rint(values / lsb, out=values)
+        values *= lsb
+        over = (values > top) | (values < bottom)
+        if over.any():
+            levels.clipped += int(np.count_nonzero(over))
+            np.clip(values, bottom, top, out=values)
+        np.copyto(dst, values, casting="unsafe")
 
     return convert
 

@@ -48,6 +48,7 @@ from wavforge.audio.errors import (
 )
 from wavforge.audio.processes import die_with_parent, signal_name
 from wavforge.audio.progress import PROGRESS_INTERVAL, Progress
+from wavforge.audio.samples import Meter
 from wavforge.audio.wavfile import WavWriter, write_all_at, write_failed
 
 __all__ = ["SPLITTABLE_CODECS", "decode_spans", "spans_for"]
@@ -86,6 +87,8 @@ def _balanced_cuts(size: int, parts: int) -> list[int]:
 def _parts(job: Plan) -> int:
     if job.source.codec not in SPLITTABLE_CODECS or job.resampling or not job.duration:
         return 1
+    if job.output.dither:
+        return 1  # the noise is drawn in sample order, by one decoder
     if job.start_time is None:
         return 1  # parts are placed by timestamp
     if not hasattr(os, "fork") or threading.active_count() > 1:
@@ -95,16 +98,25 @@ def _parts(job: Plan) -> int:
 
 
 def decode_spans(
-    src: Path, job: Plan, spans: list[Span], wav: WavWriter, progress: Progress
+    src: Path,
+    job: Plan,
+    spans: list[Span],
+    wav: WavWriter,
+    progress: Progress,
+    meter: Meter | None = None,
 ) -> list[SpanResult]:
-    """Decode every span into ``wav``, in this process and in one child per further span."""
+    """Decode every span into ``wav``, in this process and in one child per further span.
+
+    ``meter`` sees the samples only of a decode in one piece: parts decoded elsewhere never
+    pass through this process (the caller measures what they wrote instead).
+    """
     if len(spans) > 1:
         try:
             return _decode_in_parallel(src, job, spans, wav, progress)
         except Misaligned:
             wav.rewind()
             progress.start_over(parts=1)
-    return [decode_span(src, job, Span(size=spans[0].size), wav.write, progress)]
+    return [decode_span(src, job, Span(size=spans[0].size), wav.write, progress, meter=meter)]
 
 
 def _decode_in_parallel(

@@ -63,6 +63,8 @@ class Job:
     bit_depth: int | None = None
     sample_format: str | None = None
     sample_rate: int | None = None
+    dither: str | None = None
+    preset: str | None = None
     timeout: float | None = None
     force: bool = False  # replace WAVs already in ``out`` (else such items are skipped)
 
@@ -71,6 +73,8 @@ class Job:
             "bit_depth": self.bit_depth,
             "sample_format": self.sample_format,
             "sample_rate": self.sample_rate,
+            "dither": self.dither,
+            "preset": self.preset,
         }
         return {name: value for name, value in given.items() if value is not None}
 

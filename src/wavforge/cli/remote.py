@@ -107,6 +107,16 @@ def convert(
         int | None,
         typer.Option("--sample-rate", min=8000, max=192000, help="Resample to this rate in Hz."),
     ] = None,
+    dither: Annotated[
+        str | None,
+        typer.Option("--dither", help="tpdf: triangular dither where bits are dropped."),
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            "--preset", help="distribution: 44.1 kHz, 16-bit, TPDF dither, soxr resampling."
+        ),
+    ] = None,
     timeout: Annotated[
         float, typer.Option(min=1, help="Seconds to wait for each conversion.")
     ] = 3600,
@@ -134,6 +144,8 @@ def convert(
         bit_depth=bit_depth,
         sample_format="float" if as_float else None,
         sample_rate=sample_rate,
+        dither=dither,
+        preset=preset,
         timeout=timeout,
         force=force,
     )

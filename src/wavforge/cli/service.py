@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import tempfile
@@ -348,6 +349,24 @@ def convert_file(
     sample_rate: Annotated[
         int | None, typer.Option("--sample-rate", help="Resample to this rate in Hz.")
     ] = None,
+    dither: Annotated[
+        str | None,
+        typer.Option(
+            "--dither", help="tpdf: triangular dither where bits are dropped [default: none]."
+        ),
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            "--preset", help="distribution: 44.1 kHz, 16-bit, TPDF dither, soxr resampling."
+        ),
+    ] = None,
+    loudness: Annotated[
+        bool,
+        typer.Option(
+            "--loudness/--no-loudness", help="Measure loudness and true peak (costs CPU)."
+        ),
+    ] = True,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the analysis (with SHA-256) as JSON.")
     ] = False,
@@ -364,6 +383,8 @@ def convert_file(
         "bit_depth": bit_depth,
         "sample_format": "float" if as_float else None,
         "sample_rate": sample_rate,
+        "dither": dither,
+        "preset": preset,
     }
     try:
         options = audio.OutputOptions.parse(requested, _CLI_OPTION_NAMES)
@@ -379,7 +400,15 @@ def convert_file(
     ) as tmp:
         scratch = Path(tmp.name)
     try:
-        result = audio.convert(source, scratch, options=options, limits=limits, checksum=as_json)
+        result = audio.convert(
+            source,
+            scratch,
+            options=options,
+            limits=limits,
+            checksum=as_json,
+            loudness=loudness,
+            dither_seed=_seed_of(source),
+        )
         scratch.replace(target)
     except audio.AudioError as error:
         fail(f"{source.name}: {error}")
@@ -406,7 +435,15 @@ _CLI_OPTION_NAMES = {
     "bit_depth": "--bit-depth",
     "sample_format": "--float",
     "sample_rate": "--sample-rate",
+    "dither": "--dither",
+    "preset": "--preset",
 }
+
+
+def _seed_of(source: Path) -> int:
+    """Dither noise keyed by the file's name and size: the same file dithers the same way."""
+    key = f"{source.name}:{source.stat().st_size}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big")
 
 
 def _describe(result: ConversionResult) -> str:
@@ -415,8 +452,14 @@ def _describe(result: ConversionResult) -> str:
     kind = "float" if facts.output_sample_format == "float" else "PCM"
     peak = "silent" if facts.peak_dbfs is None else f"peak {facts.peak_dbfs:+.2f} dBFS"
     minutes, seconds = divmod(facts.duration, 60)
-    return (
+    line = (
         f"{facts.output_bit_depth}-bit {kind}, {facts.output_sample_rate} Hz, "
         f"{facts.output_channels} ch, {int(minutes)}:{seconds:06.3f} ({facts.frames} frames), "
         f"{peak}, {facts.clipped_samples} clipped, {result.bytes_written} bytes"
     )
+    if facts.integrated_loudness is not None:
+        line += (
+            f", {facts.integrated_loudness:.1f} LUFS, LRA {facts.loudness_range:.1f} LU, "
+            f"true peak {facts.true_peak_dbtp:+.2f} dBTP"
+        )
+    return "\n".join([line, *(f"warning: {text}" for text in facts.warnings)])

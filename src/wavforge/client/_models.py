@@ -137,6 +137,11 @@ class Analysis:
     peak_dbfs: float | None  # None for digital silence
     clipped_samples: int | None
     sha256: str | None
+    source_lossy: bool | None = None  # a lossy codec's decode, not the original master
+    integrated_loudness: float | None = None  # LUFS (ITU-R BS.1770-4); None for silence
+    loudness_range: float | None = None  # LU
+    true_peak_dbtp: float | None = None  # dBTP, 4x oversampled
+    warnings: tuple[str, ...] = ()  # clipping, or a true peak above -1 dBTP
 
 
 @dataclass(frozen=True)

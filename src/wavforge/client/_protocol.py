@@ -314,11 +314,21 @@ def wav_status(task_id: str) -> Call[WavTask]:
 
 
 def output_options(
-    bit_depth: int | None, sample_format: str | None, sample_rate: int | None
+    bit_depth: int | None,
+    sample_format: str | None,
+    sample_rate: int | None,
+    dither: str | None = None,
+    preset: str | None = None,
 ) -> dict[str, Any]:
     """The output options (CONTRACT §9) that were given, by their unified names; the server
     validates them (one rule for every front end) and answers 400 naming a bad one."""
-    given = {"bit_depth": bit_depth, "sample_format": sample_format, "sample_rate": sample_rate}
+    given = {
+        "bit_depth": bit_depth,
+        "sample_format": sample_format,
+        "sample_rate": sample_rate,
+        "dither": dither,
+        "preset": preset,
+    }
     return _present(given)
 
 

@@ -142,11 +142,13 @@ class Client:
         bit_depth: int | None = None,
         sample_format: str | None = None,
         sample_rate: int | None = None,
+        dither: str | None = None,
+        preset: str | None = None,
         idempotency_key: str | None = None,
     ) -> str:
         """``POST /api/v1/wav/generate`` (a callback URL is required in this dialect); the
         new task's id."""
-        options = _protocol.output_options(bit_depth, sample_format, sample_rate)
+        options = _protocol.output_options(bit_depth, sample_format, sample_rate, dither, preset)
         call = _protocol.generate_wav(
             task_id=task_id,
             audio_id=audio_id,
@@ -263,10 +265,12 @@ class Client:
         bit_depth: int | None = None,
         sample_format: str | None = None,
         sample_rate: int | None = None,
+        dither: str | None = None,
+        preset: str | None = None,
         idempotency_key: str | None = None,
     ) -> WavTask:
         """``POST /api/generate/submit`` with model ``convert-to-wav``; the callback is optional."""
-        options = _protocol.output_options(bit_depth, sample_format, sample_rate)
+        options = _protocol.output_options(bit_depth, sample_format, sample_rate, dither, preset)
         call = _protocol.submit(
             task_id=task_id,
             audio_id=audio_id,
@@ -293,6 +297,8 @@ class Client:
         bit_depth: int | None = None,
         sample_format: str | None = None,
         sample_rate: int | None = None,
+        dither: str | None = None,
+        preset: str | None = None,
         callback_url: str | None = None,
         idempotency_key: str | None = None,
     ) -> str:
@@ -303,6 +309,8 @@ class Client:
             bit_depth=bit_depth,
             sample_format=sample_format,
             sample_rate=sample_rate,
+            dither=dither,
+            preset=preset,
             idempotency_key=idempotency_key,
         )
         return submitted.id

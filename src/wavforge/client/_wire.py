@@ -56,6 +56,10 @@ _ANALYSIS_FIELDS = {
     "peak_dbfs": "peakDbfs",
     "clipped_samples": "clippedSamples",
     "sha256": "sha256",
+    "source_lossy": "sourceLossy",
+    "integrated_loudness": "integratedLoudness",
+    "loudness_range": "loudnessRange",
+    "true_peak_dbtp": "truePeakDbtp",
 }
 
 
@@ -67,7 +71,8 @@ def when(value: str | None) -> datetime | None:
 def analysis(data: Data | None) -> Analysis | None:
     if not data:
         return None
-    return Analysis(**{name: data.get(key) for name, key in _ANALYSIS_FIELDS.items()})
+    facts = {name: data.get(key) for name, key in _ANALYSIS_FIELDS.items()}
+    return Analysis(**facts, warnings=tuple(data.get("warnings") or ()))
 
 
 def error(code: int | None, message: str | None) -> TaskError | None:

@@ -29,8 +29,13 @@ ANALYSIS_LABELS = {  # keyed as stored (camelCase, as the API shows them)
     "outputChannels": "WAV channels",
     "outputBitDepth": "WAV bit depth",
     "outputSampleFormat": "WAV sample format",
+    "sourceLossy": "Source lossy",
     "peakDbfs": "Peak level",
+    "truePeakDbtp": "True peak",
+    "integratedLoudness": "Integrated loudness",
+    "loudnessRange": "Loudness range",
     "clippedSamples": "Clipped samples",
+    "warnings": "Warnings",
     "sha256": "SHA-256 of the WAV",
 }
 
@@ -83,8 +88,18 @@ def analysis_rows(analysis: dict[str, object] | None) -> list[tuple[str, str]]:
 
 def _analysis_value(name: str, value: object) -> str:
     if value is None:
-        return "silent" if name == "peakDbfs" else "—"
+        return "silent" if name in ("peakDbfs", "truePeakDbtp", "integratedLoudness") else "—"
     match name:
+        case "sourceLossy":
+            return "yes: the WAV holds the decoded samples, not the master" if value else "no"
+        case "truePeakDbtp":
+            return f"{float(value):+.2f} dBTP"  # type: ignore[arg-type]
+        case "integratedLoudness":
+            return f"{float(value):.1f} LUFS"  # type: ignore[arg-type]
+        case "loudnessRange":
+            return f"{float(value):.1f} LU"  # type: ignore[arg-type]
+        case "warnings":
+            return "; ".join(str(item) for item in value) or "none"  # type: ignore[attr-defined]
         case "duration":
             return f"{duration(float(value))} ({float(value):.3f} s)"  # type: ignore[arg-type]
         case "sourceBitRate":

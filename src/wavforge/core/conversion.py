@@ -7,6 +7,7 @@ Each run that claimed the task is counted once its end is committed, by outcome
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Mapping
@@ -70,6 +71,11 @@ def _give_up(ctx: Context, task_id: str, owner: str) -> Outcome:
     return Outcome.LEASE_LOST
 
 
+def dither_seed(task_id: str) -> int:
+    """The task's own dither noise: converting it again writes the same WAV."""
+    return int.from_bytes(hashlib.sha256(task_id.encode()).digest()[:8], "big")
+
+
 def _convert(
     ctx: Context, task_id: str, owner: str, source_key: str, output: audio.OutputOptions
 ) -> Outcome:
@@ -83,6 +89,7 @@ def _convert(
                 on_progress=_heartbeat(ctx, task_id, owner),
                 options=output,
                 limits=ctx.settings.audio_limits(),
+                dither_seed=dither_seed(task_id),
             )
         wav_key = f"wav/{task_id}.wav"
         ctx.storage.put(wav_key, scratch)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-FIELDS = ("task_id", "audio_id", "bit_depth", "sample_format", "sample_rate")
+FIELDS = ("task_id", "audio_id", "bit_depth", "sample_format", "sample_rate", "dither", "preset")
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,8 @@ class WavRequest:
     task_id: str | None = None
     audio_id: str | None = None
     callback_url: str | None = None
-    # Output options (CONTRACT §9) as sent, keyed bit_depth/sample_format/sample_rate.
+    # Output options (CONTRACT §9) as sent, keyed bit_depth/sample_format/sample_rate/
+    # dither/preset.
     options: Mapping[str, object] = field(default_factory=dict)
     # How the front end spells each field, so messages name what the client sent.
     names: Mapping[str, str] = field(default_factory=lambda: {f: f for f in FIELDS})

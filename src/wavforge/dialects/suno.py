@@ -44,6 +44,8 @@ FIELD_NAMES = {
     "bit_depth": "bitDepth",
     "sample_format": "sampleFormat",
     "sample_rate": "sampleRate",
+    "dither": "dither",
+    "preset": "preset",
 }
 
 
@@ -100,6 +102,8 @@ class WavGenerateBody(BaseModel):
     bitDepth: Any = option("bit_depth")
     sampleFormat: Any = option("sample_format")
     sampleRate: Any = option("sample_rate")
+    dither: Any = option("dither")
+    preset: Any = option("preset")
 
     def to_request(self) -> WavRequest:
         return WavRequest(

@@ -109,6 +109,8 @@ class SubmitInput(BaseModel):
     bit_depth: Any = option("bit_depth")
     sample_format: Any = option("sample_format")
     sample_rate: Any = option("sample_rate")
+    dither: Any = option("dither")
+    preset: Any = option("preset")
 
 
 class SubmitBody(BaseModel):

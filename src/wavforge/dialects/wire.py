@@ -11,7 +11,14 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from wavforge.audio.options import BIT_DEPTHS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, SAMPLE_FORMATS
+from wavforge.audio.options import (
+    BIT_DEPTHS,
+    DITHERS,
+    MAX_SAMPLE_RATE,
+    MIN_SAMPLE_RATE,
+    PRESETS,
+    SAMPLE_FORMATS,
+)
 
 DataT = TypeVar("DataT")
 
@@ -28,6 +35,14 @@ OPTION_SCHEMAS: dict[str, dict[str, JsonValue]] = {
             {"type": "integer", "minimum": MIN_SAMPLE_RATE, "maximum": MAX_SAMPLE_RATE},
             {"type": "null"},
         ]
+    },
+    "dither": {
+        "anyOf": [{"enum": list(DITHERS)}, {"type": "null"}],
+        "description": '"tpdf": triangular dither of +-1 LSB where bits are dropped.',
+    },
+    "preset": {
+        "anyOf": [{"enum": list(PRESETS)}, {"type": "null"}],
+        "description": '"distribution": 44.1 kHz, 16-bit, TPDF dither, soxr resampling.',
     },
 }
 OPTIONS = tuple(OPTION_SCHEMAS)
@@ -72,3 +87,14 @@ class WavAnalysis(Shape):
     peakDbfs: float | None = Field(description="Peak level; null for digital silence.")
     clippedSamples: int
     sha256: str | None
+    sourceLossy: bool = Field(
+        default=False, description="A lossy codec's decode: not the original master."
+    )
+    integratedLoudness: float | None = Field(
+        default=None, description="LUFS (ITU-R BS.1770-4); null for silence."
+    )
+    loudnessRange: float | None = Field(default=None, description="LU (EBU Tech 3342).")
+    truePeakDbtp: float | None = Field(default=None, description="dBTP, 4x oversampled.")
+    warnings: list[str] = Field(
+        default_factory=list, description="Clipping, or a true peak above -1 dBTP."
+    )
