@@ -40,14 +40,21 @@ from rich.markup import escape
 from rich.table import Table
 
 REFERENCE = "ffmpeg"
-TOOLS = (REFERENCE, "wavforge", "pydub")
-COLORS = {"ffmpeg": "#4c72b0", "wavforge": "#dd8452", "pydub": "#55a868"}
+# "wavforge-loudness" is wavforge with its loudness meter on (--loudness): the meter's cost.
+TOOLS = (REFERENCE, "wavforge", "wavforge-loudness", "pydub")
+COLORS = {
+    "ffmpeg": "#4c72b0",
+    "wavforge": "#dd8452",
+    "wavforge-loudness": "#f2b38a",
+    "pydub": "#55a868",
+}
 
 # The bars the engine is held to.
 SPEED_BAR = 1.0  # wavforge wall time / ffmpeg wall time, at most
 SPEED_BAR_MINUTES = 20  # ... measured on this input length
 RSS_BAR_MB = 150.0  # wavforge peak RSS on the memory-run input, at most
 PYDUB_BAR = 2.0  # pydub wall time / wavforge wall time, at least
+LOUDNESS_BAR = 0.10  # wavforge-loudness / wavforge - 1 (the loudness meter's cost), at most
 
 # pydub has no command line; this is the smallest program that uses it the documented way.
 PYDUB_PROGRAM = (
@@ -215,6 +222,8 @@ def tool_command(tool: str, src: Path, dst: Path) -> list[str]:
             return ["ffmpeg", "-v", "error", "-y", "-i", str(src), str(dst)]
         case "wavforge":
             return [*wavforge_command(), "convert-file", str(src), str(dst)]
+        case "wavforge-loudness":
+            return [*wavforge_command(), "convert-file", "--loudness", str(src), str(dst)]
         case "pydub":
             # audioop warns about its removal in 3.13 on every start; that is not our news.
             no_warning = ["-W", "ignore::DeprecationWarning"]
@@ -424,6 +433,13 @@ def judge(timed: dict[int, dict[str, Result]], memory: dict[str, Result]) -> lis
         Bar(f"wavforge peak RSS ≤ {RSS_BAR_MB:.0f} MB on the {memory_minutes}-min file",
             f"{rss:.1f} MB", rss <= RSS_BAR_MB)
     )  # fmt: skip
+
+    claim = f"loudness measurement ≤ {LOUDNESS_BAR:.0%} of conversion time on the {where}"
+    if "wavforge-loudness" in results:
+        cost = median_pair_ratio(results["wavforge-loudness"], wavforge) - 1
+        bars.append(Bar(claim, f"{cost:+.1%} (with / without, pairs)", cost <= LOUDNESS_BAR))
+    else:
+        bars.append(Bar(claim, "not measured", None))
 
     claim = f"wavforge ≥ {PYDUB_BAR:.0f}x faster than pydub on the {where}"
     if "pydub" in results:

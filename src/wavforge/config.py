@@ -177,6 +177,13 @@ class Settings(BaseSettings):
         default=_LIMITS.parallelism,
         description="Processes that may decode one long MP3 in parallel.",
     )
+    measure_loudness: bool = Field(
+        default=True,
+        description=(
+            "Measure loudness, loudness range and true peak in every conversion (costs "
+            "about as much CPU as decoding an MP3; false leaves those analysis fields null)."
+        ),
+    )
     convert_memory_bytes: Annotated[int, Field(ge=64 * 1024**2)] | None = Field(
         default=1024**3,
         description="Address-space limit of each conversion process (empty: no limit).",

@@ -362,11 +362,13 @@ def convert_file(
         ),
     ] = None,
     loudness: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            "--loudness/--no-loudness", help="Measure loudness and true peak (costs CPU)."
+            "--loudness/--no-loudness",
+            help="Measure loudness and true peak (CPU-hungry; by default only with --json).",
+            show_default=False,
         ),
-    ] = True,
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the analysis (with SHA-256) as JSON.")
     ] = False,
@@ -406,7 +408,7 @@ def convert_file(
             options=options,
             limits=limits,
             checksum=as_json,
-            loudness=loudness,
+            loudness=as_json if loudness is None else loudness,
             dither_seed=_seed_of(source),
         )
         scratch.replace(target)

@@ -90,6 +90,7 @@ def _convert(
                 options=output,
                 limits=ctx.settings.audio_limits(),
                 dither_seed=dither_seed(task_id),
+                loudness=ctx.settings.measure_loudness,
             )
         wav_key = f"wav/{task_id}.wav"
         ctx.storage.put(wav_key, scratch)
