@@ -35,6 +35,9 @@ def generate(api: httpx.Client, receiver: Receiver, track_id: str, **extra: Any)
         ({"sampleFormat": "float", "bitDepth": 16}, "sampleFormat"),
         ({"sampleRate": 7999}, "sampleRate"),
         ({"sampleRate": 400000}, "sampleRate"),
+        ({"dither": "rpdf"}, "dither"),
+        ({"preset": "loud"}, "preset"),
+        ({"preset": "distribution", "bitDepth": 24}, "preset"),
     ],
 )
 def test_bad_output_options_are_400_and_leave_the_track_free(
@@ -67,6 +70,35 @@ def test_24_bit_request_is_exact_and_analysed(
     assert analysis["clippedSamples"] > 0 and analysis["peakDbfs"] > 0  # the loud source
     assert analysis["frames"] * 6 == len(data)
     assert analysis["sha256"] == hashlib.sha256(wav).hexdigest()
+    assert analysis["sourceLossy"] is True and analysis["integratedLoudness"] < 0
+    assert analysis["truePeakDbtp"] > 0 and analysis["warnings"][0].startswith("clipping")
+
+
+def test_distribution_preset_over_the_unified_dialect(
+    api: httpx.Client, receiver: Receiver, tmp_path: Path
+) -> None:
+    """The preset's WAV and the loudness analysis, in the callback (the status answer) and in
+    the Suno record-info alike; the hot source is flagged."""
+    source = tmp_path / "hot.wav"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+         "aevalsrc=1.3*sin(2*PI*1000*t)|1.3*sin(2*PI*1000*t):s=48000:d=2",
+         "-c:a", "pcm_f32le", str(source)],
+        check=True,
+    )  # fmt: skip
+    track = import_file(api, source)["tracks"][0]
+    body = {"model": "convert-to-wav", "callback_url": receiver.url}
+    body["input"] = {"audio_id": track["id"], "preset": "distribution"}
+    task_id = api.post("/api/generate/submit", json=body).json()["data"]["task_id"]
+    (call,) = receiver.wait_for(1)
+    facts = call["body"]["data"]["analysis"]
+    url = call["body"]["data"]["files"][0]["wav_url"]
+    info = soundfile.info(_save(tmp_path, httpx.get(url, timeout=30).content))
+    assert (info.samplerate, info.subtype, info.frames) == (44100, "PCM_16", 2 * 44100)
+    assert facts["outputSampleRate"] == 44100 and facts["sourceLossy"] is False
+    assert facts["integratedLoudness"] is not None and facts["truePeakDbtp"] > 0
+    assert [w.split(":")[0] for w in facts["warnings"]] == ["clipping", "true-peak"]
+    assert wait_for_wav(api, task_id)["analysis"] == facts  # record-info: the same facts
 
 
 def test_float_and_resampled_output(api: httpx.Client, receiver: Receiver, tmp_path: Path) -> None:
