@@ -23,8 +23,8 @@ def data(response: httpx.Response) -> Any:
     return assert_envelope(response, 200)["data"]
 
 
-def convert(track_id: str, receiver: Receiver) -> dict[str, str]:
-    return {"audioId": track_id, "callBackUrl": receiver.url}
+def convert(track_id: str, receiver: Receiver, **options: int) -> dict[str, str | int]:
+    return {"audioId": track_id, "callBackUrl": receiver.url, **options}
 
 
 def test_overview_shows_balance_usage_and_webhook_secret(
@@ -100,6 +100,14 @@ def test_tracks_and_tasks_are_listed_newest_first(
     assert listed["status"] == "SUCCESS" and listed["progress"] == 1.0
     assert listed["response"]["audioWavUrl"] == done["response"]["audioWavUrl"]
     assert_envelope(api.get("/api/v1/account/wav-tasks", params={"limit": 0}), 400)
+
+    # A second format of the track: the track is still listed once, with its newest WAV task.
+    wider = data(api.post("/api/v1/wav/generate", json=convert(first["id"], receiver, bitDepth=24)))
+    tracks = data(api.get("/api/v1/account/tracks"))
+    assert [(t["id"], t["wavTaskId"]) for t in tracks] == [
+        (second["id"], None),
+        (first["id"], wider["taskId"]),
+    ]
 
 
 def page_through(api: httpx.Client, path: str, key: str, limit: int = 2) -> list[list[str]]:

@@ -1,5 +1,5 @@
-"""The task state machine seen from outside: one live record per track, clean failures,
-and recovery after the serving process is killed mid-conversion."""
+"""The task state machine seen from outside: one live record per track and format, clean
+failures, and recovery after the serving process is killed mid-conversion."""
 
 from __future__ import annotations
 
@@ -17,32 +17,41 @@ from audiogen import make_mp3
 from conftest import Receiver, Server, break_stored_source, import_file, wait_for_wav
 
 
-def generate(api: httpx.Client, receiver: Receiver, **ids: str) -> httpx.Response:
-    return api.post("/api/v1/wav/generate", json={**ids, "callBackUrl": receiver.url})
+def generate(api: httpx.Client, receiver: Receiver, **fields: str | int) -> httpx.Response:
+    return api.post("/api/v1/wav/generate", json={**fields, "callBackUrl": receiver.url})
 
 
-def test_racing_submissions_make_exactly_one_task(
+def test_racing_submissions_make_exactly_one_task_per_format(
     server: Server, receiver: Receiver, mp3: Path
 ) -> None:
+    """Twelve racing requests, half for the default format and half for 24 bits: one task of
+    each format wins, and every other request is told the winner of its own format."""
     key = server.create_key(credits=50)["key"]
     with server.client(key) as api:
         track = import_file(api, mp3)
+    formats: list[dict[str, int]] = [{}, {"bitDepth": 24}]
 
-    def submit(_: int) -> httpx.Response:
+    def submit(attempt: int) -> tuple[int, httpx.Response]:
+        asked = attempt % 2
         with server.client(key) as client:
-            return generate(client, receiver, audioId=track["tracks"][0]["id"])
+            audio = track["tracks"][0]["id"]
+            return asked, generate(client, receiver, audioId=audio, **formats[asked])
 
     with ThreadPoolExecutor(max_workers=12) as pool:
         answers = list(pool.map(submit, range(12)))
-    codes = sorted(a.status_code for a in answers)
-    assert codes == [200] + [409] * 11
-    (winner,) = [a.json()["data"]["taskId"] for a in answers if a.status_code == 200]
-    assert {a.json()["data"]["taskId"] for a in answers if a.status_code == 409} == {winner}
+    winners = []
+    for asked in range(len(formats)):
+        mine = [answer for of, answer in answers if of == asked]
+        assert sorted(a.status_code for a in mine) == [200] + [409] * 5
+        (winner,) = [a.json()["data"]["taskId"] for a in mine if a.status_code == 200]
+        assert {a.json()["data"]["taskId"] for a in mine if a.status_code == 409} == {winner}
+        winners.append(winner)
     with server.client(key) as api:
-        assert api.get("/api/v1/generate/credit").json()["data"] == 49
-        assert wait_for_wav(api, winner)["successFlag"] == "SUCCESS"
+        assert api.get("/api/v1/generate/credit").json()["data"] == 48
+        assert wait_for_wav(api, winners[0])["successFlag"] == "SUCCESS"
         # still 409 once it has succeeded: the WAV exists and has not expired
-        assert generate(api, receiver, taskId=track["taskId"]).status_code == 409
+        again = generate(api, receiver, taskId=track["taskId"])
+        assert again.status_code == 409 and again.json()["data"]["taskId"] == winners[0]
 
 
 def test_a_failed_conversion_is_clean_refunded_and_retryable(

@@ -1,7 +1,9 @@
-"""The unified dialect, pinned to CONTRACT §5: shapes, status words, times, one record per track."""
+"""The unified dialect, pinned to CONTRACT §5: shapes, status words, times, one record per track
+and format."""
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from pathlib import Path
@@ -9,8 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+import soundfile
 
-from conftest import Receiver, Server, break_stored_source, import_file
+from conftest import Receiver, Server, assert_envelope, break_stored_source, import_file
 
 ISO_NO_OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$")
 
@@ -114,16 +117,43 @@ def test_unknown_and_foreign_ids_are_404(api: httpx.Client, server: Server, mp3:
         assert_unified_error(foreign, 404)
 
 
-def test_one_record_per_track_across_dialects(
+def test_one_record_per_track_and_format_across_dialects(
     api: httpx.Client, mp3: Path, receiver: Receiver
 ) -> None:
+    """The default format (what every vendor client asks for), 16 and 24 bits: three tasks,
+    a charge and a WAV each; asking again for a format the track holds is 409 in either
+    dialect, naming the task that holds it."""
     track = import_file(api, mp3)["tracks"][0]["id"]
-    first = api.post("/api/v1/wav/generate", json={"audioId": track, "callBackUrl": receiver.url})
-    suno_id = first.json()["data"]["taskId"]
-    conflict = assert_unified_error(submit(api, input={"audio_id": track}), 409)
-    assert conflict["data"] == {"task_id": suno_id}
+    balance = api.get("/api/v1/generate/credit").json()["data"]
+
+    def suno(**options: int) -> httpx.Response:
+        body = {"audioId": track, "callBackUrl": receiver.url, **options}
+        return api.post("/api/v1/wav/generate", json=body)
+
+    default = suno().json()["data"]["taskId"]
+    sixteen = suno(bitDepth=16).json()["data"]["taskId"]
+    twenty_four = submit(api, input={"audio_id": track, "bit_depth": 24}).json()["data"]["task_id"]
+    held = [(default, {}, {}), (twenty_four, {"bitDepth": 24}, {"bit_depth": 24})]
+    for task_id, suno_options, unified_options in held:
+        assert assert_envelope(suno(**suno_options), 409)["data"] == {"taskId": task_id}
+        conflict = submit(api, input={"audio_id": track, **unified_options})
+        assert assert_unified_error(conflict, 409)["data"] == {"task_id": task_id}
+
+    tasks = [default, sixteen, twenty_four]
+    assert api.get("/api/v1/generate/credit").json()["data"] == balance - 3
+    entries = api.get("/api/v1/account/ledger").json()["data"]["entries"]
+    charged = [e["taskId"] for e in entries if e["reason"] == "charge" and e["taskId"] in tasks]
+    assert sorted(charged) == sorted(tasks)
+    depths = [wav_subtype(wait_finished(api, task_id)) for task_id in tasks]
+    assert depths == ["PCM_16", "PCM_16", "PCM_24"]
     # The same record, read through the other dialect.
-    assert api.get(f"/api/generate/status/{suno_id}").json()["data"]["task_id"] == suno_id
+    assert api.get(f"/api/generate/status/{default}").json()["data"]["task_id"] == default
+
+
+def wav_subtype(status: dict[str, Any]) -> str:
+    """The finished task's WAV, as its header describes the samples (``PCM_24``, ...)."""
+    [file] = status["files"]
+    return str(soundfile.info(io.BytesIO(httpx.get(file["wav_url"]).content)).subtype)
 
 
 def test_unified_callback_body_is_the_status_answer(

@@ -8,6 +8,7 @@ dialect, ``bit_depth`` in the unified one, ``--bit-depth`` on the command line).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -93,6 +94,16 @@ class OutputOptions:
     def as_dict(self) -> dict[str, object]:
         """Only the fields that were asked for, for storing with a task."""
         return {k: v for k, v in vars(self).items() if v is not None}
+
+    def key(self) -> str:
+        """The format's identity: a track holds one live WAV per key.
+
+        Built from :meth:`as_dict` alone (compact JSON, sorted keys), so a field added to this
+        class takes part with no other change; ``""`` for the default format, the one every
+        vendor client asks for by sending no options.
+        """
+        asked = self.as_dict()
+        return json.dumps(asked, sort_keys=True, separators=(",", ":")) if asked else ""
 
 
 @dataclass(frozen=True)

@@ -255,7 +255,8 @@ class Conversion:
         return track.id
 
     async def _submit(self, track_id: str) -> tuple[str, bool]:
-        """The new task's id; or, when a live WAV of the track exists, that task's (409)."""
+        """The new task's id; or, when the track has a live WAV in the format asked for, that
+        task's (409)."""
         from wavforge.client import ApiError
 
         try:
@@ -268,7 +269,8 @@ class Conversion:
             return existing, True
 
     def _check_format(self, task: WavTask, reused: bool) -> None:
-        """A reused WAV must be in the format asked for; the track is held until it expires."""
+        """A reused WAV must be in the format asked for. A 409 names one in the same format,
+        except from a server of an earlier version, which held a track in one format only."""
         from wavforge.client import ClientError
 
         facts = task.analysis

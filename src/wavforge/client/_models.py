@@ -298,7 +298,7 @@ class WebhookSecret:
 @dataclass(frozen=True)
 class ListedTrack(Track):
     """A track as ``tracks()`` lists it: a ``Track`` (so ``convert`` takes it) plus its source
-    file and the WAV task that holds it, if any."""
+    file and its newest live WAV task, if any (a track holds one per output format)."""
 
     music_task_id: str | None = None
     source_name: str = ""

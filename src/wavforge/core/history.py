@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, func, or_, select
+from sqlalchemy.orm import aliased
 
 from wavforge.core.context import Context
 from wavforge.core.records import TrackRecord, WavRecord, source_link_expiry, track_record
@@ -25,7 +26,8 @@ _NOUNS: dict[ListedTable, str] = {Track: "track", WavTask: "WAV task"}
 
 @dataclass(frozen=True)
 class TrackListing:
-    """A track with what a person picks it by, and the WAV task that holds it, if any."""
+    """A track with what a person picks it by, and its newest live WAV task, if any (a track
+    holds one per output format; a listing shows a track once)."""
 
     track: TrackRecord
     source_name: str
@@ -70,8 +72,21 @@ def track(ctx: Context, account_id: str, track_id: str) -> TrackListing:
 def _track_query(account_id: str) -> Select:
     return (
         select(Track, WavTask.id, WavTask.status)
-        .outerjoin(WavTask, WavTask.live_track_id == Track.id)
+        .outerjoin(WavTask, WavTask.id == _newest_live_task())
         .where(Track.account_id == account_id, Track.deleted_at.is_(None))
+    )
+
+
+def _newest_live_task() -> ScalarSelect[str]:
+    """Joining every live task would repeat a track once per format it holds."""
+    live = aliased(WavTask)
+    return (
+        select(live.id)
+        .where(live.live_track_id == Track.id)
+        .order_by(live.created_at.desc(), live.id.desc())
+        .limit(1)
+        .correlate(Track)
+        .scalar_subquery()
     )
 
 

@@ -1,7 +1,8 @@
 """Accepting WAV conversions, whichever dialect asks: the rules live here once.
 
 - at least one of task id / audio id; both must belong together;
-- one live WAV record per track, enforced by a unique index so racing requests cannot both win;
+- one live WAV record per track and output format (the format as asked for, see
+  ``OutputOptions.key``), enforced by a unique index so racing requests cannot both win;
 - the conversion's credits are taken in the transaction that accepts it, and the account's
   unfinished tasks are counted in it too (the charge's row lock keeps that count honest);
 - a succeeded record whose file has expired no longer holds its track: it may be converted again.
@@ -54,7 +55,8 @@ def _track_query(by_audio: bool, by_task: bool) -> Select[Any]:
 
 _TRACK_BY = {(a, t): _track_query(a, t) for a in (True, False) for t in (True, False) if a or t}
 _LIVE_ON_TRACK = select(_TASKS.c.id, _TASKS.c.expires_at).where(
-    _TASKS.c.live_track_id == bindparam("track_id")
+    _TASKS.c.live_track_id == bindparam("track_id"),
+    _TASKS.c.format_key == bindparam("format_key"),
 )
 _RELEASE = update(_TASKS).where(_TASKS.c.id == bindparam("task")).values(live_track_id=None)
 # Counting stops at the limit: the quota only needs to know whether it is reached. It reads
@@ -86,8 +88,8 @@ def accept(ctx: Context, account_id: str, request: WavRequest, output: OutputOpt
     track = _resolve_track(ctx, account_id, request)
     try:
         record = _write(ctx, account_id, track, request, output)
-    except IntegrityError:
-        raise Conflict(data=_live_task_id(ctx, track.id)) from None
+    except IntegrityError:  # a racing submission took the track in this format first
+        raise Conflict(data=_live_task_id(ctx, track.id, output.key())) from None
     try:
         ctx.dispatch.convert(record.id)
     except Exception:
@@ -154,7 +156,7 @@ def _write(
     charge = ledger.Charge(account_id, task.id, cost)
     values = column_values(task)  # built before this writer's turn, which should be short
     with ctx.db.write_rows() as rows:
-        _claim_track(rows, track.id)
+        _claim_track(rows, track.id, task.format_key)
         charge.take(rows)
         _check_quota(rows, account_id, ctx.settings.max_unfinished)
         rows.run(_INSERT_TASK, values)
@@ -162,13 +164,14 @@ def _write(
     return wav_record(task, track, ctx.links)
 
 
-def _claim_track(rows: Rows, track_id: str) -> None:
-    """Refuse a track that has a live record; free it from one whose WAV has expired.
+def _claim_track(rows: Rows, track_id: str, format_key: str) -> None:
+    """Refuse a track that has a live record in this format; free it from one whose WAV has
+    expired. Other formats of the track are no concern of this request.
 
-    The release happens even before the purge has run. The unique index on ``live_track_id``
-    still decides between racing submissions.
+    The release happens even before the purge has run. The unique index on
+    ``(live_track_id, format_key)`` still decides between racing submissions.
     """
-    live = rows.first(_LIVE_ON_TRACK, {"track_id": track_id})
+    live = rows.first(_LIVE_ON_TRACK, {"track_id": track_id, "format_key": format_key})
     if live is None:
         return
     if live.expires_at is None or live.expires_at > clock.now():
@@ -193,6 +196,7 @@ def _new_task(
         account_id=account_id,
         track_id=track.id,
         live_track_id=track.id,
+        format_key=output.key(),
         dialect=request.dialect,
         callback_url=request.callback_url,
         options=output.as_dict(),
@@ -205,9 +209,9 @@ def _new_task(
     )
 
 
-def _live_task_id(ctx: Context, track_id: str) -> str | None:
+def _live_task_id(ctx: Context, track_id: str, format_key: str) -> str | None:
     with ctx.db.read_rows() as rows:
-        return rows.scalar(_LIVE_ON_TRACK, {"track_id": track_id})
+        return rows.scalar(_LIVE_ON_TRACK, {"track_id": track_id, "format_key": format_key})
 
 
 def get_wav(ctx: Context, account_id: str, task_id: str) -> WavRecord:

@@ -36,6 +36,7 @@ NAMING = {
 }
 
 ID = String(40)
+FORMAT_KEY_LENGTH = 300  # OutputOptions.key(): compact JSON of the options asked for
 
 
 class Base(DeclarativeBase):
@@ -132,8 +133,10 @@ class WavTask(Base):
     """One conversion; the row, not the queue, is the truth about it.
 
     ``live_track_id`` equals ``track_id`` while the record blocks a new conversion of its
-    track (pending, running, or succeeded and not expired) and is NULL otherwise; a unique
-    index on it makes "one live WAV per track" hold even for racing submissions.
+    track in its format (pending, running, or succeeded and not expired) and is NULL
+    otherwise. ``format_key`` is the requested format (``OutputOptions.key``, ``""`` for the
+    default); a unique index on both makes "one live WAV per track and format" hold even for
+    racing submissions.
     """
 
     __tablename__ = "wav_tasks"
@@ -141,12 +144,16 @@ class WavTask(Base):
         Index("ix_wav_tasks_status_lease", "status", "lease_expires_at"),
         # Each submission counts its account's unfinished tasks (the quota).
         Index("ix_wav_tasks_account_status", "account_id", "status"),
+        UniqueConstraint("live_track_id", "format_key", name="uq_wav_tasks_live_track_format"),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
     track_id: Mapped[str] = mapped_column(ForeignKey("tracks.id"), index=True)
-    live_track_id: Mapped[str | None] = mapped_column(ID, unique=True)
+    live_track_id: Mapped[str | None] = mapped_column(ID)
+    # The table has a server default of "" too (0009), for rows from before; not declared here,
+    # since the ORM would then read it back after every insert instead of batching inserts.
+    format_key: Mapped[str] = mapped_column(String(FORMAT_KEY_LENGTH), default="")
     dialect: Mapped[str] = mapped_column(String(20))
     callback_url: Mapped[str | None] = mapped_column(String(2048))
     options: Mapped[dict[str, object]] = mapped_column(JSON)
