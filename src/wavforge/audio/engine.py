@@ -61,8 +61,7 @@ def convert(
     src, dst = Path(src), Path(dst)
     job = plan(src, options, limits, dither_seed)
     spans = spans_for(src, job)
-    # Parts decoded in other processes are measured from the file afterwards (and the
-    # meter's thread must not exist when they are forked).
+    # Parts decoded in other processes are measured from the file afterwards.
     whole = len(spans) == 1
     meter = LoudnessMeter(job.output.sample_rate, job.layout) if loudness and whole else None
     tracker = Progress(progress, progress_interval, parts=len(spans))
@@ -74,16 +73,12 @@ def convert(
         rf64_threshold=limits.rf64_threshold_bytes,
         reserve_rf64=_might_need_rf64(job),
     )
-    try:
-        with writer:
-            parts = decode_spans(src, job, spans, writer, tracker, meter.add if meter else None)
-            total = _merge(parts)
-            _check_total(job, total)
-            measured = _loudness(meter, writer, job) if loudness else Loudness(None, None, None)
-            tracker.finish()
-    finally:
-        if meter is not None:
-            meter.close()
+    with writer:
+        parts = decode_spans(src, job, spans, writer, tracker, meter.add if meter else None)
+        total = _merge(parts)
+        _check_total(job, total)
+        measured = _loudness(meter, writer, job) if loudness else Loudness(None, None, None)
+        tracker.finish()
     try:
         digest = file_sha256(dst) if checksum else None
     except OSError:

@@ -7,15 +7,14 @@ from FFmpeg's own ``ebur128`` filter, run through PyAV, so they are the numbers
 ``ffmpeg -af ebur128=peak=true`` prints, not a re-implementation of the filters.
 
 The meter sees the samples exactly as they are written (after rounding, clamping and dither),
-in the conversion's one streaming pass. It runs on a thread of its own: libavfilter releases
-the GIL, so on a machine with a spare core measuring costs little wall time.
+in the conversion's one streaming pass; it costs about as much CPU as decoding an MP3, which
+is why the service can turn it off (``WAVFORGE_MEASURE_LOUDNESS``) and ``convert-file`` runs it
+only when asked.
 """
 
 from __future__ import annotations
 
 import math
-import queue
-import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -31,8 +30,6 @@ from wavforge.audio.samples import BATCH_FRAMES
 
 __all__ = ["Loudness", "LoudnessMeter", "measure_written"]
 
-# Batches waiting for the meter; bounded so a slow meter holds back the decoder, not memory.
-_QUEUE_BATCHES = 8
 _FORMATS = {np.dtype(np.int16): "s16", np.dtype(np.int32): "s32", np.dtype(np.float32): "flt"}
 _SILENCE_LUFS = -70.0  # ebur128 reports the absolute gate, -70 LUFS, for silence
 
@@ -47,28 +44,32 @@ class Loudness:
 
 
 class LoudnessMeter:
-    """Feed interleaved sample batches with :meth:`add`; :meth:`result` ends the measurement."""
+    """Feed interleaved sample batches with :meth:`add`; :meth:`result` ends the measurement.
+
+    It runs in the caller's thread. (A thread of its own would overlap it with decoding, since
+    libavfilter releases the GIL, but a conversion child near its memory limit can hang for
+    good in ``Thread.start``: CPython waits for a thread whose start-up failed.)
+    """
 
     def __init__(self, sample_rate: int, layout: str) -> None:
         self._rate, self._layout = sample_rate, layout
-        self._batches: queue.Queue[np.ndarray | None] = queue.Queue(_QUEUE_BATCHES)
-        self._error: BaseException | None = None
+        self._graph: av.filter.Graph | None = None
+        self._pts = 0
         self._metadata: dict[str, str] = {}
         self._true_peak = 0.0
-        self._thread = threading.Thread(target=self._run, name="wavforge-loudness", daemon=True)
-        self._thread.start()
 
     def add(self, samples: np.ndarray) -> None:
-        """Queue a (frames, channels) batch of the written samples; the meter copies nothing."""
-        if self._error is None:
-            self._batches.put(samples)
+        """Measure a (frames, channels) batch of the written samples."""
+        if self._graph is None:
+            self._graph = self._new_graph(samples.dtype)
+        self._graph.push(self._frame(samples))
+        self._drain(self._graph)
 
     def result(self) -> Loudness:
-        """Wait for the meter to see every batch and return what it measured."""
-        self._batches.put(None)
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
+        """End the measurement and return what it measured."""
+        if self._graph is not None:
+            self._graph.push(None)
+            self._drain(self._graph)
         integrated = float(self._metadata.get("lavfi.r128.I", "nan"))
         spread = float(self._metadata.get("lavfi.r128.LRA", "nan"))
         silent = not math.isfinite(integrated) or integrated <= _SILENCE_LUFS
@@ -78,33 +79,7 @@ class LoudnessMeter:
             true_peak_dbtp=_dbtp(self._true_peak),
         )
 
-    def close(self) -> None:
-        """Stop the thread without a result (the conversion failed)."""
-        if self._thread.is_alive():
-            self._error = self._error or RuntimeError("loudness measurement abandoned")
-            while self._thread.is_alive():
-                try:
-                    self._batches.put(None, timeout=0.1)
-                except queue.Full:
-                    continue
-                self._thread.join(0.1)
-
-    def _run(self) -> None:
-        graph: av.filter.Graph | None = None
-        try:
-            while (batch := self._batches.get()) is not None:
-                if self._error is not None:
-                    continue
-                graph = graph or self._graph(batch.dtype)
-                graph.push(self._frame(batch))
-                self._drain(graph)
-            if graph is not None and self._error is None:
-                graph.push(None)
-                self._drain(graph)
-        except BaseException as exc:  # handed to the caller of result()
-            self._error = exc
-
-    def _graph(self, dtype: np.dtype) -> av.filter.Graph:
+    def _new_graph(self, dtype: np.dtype) -> av.filter.Graph:
         graph = av.filter.Graph()
         source = graph.add_abuffer(
             format=_FORMATS[dtype],
@@ -117,7 +92,6 @@ class LoudnessMeter:
         source.link_to(meter)
         meter.link_to(sink)
         graph.configure()
-        self._pts = 0
         return graph
 
     def _frame(self, batch: np.ndarray) -> AudioFrame:
@@ -130,6 +104,7 @@ class LoudnessMeter:
         return frame
 
     def _drain(self, graph: av.filter.Graph) -> None:
+        """Take what the filter passed through; the newest frame carries the running figures."""
         last = None
         while True:
             try:
@@ -149,14 +124,10 @@ def measure_written(path: Path, offset: int, size: int, fmt: OutputFormat, layou
     """
     meter = LoudnessMeter(fmt.sample_rate, layout)
     step = BATCH_FRAMES * fmt.block_align
-    try:
-        with open(path, "rb") as wav:
-            wav.seek(offset)
-            for start in range(0, size, step):
-                meter.add(_samples(wav.read(min(step, size - start)), fmt))
-    except BaseException:
-        meter.close()
-        raise
+    with open(path, "rb") as wav:
+        wav.seek(offset)
+        for start in range(0, size, step):
+            meter.add(_samples(wav.read(min(step, size - start)), fmt))
     return meter.result()
 
 
