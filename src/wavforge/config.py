@@ -180,8 +180,9 @@ class Settings(BaseSettings):
     measure_loudness: bool = Field(
         default=True,
         description=(
-            "Measure loudness, loudness range and true peak in every conversion (costs "
-            "about as much CPU as decoding an MP3; false leaves those analysis fields null)."
+            "Measure loudness, loudness range and true peak in every conversion (about 1.4 s "
+            "of CPU per 10 minutes of stereo, more than decoding an MP3 takes; false leaves "
+            "those analysis fields null)."
         ),
     )
     convert_memory_bytes: Annotated[int, Field(ge=64 * 1024**2)] | None = Field(
