@@ -45,6 +45,28 @@ def test_convert_file_matches_ffmpeg(own_server: Server, tmp_path: Path) -> None
         assert reader.readframes(reader.getnframes()) == ffmpeg_s16(source)
 
 
+def test_convert_file_preset_dither_and_loudness(own_server: Server, tmp_path: Path) -> None:
+    """--json carries the loudness analysis; --preset makes CD audio; bad words exit 2."""
+    source = make_mp3(tmp_path / "in.mp3", 2.0, rate=48000)
+    target = tmp_path / "cd.wav"
+    args = ("convert-file", str(source), str(target), "--preset", "distribution", "--json")
+    facts = json.loads(wavforge(*args, env=own_server.env).stdout)["analysis"]
+    assert (facts["outputSampleRate"], facts["outputBitDepth"]) == (44100, 16)
+    assert facts["sourceLossy"] is True and facts["integratedLoudness"] < 0
+    with wave.open(str(target)) as reader:
+        assert (reader.getframerate(), reader.getsampwidth()) == (44100, 2)
+    plain = wavforge("convert-file", str(source), str(tmp_path / "p.wav"), env=own_server.env)
+    assert "LUFS" not in plain.stdout  # measured only when asked for
+    loud = ("convert-file", str(source), str(tmp_path / "l.wav"), "--loudness")
+    assert "LUFS" in wavforge(*loud, env=own_server.env).stdout
+    for bad in (["--dither", "rpdf"], ["--preset", "distribution", "--bit-depth", "24"]):
+        refused = wavforge(
+            "convert-file", str(source), str(tmp_path / "x.wav"), *bad,
+            env=own_server.env, check=False,
+        )  # fmt: skip
+        assert refused.returncode == 2 and refused.stderr.startswith("error: --")
+
+
 def test_convert_file_never_replaces_its_input_or_a_file_unasked(
     own_server: Server, tmp_path: Path
 ) -> None:
