@@ -24,14 +24,27 @@ RetrySchedule = Annotated[tuple[float, ...], NoDecode]
 _LIMITS = Limits()  # the engine's defaults are the service's defaults
 
 
+def default_data_dir() -> Path:
+    """The platform's per-user data folder: ``~/.local/share/wavforge`` on Linux (or under
+    ``$XDG_DATA_HOME``), ``~/Library/Application Support/wavforge`` on macOS, ``%LOCALAPPDATA%``
+    on Windows. A folder relative to where a command runs would give ``wavforge keys create``,
+    run from another terminal, a database of its own that the server never reads."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("wavforge", appauthor=False))
+
+
 class Settings(BaseSettings):
     """Every operator-facing setting; the README's settings table is checked against this class."""
 
     model_config = SettingsConfigDict(env_prefix="WAVFORGE_", extra="ignore", frozen=True)
 
     data_dir: Path = Field(
-        default=Path("./wavforge-data"),
-        description="Where the embedded database, queue and files live.",
+        default_factory=lambda: default_data_dir(),
+        description=(
+            "Where the embedded database, queue and files live (default: the platform's "
+            "per-user data folder, so every command finds the same service)."
+        ),
     )
     database_url: str | None = Field(
         default=None,

@@ -30,7 +30,7 @@ from wsgiref.simple_server import WSGIServer
 
 import uvicorn
 
-from wavforge import __version__
+from wavforge import __version__, presence
 from wavforge.config import Settings
 from wavforge.http.protocol import with_header_timeout
 from wavforge.observability import logs, metrics
@@ -46,7 +46,11 @@ BACKLOG = 2048  # uvicorn's own default
 
 
 def serve(settings: Settings, *, with_worker: bool) -> None:
-    """Run the API (and the worker, ``with_worker``) until SIGINT or SIGTERM."""
+    """Run the API (and the worker, ``with_worker``) until SIGINT or SIGTERM.
+
+    The port is taken before anything else starts, so a second ``serve`` on a port in use
+    fails at once, without having started a worker that would take tasks from the first.
+    """
     if settings.api_processes == 1:
         _serve_in_one_process(settings, with_worker=with_worker)
     else:
@@ -57,8 +61,21 @@ def _serve_in_one_process(settings: Settings, *, with_worker: bool) -> None:
     from wavforge.http.app import create_app
     from wavforge.runtime import build_runtime
 
+    listening = _taken_port(_listen_address(settings), settings)
     api = create_app(build_runtime(settings), with_worker=with_worker)
-    uvicorn.run(api, **_uvicorn_options(settings))
+    banner(settings)
+    with presence.running(settings):
+        uvicorn.Server(uvicorn.Config(api, **_uvicorn_options(settings))).run(sockets=[listening])
+
+
+def banner(settings: Settings) -> None:
+    """Where to go next, once, at start-up."""
+    url = settings.base_url
+    log.info(
+        "wavforge %s on %s: console %s/console, API docs %s/docs, data in %s; "
+        "make a key with: wavforge keys create --name you --credits 100",
+        __version__, url, url, url, settings.data_dir,
+    )  # fmt: skip
 
 
 def _serve_in_several(settings: Settings, *, with_worker: bool) -> None:
@@ -83,11 +100,10 @@ def _serve_in_several(settings: Settings, *, with_worker: bool) -> None:
         signal.signal(signum, lambda *_: asked_to_stop.set())
     for child in children:
         child.start()
-    log.info(
-        "wavforge %s serving on %s:%d with %d API processes",
-        __version__, settings.host, settings.port, settings.api_processes,
-    )  # fmt: skip
-    asked_to_stop.wait()
+    banner(settings)
+    log.info("%d API processes", settings.api_processes)
+    with presence.running(settings):
+        asked_to_stop.wait()
     for child in children:
         child.terminate()
     for child in children:
@@ -166,14 +182,23 @@ def _refuse_taken_port(address: Address, settings: Settings) -> None:
     (a stale wavforge, say), and the two would split the traffic; a plain bind fails on any
     socket there.
     """
+    _taken_port(address, settings).close()
+
+
+def _taken_port(address: Address, settings: Settings) -> socket.socket:
+    """The listening socket, bound and listening, or ``PortTaken``."""
     family, protocol, where = address
-    with socket.socket(family, socket.SOCK_STREAM, protocol) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(where)
-        except OSError as error:
-            where_text = f"{settings.host}:{settings.port}"
-            raise PortTaken(f"cannot listen on {where_text}: {error.strerror}") from None
+    # The protocol named, not 0: see _own_socket.
+    listening = socket.socket(family, socket.SOCK_STREAM, protocol)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind(where)
+        listening.listen(BACKLOG)
+    except OSError as error:
+        listening.close()
+        where_text = f"{settings.host}:{settings.port}"
+        raise PortTaken(f"cannot listen on {where_text}: {error.strerror}") from None
+    return listening
 
 
 def _prepare_shared_state(settings: Settings) -> None:

@@ -59,10 +59,58 @@ def _database() -> Database:
     from wavforge.db.database import Database
 
     settings = _settings()
+    fresh = _embedded_database(settings)
+    fresh = fresh if fresh is not None and not fresh.exists() else None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url)
     migrate.upgrade(db)
+    if fresh is not None:
+        # The classic trap: a key made in a database no server reads gets 401 everywhere.
+        console(stderr=True).print(
+            f"note: no database was here, so a new one was made at {fresh}; a server started "
+            "with another WAVFORGE_DATA_DIR will not see it (wavforge status tells)",
+            highlight=False,
+            soft_wrap=True,
+        )
     return db
+
+
+def _embedded_database(settings: Settings) -> Path | None:
+    """The SQLite file of the embedded default, or None for a database server."""
+    url = settings.resolved_database_url
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+
+
+@app.command()
+def status(as_json: JsonOption = False) -> None:
+    """Which data directory and database this command uses, and whether a server runs on it."""
+    from wavforge import presence
+
+    settings = _settings()
+    sqlite = _embedded_database(settings)
+    server = presence.find(settings.data_dir)
+    database = str(sqlite) if sqlite else _without_password(settings.resolved_database_url)
+    missing = sqlite is not None and not sqlite.exists()
+    if as_json:
+        facts = {
+            "data_dir": str(settings.data_dir),
+            "database": database,
+            "database_exists": None if sqlite is None else not missing,
+            "server": {"pid": server.pid, "url": server.url} if server else None,
+        }
+        print(json.dumps(facts))
+        return
+    print(f"data directory: {settings.data_dir}")
+    print(f"database:       {database}{' (not created yet)' if missing else ''}")
+    where = f"running at {server.url} (pid {server.pid})" if server else "none on this directory"
+    print(f"server:         {where}")
+
+
+def _without_password(url: str) -> str:
+    """A database URL fit to print: the password is replaced by ***."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 @app.command()

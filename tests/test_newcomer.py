@@ -1,0 +1,135 @@
+"""The first minutes, as a newcomer spends them: two terminals, two folders, one service.
+
+Nothing here sets ``WAVFORGE_DATA_DIR``: the commands must find each other through the
+per-user data folder (``$XDG_DATA_HOME/wavforge`` here), wherever they are run from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import free_port
+
+
+class Terminal:
+    """A shell's worth of environment: the user's, with no WAVFORGE_* setting at all."""
+
+    def __init__(self, home: Path, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("WAVFORGE_")}
+        self.env["XDG_DATA_HOME"] = str(home / ".local" / "share")
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "wavforge", *args],
+            cwd=self.folder,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=60,
+        )
+
+    def start(self, *args: str, log: Path) -> subprocess.Popen[bytes]:
+        with log.open("ab") as out:
+            return subprocess.Popen(
+                [sys.executable, "-m", "wavforge", *args],
+                cwd=self.folder,
+                env=self.env,
+                stdout=out,
+                stderr=out,
+            )
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the server exited"
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise AssertionError("the server did not start")
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Terminal, Path]]:
+    """``wavforge serve`` started in one folder; a second terminal in another."""
+    port = free_port()
+    first = Terminal(tmp_path, tmp_path / "projects" / "a")
+    log = tmp_path / "serve.log"
+    server = first.start("serve", "--port", str(port), log=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, server)
+        yield url, Terminal(tmp_path, tmp_path / "elsewhere" / "b"), log
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def test_a_key_made_in_another_folder_works_against_the_server(
+    served: tuple[str, Terminal, Path], tmp_path: Path
+) -> None:
+    url, second, _ = served
+    made = second.run("keys", "create", "--name", "me", "--credits", "3", "--json")
+    assert "new one was made" not in made.stderr  # the server's database, found
+    key = json.loads(made.stdout)["key"]
+    answer = httpx.get(
+        f"{url}/api/v1/generate/credit", headers={"Authorization": f"Bearer {key}"}, timeout=10
+    )
+    assert answer.status_code == 200 and answer.json()["data"] == 3
+    assert not list((tmp_path / "elsewhere").rglob("*.db"))  # nothing made where it ran
+
+
+def test_status_names_the_data_directory_and_the_running_server(
+    served: tuple[str, Terminal, Path], tmp_path: Path
+) -> None:
+    url, second, _ = served
+    facts = json.loads(second.run("status", "--json").stdout)
+    data = tmp_path / ".local" / "share" / "wavforge"
+    assert facts["data_dir"] == str(data)
+    assert facts["database"] == str(data / "wavforge.db") and facts["database_exists"] is True
+    assert facts["server"]["url"] == url
+    assert f"running at {url}" in second.run("status").stdout
+
+
+def test_the_banner_says_where_to_go(served: tuple[str, Terminal, Path]) -> None:
+    url, _, log = served
+    text = log.read_text()
+    assert f"console {url}/console" in text and "wavforge keys create" in text
+
+
+def test_a_command_that_makes_a_new_database_says_so(tmp_path: Path) -> None:
+    alone = Terminal(tmp_path, tmp_path / "c")
+    first = alone.run("keys", "list")
+    assert "new one was made" in first.stderr
+    assert "new one was made" not in alone.run("keys", "list").stderr
+    status = alone.run("status").stdout
+    assert "server:         none on this directory" in status
+
+
+def test_a_second_serve_on_a_taken_port_starts_nothing(
+    served: tuple[str, Terminal, Path], tmp_path: Path
+) -> None:
+    """It fails at the bind, before its worker (or its converter children) could start."""
+    url, second, _ = served
+    port = url.rsplit(":", 1)[1]
+    refused = second.run("serve", "--port", port, check=False)
+    assert refused.returncode == 1 and "cannot listen on" in refused.stderr
+    assert "wf-convert" not in refused.stderr and "console" not in refused.stderr
+    assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200  # the first one serves on
+    facts = json.loads(second.run("status", "--json").stdout)
+    assert facts["server"]["url"] == url  # and still owns its marker
