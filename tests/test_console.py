@@ -257,3 +257,28 @@ def test_fragments_refuse_what_the_api_refuses(server: Server, api: httpx.Client
     assert_envelope(api.post("/console/partials/tracks/no-such-track/convert"), 404)
     bad = api.post("/console/partials/tracks/x/convert", data={"output": "mp3"})
     assert "unknown output" in assert_envelope(bad, 400)["msg"]
+
+
+def test_the_api_reference_works_with_no_way_out(server: Server, page: Page) -> None:
+    """``/docs`` renders both dialects' operations with every request off this machine
+    refused, and ``/`` leads to the console."""
+    local = f"{server.url}/"
+    outside: list[str] = []
+
+    def only_local(route: Any) -> None:
+        url = route.request.url
+        if url.startswith(local):
+            route.continue_()
+        else:
+            outside.append(url)
+            route.abort()
+
+    page.route("**/*", only_local)
+    page.goto(f"{server.url}/docs")
+    expect(page.get_by_text("/api/v1/wav/generate").first).to_be_visible(timeout=15_000)
+    expect(page.get_by_text("/api/generate/submit").first).to_be_visible()
+    assert outside == []
+    page.goto(server.url)
+    assert page.url == f"{server.url}/console"
+    home = httpx.get(server.url, follow_redirects=False)
+    assert home.status_code == 307 and home.headers["location"] == "/console"

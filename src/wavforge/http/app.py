@@ -56,6 +56,8 @@ def create_app(runtime: Runtime, *, with_worker: bool = True) -> FastAPI:
             "unified dialect under /api/generate."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served by the console from vendored files (works offline)
+        redoc_url=None,
     )
     app.state.context = runtime.context
     errors.install(app)
