@@ -201,6 +201,33 @@ def test_a_hostile_request_id_is_replaced(server: Server, sent: str | bytes) -> 
     assert again.headers["x-request-id"] != response.headers["x-request-id"]
 
 
+def test_every_request_has_an_access_line_with_its_key_id(server: Server) -> None:
+    """Method, path, status, milliseconds and the key's id; never the key, never a query."""
+    made = server.create_key(credits=1)
+    headers = {"Authorization": f"Bearer {made['key']}", "X-Request-ID": secrets.token_hex(8)}
+    answer = httpx.get(f"{server.url}/api/v1/generate/credit?x=secret-query", headers=headers)
+    assert answer.status_code == 200
+    (line,) = wait_until(
+        lambda: lines_of_request(server_log(server), headers["X-Request-ID"], "wavforge.access")
+    )
+    assert re.fullmatch(
+        rf"GET /api/v1/generate/credit 200 \d+\.\d ms key_id={made['key_id']}", line["message"]
+    )
+    assert made["key"] not in server_log(server).read_text()
+    refused = httpx.get(f"{server.url}/api/v1/generate/credit", headers={"X-Request-ID": "r-1"})
+    (line,) = wait_until(lambda: lines_of_request(server_log(server), "r-1", "wavforge.access"))
+    assert line["message"].startswith("GET /api/v1/generate/credit 401 ")
+    assert line["message"].endswith("key_id=-") and refused.status_code == 401
+
+
+def test_logs_are_text_at_a_terminal_and_json_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert isinstance(logs.make_formatter("auto"), logs.JsonFormatter)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert isinstance(logs.make_formatter("auto"), logs.TextFormatter)
+    assert isinstance(logs.make_formatter("json"), logs.JsonFormatter)
+
+
 def test_refusals_carry_a_request_id_too(server: Server) -> None:
     """Even the 413 the body limit sends before any route runs."""
     too_big = b"{" + b" " * (1024 * 1024 + 1) + b"}"

@@ -212,9 +212,16 @@ class Settings(BaseSettings):
         default=30.0,
         description="On SIGTERM, how long running conversions may finish before being handed back.",
     )
-    log_format: Literal["json", "text"] = Field(
-        default="json",
-        description="Log lines as JSON objects, one per line (`json`), or `text` for a terminal.",
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto",
+        description=(
+            "Log lines as JSON objects, one per line (`json`), or `text` for a person; `auto`: "
+            "text when the log goes to a terminal, JSON otherwise."
+        ),
+    )
+    access_log: bool = Field(
+        default=True,
+        description="One log line per HTTP request: method, path, status, milliseconds, key id.",
     )
     metrics_token: Annotated[SecretStr, Field(min_length=16)] | None = Field(
         default=None,

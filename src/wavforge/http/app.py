@@ -25,7 +25,10 @@ class _ObservedApp(FastAPI):
     carries ``X-Request-ID``, and a crash is logged with the id of its request."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return RequestObserver(super().build_middleware_stack(), self.router.routes)
+        settings = self.state.context.settings
+        return RequestObserver(
+            super().build_middleware_stack(), self.router.routes, log_requests=settings.access_log
+        )
 
 
 def create_app(runtime: Runtime, *, with_worker: bool = True) -> FastAPI:

@@ -81,6 +81,7 @@ async def get_principal(request: Request) -> Principal:
         raise Unauthorized()
     context = context_of(request)
     principal = await db_call(context, accounts.authenticate, context.db, key.strip())
+    request.state.key_id = principal.key_id  # for the access log line
     note_profile(request, principal.profile)  # before the rate limit: its 430 is numbered too
     if accounts.use_is_unrecorded(principal):  # about once a minute per key: a write
         await _note_use(context, principal)

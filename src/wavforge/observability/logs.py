@@ -15,13 +15,14 @@ import json
 import logging
 import logging.config
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-LogFormat = Literal["json", "text"]
+LogFormat = Literal["auto", "json", "text"]
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("wavforge_request_id", default=None)
 # Loggers uvicorn configures for itself; ours take their lines instead.
@@ -106,11 +107,14 @@ class TextFormatter(logging.Formatter):
 
 
 def make_formatter(kind: LogFormat = "json", **_uvicorn: object) -> logging.Formatter:
-    """The formatter factory the logging configuration names.
+    """The formatter factory the logging configuration names; ``auto`` is text for a person
+    at a terminal and JSON for a log collector.
 
     uvicorn may add its own options (``use_colors``) to the formatters it finds; they are
     ignored here.
     """
+    if kind == "auto":
+        kind = "text" if sys.stderr.isatty() else "json"
     return JsonFormatter() if kind == "json" else TextFormatter()
 
 
