@@ -133,3 +133,21 @@ def test_a_second_serve_on_a_taken_port_starts_nothing(
     assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200  # the first one serves on
     facts = json.loads(second.run("status", "--json").stdout)
     assert facts["server"]["url"] == url  # and still owns its marker
+
+
+def test_a_key_without_credits_says_how_to_grant_them(tmp_path: Path) -> None:
+    """The first conversion would be refused (a 429 that HTTP clients read as "slow down")."""
+    alone = Terminal(tmp_path, tmp_path / "e")
+    made = alone.run("keys", "create", "--name", "broke", "--json")
+    account = json.loads(made.stdout)["account_id"]
+    assert "0 credits" in made.stderr and f"wavforge credits grant {account} 100" in made.stderr
+    funded = alone.run("keys", "create", "--name", "rich", "--credits", "5")
+    assert "0 credits" not in funded.stderr
+
+
+def test_piped_key_lists_carry_whole_ids(tmp_path: Path) -> None:
+    alone = Terminal(tmp_path, tmp_path / "f")
+    made = json.loads(alone.run("keys", "create", "--name", "x", "--json").stdout)
+    header, row = alone.run("keys", "list").stdout.splitlines()
+    assert header.split("\t")[0] == "key id"
+    assert row.split("\t")[:1] == [made["key_id"]] and made["account_id"] in row.split("\t")

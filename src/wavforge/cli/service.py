@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -150,7 +151,14 @@ def worker() -> None:
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option(help="Who the account is for.")],
-    credits: Annotated[int, typer.Option(min=0, help="Starting credit balance.")] = 0,
+    credits: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Starting credit balance; with 0 (the default) every conversion is refused "
+            "until credits are granted.",
+        ),
+    ] = 0,
     admin: Annotated[bool, typer.Option("--admin", help="May use the admin API.")] = False,
     profile: Annotated[
         str | None,
@@ -171,6 +179,15 @@ def keys_create(
         _database(), name, credits=credits, admin=admin, profile=profile
     )
     _show_issued(issued, as_json, credits=credits, profile=issued.profile)
+    if credits == 0:
+        # The trap: the first conversion then answers "insufficient credits" (429 in the
+        # default profile), which generic HTTP clients read as "slow down".
+        console(stderr=True).print(
+            f"note: this account has 0 credits, so conversions are refused until you run: "
+            f"wavforge credits grant {issued.account_id} 100",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _show_issued(issued: IssuedKey, as_json: bool, **extra: Any) -> None:
@@ -199,9 +216,9 @@ def keys_list(as_json: JsonOption = False) -> None:
     if as_json:
         print(json.dumps([_key_json(row) for row in rows]))
         return
-    table = Table("key id", "prefix", "name", "account", "credits", "admin", "last used", "state")
-    for row in rows:
-        table.add_row(
+    header = ("key id", "prefix", "name", "account", "credits", "admin", "last used", "state")
+    lines = [
+        (
             row.key_id,
             row.prefix + "…",
             row.name,
@@ -211,6 +228,16 @@ def keys_list(as_json: JsonOption = False) -> None:
             _when(row.last_used_at),
             "revoked" if row.revoked_at else "active",
         )
+        for row in rows
+    ]
+    if not sys.stdout.isatty():  # piped: tab-separated, whole, for grep and cut
+        print("\n".join("\t".join(line) for line in (header, *lines)))
+        return
+    table = Table(*header)
+    for column in (table.columns[0], table.columns[3]):
+        column.no_wrap, column.min_width = True, 24  # ids are copied whole, never cut
+    for line in lines:
+        table.add_row(*line)
     console().print(table)
 
 
