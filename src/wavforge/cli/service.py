@@ -116,13 +116,13 @@ def _without_password(url: str) -> str:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Listen address [default: 127.0.0.1].")] = None,
-    port: Annotated[int | None, typer.Option(help="Listen port [default: 8000].")] = None,
+    host: Annotated[str | None, typer.Option(help="Listen address (default: 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (default: 8000).")] = None,
     no_worker: Annotated[
         bool, typer.Option("--no-worker", help="API only; convert elsewhere.")
     ] = False,
     processes: Annotated[
-        int | None, typer.Option(min=1, max=64, help="API processes [default: 1].")
+        int | None, typer.Option(min=1, max=64, help="API processes (default: 1).")
     ] = None,
 ) -> None:
     """Run the API, with an embedded worker unless --no-worker."""
@@ -418,7 +418,7 @@ def convert_file(
     source: Annotated[Path, typer.Argument(help="An audio file.", exists=True, dir_okay=False)],
     target: Annotated[Path, typer.Argument(help="Where to write the WAV.")],
     bit_depth: Annotated[
-        int | None, typer.Option("--bit-depth", help="16, 24 or 32 [default: as the source].")
+        int | None, typer.Option("--bit-depth", help="16, 24 or 32 (default: as the source).")
     ] = None,
     as_float: Annotated[bool, typer.Option("--float", help="32-bit float samples.")] = False,
     sample_rate: Annotated[
@@ -427,7 +427,7 @@ def convert_file(
     dither: Annotated[
         str | None,
         typer.Option(
-            "--dither", help="tpdf: triangular dither where bits are dropped [default: none]."
+            "--dither", help="tpdf: triangular dither where bits are dropped (default: none)."
         ),
     ] = None,
     preset: Annotated[
