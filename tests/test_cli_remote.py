@@ -123,6 +123,12 @@ def test_import_then_convert_by_id(
     )
     assert imported["ok"] and imported["title"] == "Song Title" and imported["error"] is None
     track_id, music_id = imported["track_id"], imported["task_id"]
+    [named] = json.loads(
+        wavforge("import", str(mp3), "--title", "My Take", "--json", env=env).stdout
+    )
+    assert named["title"] == "My Take"
+    two = wavforge("import", str(mp3), str(mp3), "--title", "x", env=env, check=False)
+    assert two.returncode == 2 and "--title" in two.stderr
 
     [first] = json.loads(
         wavforge("convert", track_id, "--out", str(tmp_path), "--json", env=env).stdout

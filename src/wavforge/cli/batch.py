@@ -162,12 +162,14 @@ async def bounded(work: Sequence[Callable[[], Awaitable[T]]], parallel: int) -> 
     return list(await asyncio.gather(*(one(run) for run in work)))
 
 
-async def import_one(wf: AsyncClient, path: Path, tags: str, prompt: str) -> Outcome:
+async def import_one(
+    wf: AsyncClient, path: Path, tags: str, prompt: str, title: str | None = None
+) -> Outcome:
     from wavforge.client import ClientError
 
     outcome = Outcome(str(path), file=str(path))
     try:
-        music = await wf.import_files([path], tags=tags, prompt=prompt)
+        music = await wf.import_files([path], title=title, tags=tags, prompt=prompt)
     except (ClientError, OSError) as error:
         return outcome.fail(error)
     track = music.tracks[0]

@@ -57,6 +57,10 @@ def import_(
     ],
     key: KeyOption,
     url: UrlOption = DEFAULT_URL,
+    title: Annotated[
+        str | None,
+        typer.Option(help="Title of the track (default: the file's tag, else its name)."),
+    ] = None,
     tags: Annotated[str, typer.Option(help="Tags for every track.")] = "",
     prompt: Annotated[str, typer.Option(help="Prompt text for every track.")] = "",
     parallel: ParallelOption = 4,
@@ -65,8 +69,13 @@ def import_(
     """Upload audio files to a server as tracks (one import each); print their track ids."""
     from wavforge.cli import batch
 
+    if title is not None and len(files) > 1:
+        raise typer.BadParameter("one title names one file", param_hint="--title")
+
     def work(wf: AsyncClient) -> Awaitable[list[Outcome]]:
-        uploads = [functools.partial(batch.import_one, wf, path, tags, prompt) for path in files]
+        uploads = [
+            functools.partial(batch.import_one, wf, path, tags, prompt, title) for path in files
+        ]
         return batch.bounded(uploads, parallel)
 
     outcomes = _session(url, key, work)
