@@ -107,6 +107,31 @@ def status(as_json: JsonOption = False) -> None:
     print(f"server:         {where}")
 
 
+@app.command()
+def backup(
+    target: Annotated[Path, typer.Argument(help="A new or empty folder.", show_default=False)],
+    as_json: JsonOption = False,
+) -> None:
+    """Copy the embedded database and files, consistently, while the server runs.
+
+    The copy is a data directory: `WAVFORGE_DATA_DIR=TARGET wavforge serve` restores it.
+    """
+    from wavforge.backup import BackupRefused, back_up
+
+    try:
+        made = back_up(_settings(), target)
+    except BackupRefused as refused:
+        fail(str(refused))
+    if as_json:
+        print(json.dumps({**dataclasses.asdict(made), "target": str(made.target)}))
+        return
+    print(
+        f"backed up to {made.target}: database {made.database_bytes:,} bytes, "
+        f"{made.files} files ({made.file_bytes:,} bytes); restore with "
+        f"WAVFORGE_DATA_DIR={made.target} wavforge serve"
+    )
+
+
 def _without_password(url: str) -> str:
     """A database URL fit to print: the password is replaced by ***."""
     from sqlalchemy.engine import make_url
