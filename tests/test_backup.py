@@ -1,4 +1,5 @@
-"""Backing up the embedded mode while it runs, and restoring it: every record and file back."""
+"""Backing up the embedded mode while it runs and restoring it, and moving it to scale-out:
+every record and file arrives."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import httpx
 
 from conftest import Server, free_port, import_file, wait_for_wav, wavforge
+from deployments import S3Emulator, modes
 
 
 def test_a_running_server_is_backed_up_and_restored_whole(tmp_path: Path, mp3: Path) -> None:
@@ -55,3 +57,52 @@ def test_a_backup_refuses_what_it_cannot_copy_faithfully(tmp_path: Path) -> None
     served = wavforge("backup", str(tmp_path / "x"), env=remote, check=False)
     assert served.returncode == 1 and "pg_dump" in served.stderr
     assert (busy / "mine.txt").read_text() == "keep" and not (tmp_path / "x").exists()
+
+
+def test_the_embedded_mode_moves_to_postgresql_and_s3_whole(
+    tmp_path: Path, mp3: Path, s3_emulator: S3Emulator
+) -> None:
+    embedded = Server(data_dir=tmp_path / "live", port=free_port()).start()
+    try:
+        key = embedded.create_key(credits=5)["key"]
+        with embedded.client(key) as api:
+            track = import_file(api, mp3)["tracks"][0]["id"]
+            task_id = api.post("/api/generate/submit", json={
+                "model": "convert-to-wav", "input": {"audio_id": track}
+            }).json()["data"]["task_id"]  # fmt: skip
+            wav = httpx.get(wait_for_wav(api, task_id)["response"]["audioWavUrl"]).content
+            ledger = api.get("/api/v1/account/ledger").json()["data"]
+    finally:
+        embedded.stop()
+
+    for made in modes("scaleout", s3_emulator):
+        target = made.deployment()
+        url, storage = (target.env.pop(f"WAVFORGE_{n}_URL") for n in ("DATABASE", "STORAGE"))
+        env = {**embedded.env, **target.env}
+        moved = wavforge(
+            "migrate-to", "--database-url", url, "--storage-url", storage, "--json", env=env
+        )  # fmt: skip
+        facts = json.loads(moved.stdout)
+        assert facts["files"] == 2 and facts["rows"]["accounts"] == 1
+        again = wavforge("migrate-to", "--database-url", url, "--storage-url", storage, env=env,
+                         check=False)  # fmt: skip
+        assert again.returncode == 1 and "already holds accounts" in again.stderr
+
+        target.env.update(WAVFORGE_DATABASE_URL=url, WAVFORGE_STORAGE_URL=storage)
+        scaled = Server(data_dir=tmp_path / "scale", port=free_port(), deployment=target).start()
+        try:
+            with scaled.client(key) as api:
+                assert api.get("/api/v1/generate/credit").json()["data"] == 4
+                done = wait_for_wav(api, task_id)
+                assert httpx.get(done["response"]["audioWavUrl"]).content == wav
+                assert api.get("/api/v1/account/ledger").json()["data"] == ledger
+                # New rows continue the copied ones' ids: a 24-bit WAV is charged and made.
+                deeper = api.post("/api/generate/submit", json={
+                    "model": "convert-to-wav", "input": {"audio_id": track, "bit_depth": 24}
+                })  # fmt: skip
+                assert wait_for_wav(api, deeper.json()["data"]["task_id"])["successFlag"] == (
+                    "SUCCESS"
+                )
+                assert api.get("/api/v1/generate/credit").json()["data"] == 3
+        finally:
+            scaled.stop()

@@ -132,6 +132,39 @@ def backup(
     )
 
 
+@app.command("migrate-to")
+def migrate_to(
+    database_url: Annotated[
+        str, typer.Option(help="The PostgreSQL database to move into (empty or new).")
+    ],
+    storage_url: Annotated[
+        str, typer.Option(help="Where the files go: s3://bucket/prefix (or file:///path).")
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Move the embedded mode (SQLite and local files) to a database server and S3.
+
+    Stop the server first. Nothing here is deleted; start the scale-out mode with the same
+    URLs once it is done (and WAVFORGE_S3_ENDPOINT_URL, credentials, as for the server).
+    """
+    from wavforge import presence
+    from wavforge.relocation import RelocationRefused, relocate
+
+    source = _settings()
+    target = _settings(database_url=database_url, storage_url=storage_url)
+    if presence.find(source.data_dir) is not None:
+        fail("a server is running on this data directory: stop it first")
+    report = (lambda _: None) if as_json else print
+    try:
+        moved = relocate(source, target, report)
+    except RelocationRefused as refused:
+        fail(str(refused))
+    if as_json:
+        print(json.dumps(dataclasses.asdict(moved)))
+    else:
+        print(f"moved {sum(moved.rows.values())} rows and {moved.files} files")
+
+
 def _without_password(url: str) -> str:
     """A database URL fit to print: the password is replaced by ***."""
     from sqlalchemy.engine import make_url
