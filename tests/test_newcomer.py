@@ -151,3 +151,14 @@ def test_piped_key_lists_carry_whole_ids(tmp_path: Path) -> None:
     header, row = alone.run("keys", "list").stdout.splitlines()
     assert header.split("\t")[0] == "key id"
     assert row.split("\t")[:1] == [made["key_id"]] and made["account_id"] in row.split("\t")
+
+
+def test_a_test_file_for_a_machine_with_no_music(tmp_path: Path) -> None:
+    alone = Terminal(tmp_path, tmp_path / "g")
+    alone.run("test-file", "song.mp3", "--seconds", "3")
+    converted = alone.run("convert-file", "song.mp3", "song.wav", "--json")
+    facts = json.loads(converted.stdout)["analysis"]
+    assert (facts["sourceCodec"], facts["frames"], facts["outputChannels"]) == ("mp3", 3 * 44100, 2)
+    assert facts["peakDbfs"] > -12  # audible, not silence
+    again = alone.run("test-file", "song.mp3", check=False)
+    assert again.returncode == 2 and "--force" in again.stderr

@@ -107,6 +107,21 @@ def status(as_json: JsonOption = False) -> None:
     print(f"server:         {where}")
 
 
+@app.command("test-file")
+def test_file(
+    target: Annotated[Path, typer.Argument(help="Where to write the MP3.", show_default=False)],
+    seconds: Annotated[float, typer.Option(min=1, max=600, help="Length.")] = 10.0,
+    force: Annotated[bool, typer.Option("--force", help="Replace TARGET if it exists.")] = False,
+) -> None:
+    """Write a short stereo MP3 (a chord) to try the service with, when no music is at hand."""
+    from wavforge.audio.examples import write_chord_mp3
+
+    if target.exists() and not force:
+        fail(f"{target}: exists; pass --force to replace it", code=2)
+    write_chord_mp3(target, seconds)
+    print(f"{target}: {seconds:g} s of MP3, ready to import")
+
+
 @app.command()
 def backup(
     target: Annotated[Path, typer.Argument(help="A new or empty folder.", show_default=False)],
