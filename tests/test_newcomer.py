@@ -162,3 +162,18 @@ def test_a_test_file_for_a_machine_with_no_music(tmp_path: Path) -> None:
     assert facts["peakDbfs"] > -12  # audible, not silence
     again = alone.run("test-file", "song.mp3", check=False)
     assert again.returncode == 2 and "--force" in again.stderr
+
+
+def test_ids_may_be_given_by_an_unambiguous_start(tmp_path: Path) -> None:
+    alone = Terminal(tmp_path, tmp_path / "h")
+    made = json.loads(alone.run("keys", "create", "--name", "x", "--json").stdout)
+    other = json.loads(alone.run("keys", "create", "--name", "y", "--json").stdout)
+    account = made["account_id"]
+    granted = alone.run("credits", "grant", account[:12], "7", "--json").stdout
+    assert json.loads(granted) == {"account_id": account, "balance": 7}
+    assert alone.run("keys", "revoke", made["key_id"][:14]).stdout.strip() == (
+        f"revoked {made['key_id']}"
+    )
+    ambiguous = alone.run("keys", "reset", "key_", check=False)
+    assert ambiguous.returncode == 2 and "several key ids" in ambiguous.stderr
+    assert other["key_id"] in ambiguous.stderr

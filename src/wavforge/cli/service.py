@@ -333,28 +333,53 @@ def _when(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
 
+def _account_id(db: Database, given: str) -> str:
+    from wavforge.core import accounts
+
+    return _whole_id(given, [row.account_id for row in accounts.list_keys(db)], "account")
+
+
+def _whole_id(given: str, known: list[str], kind: str) -> str:
+    """An id, or an unambiguous start of one (as ``git`` takes commits); else the id as given,
+    for the command's own "no such" answer."""
+    if given in known:
+        return given
+    matches = sorted({whole for whole in known if whole.startswith(given)})
+    if len(matches) > 1 and given:
+        fail(f"{given!r} is the start of several {kind} ids: {', '.join(matches[:5])}", code=2)
+    return matches[0] if matches and given else given
+
+
 @keys_app.command("revoke")
 def keys_revoke(
-    key_id: Annotated[str, typer.Argument(help="The key id (see `keys list`).")],
+    key_id: Annotated[
+        str, typer.Argument(help="The key id, or enough of its start (see `keys list`).")
+    ],
 ) -> None:
     """Revoke a key at once."""
     from wavforge.core import accounts
 
+    db = _database()
+    key_id = _whole_id(key_id, [row.key_id for row in accounts.list_keys(db)], "key")
     with _domain_errors():
-        accounts.revoke_key(_database(), key_id)
+        accounts.revoke_key(db, key_id)
     console().print(f"revoked {key_id}")
 
 
 @keys_app.command("reset")
 def keys_reset(
-    key_id: Annotated[str, typer.Argument(help="The key id (see `keys list`).")],
+    key_id: Annotated[
+        str, typer.Argument(help="The key id, or enough of its start (see `keys list`).")
+    ],
     as_json: JsonOption = False,
 ) -> None:
     """Revoke a key and print its replacement."""
     from wavforge.core import accounts
 
+    db = _database()
+    key_id = _whole_id(key_id, [row.key_id for row in accounts.list_keys(db)], "key")
     with _domain_errors():
-        issued = accounts.reset_key(_database(), key_id)
+        issued = accounts.reset_key(db, key_id)
     _show_issued(issued, as_json)
 
 
@@ -366,8 +391,10 @@ def keys_rotate_secret(
     """Replace an account's webhook signing secret; the old one also signs for 24 hours."""
     from wavforge.core import accounts
 
+    db = _database()
+    account_id = _account_id(db, account_id)
     with _domain_errors():
-        rotated = accounts.rotate_webhook_secret(_database(), account_id)
+        rotated = accounts.rotate_webhook_secret(db, account_id)
     until = rotated.previous_valid_until.strftime("%Y-%m-%d %H:%M:%S")
     if as_json:
         print(json.dumps({"webhook_secret": rotated.webhook_secret, "previous_valid_until": until}))
@@ -382,7 +409,9 @@ app.add_typer(credits_app, name="credits")
 
 @credits_app.command("grant")
 def credits_grant(
-    account_id: Annotated[str, typer.Argument(help="The account (see `keys list`).")],
+    account_id: Annotated[
+        str, typer.Argument(help="The account id, or enough of its start (see `keys list`).")
+    ],
     amount: Annotated[
         int, typer.Argument(help="Credits to add; negative (after `--`) takes them away.")
     ],
@@ -392,8 +421,10 @@ def credits_grant(
     """Add credits to an account (a ledger entry); the balance never goes below zero."""
     from wavforge.core import ledger
 
+    db = _database()
+    account_id = _account_id(db, account_id)
     with _domain_errors():
-        balance = ledger.grant(_database(), account_id, amount, note)
+        balance = ledger.grant(db, account_id, amount, note)
     if as_json:
         print(json.dumps({"account_id": account_id, "balance": balance}))
         return
@@ -402,7 +433,9 @@ def credits_grant(
 
 @credits_app.command("ledger")
 def credits_ledger(
-    account_id: Annotated[str, typer.Argument(help="The account (see `keys list`).")],
+    account_id: Annotated[
+        str, typer.Argument(help="The account id, or enough of its start (see `keys list`).")
+    ],
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="Newest entries to show.")] = 50,
     as_json: JsonOption = False,
 ) -> None:
@@ -411,7 +444,9 @@ def credits_ledger(
 
     from wavforge.core import ledger
 
-    entries = ledger.entries(_database(), account_id, limit)
+    db = _database()
+    account_id = _account_id(db, account_id)
+    entries = ledger.entries(db, account_id, limit)
     if as_json:
         print(json.dumps([_entry_json(entry) for entry in entries]))
         return
