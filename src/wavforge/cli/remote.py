@@ -309,12 +309,21 @@ def _reporter(labels: Sequence[str], quiet: bool) -> Iterator[_Bars]:
     if quiet or not screen.is_terminal:
         yield _Bars(None, labels)
         return
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
         TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),  # estimated from the progress so far
         TextColumn("{task.fields[stage]}"),
     )
     with Progress(*columns, console=screen) as progress:
