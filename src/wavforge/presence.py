@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from wavforge.audio.processes import alive
 from wavforge.config import Settings
 
 __all__ = ["RunningServer", "find", "running"]
@@ -44,7 +45,7 @@ def running(settings: Settings) -> Iterator[None]:
 def find(data_dir: Path) -> RunningServer | None:
     """The server that says it runs on ``data_dir``, if its process is still alive."""
     found = _read(data_dir / FILE_NAME)
-    if found is None or not _alive(found.pid):
+    if found is None or not alive(found.pid):
         return None
     return found
 
@@ -55,13 +56,3 @@ def _read(path: Path) -> RunningServer | None:
         return RunningServer(int(data["pid"]), str(data["url"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: alive
-    return True

@@ -1,5 +1,6 @@
 """Small process helpers shared by the conversion child (``isolation``) and its decoders
-(``segments``)."""
+(``segments``), and by whatever must tell whether a process recorded in a file still lives
+(stale S3 copies, the server marker)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import os
 import signal
 import sys
 
-__all__ = ["die_with_parent", "signal_name"]
+__all__ = ["alive", "die_with_parent", "signal_name"]
 
 log = logging.getLogger(__name__)
 
@@ -38,3 +39,14 @@ def signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return str(number)
+
+
+def alive(pid: int) -> bool:
+    """Whether a process with this id exists (another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

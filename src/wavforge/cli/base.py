@@ -15,6 +15,17 @@ app = typer.Typer(
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+# Output options shared by convert-file and convert (the rules are OutputOptions.parse's).
+DitherOption = Annotated[
+    str | None,
+    typer.Option(
+        "--dither", help="tpdf: triangular dither where bits are dropped (default: none)."
+    ),
+]
+PresetOption = Annotated[
+    str | None,
+    typer.Option("--preset", help="distribution: 44.1 kHz, 16-bit, TPDF dither, soxr resampling."),
+]
 
 # Exit codes of every command (README, "Command line").
 EXIT_FAILED = 1  # the command ran and something it was asked to do failed

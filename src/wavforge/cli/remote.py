@@ -18,7 +18,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from wavforge.cli.base import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, app, console, fail
+from wavforge.cli.base import (
+    EXIT_FAILED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    DitherOption,
+    PresetOption,
+    app,
+    console,
+    fail,
+)
 
 if TYPE_CHECKING:  # imported where used: httpx and rich are slow to import
     from rich.progress import Progress, TaskID
@@ -116,16 +125,8 @@ def convert(
         int | None,
         typer.Option("--sample-rate", min=8000, max=192000, help="Resample to this rate in Hz."),
     ] = None,
-    dither: Annotated[
-        str | None,
-        typer.Option("--dither", help="tpdf: triangular dither where bits are dropped."),
-    ] = None,
-    preset: Annotated[
-        str | None,
-        typer.Option(
-            "--preset", help="distribution: 44.1 kHz, 16-bit, TPDF dither, soxr resampling."
-        ),
-    ] = None,
+    dither: DitherOption = None,
+    preset: PresetOption = None,
     timeout: Annotated[
         float, typer.Option(min=1, help="Seconds to wait for each conversion.")
     ] = 3600,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from wavforge.cli.base import JsonOption, app, console, fail
+from wavforge.cli.base import DitherOption, JsonOption, PresetOption, app, console, fail
 from wavforge.profiles import PROFILES
 
 if TYPE_CHECKING:  # imported where used: `convert-file` should start in a blink
@@ -532,18 +532,8 @@ def convert_file(
     sample_rate: Annotated[
         int | None, typer.Option("--sample-rate", help="Resample to this rate in Hz.")
     ] = None,
-    dither: Annotated[
-        str | None,
-        typer.Option(
-            "--dither", help="tpdf: triangular dither where bits are dropped (default: none)."
-        ),
-    ] = None,
-    preset: Annotated[
-        str | None,
-        typer.Option(
-            "--preset", help="distribution: 44.1 kHz, 16-bit, TPDF dither, soxr resampling."
-        ),
-    ] = None,
+    dither: DitherOption = None,
+    preset: PresetOption = None,
     loudness: Annotated[
         bool | None,
         typer.Option(

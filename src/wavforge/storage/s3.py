@@ -24,6 +24,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from wavforge.audio.processes import alive
 from wavforge.storage.base import Storage, StorageError, StorageMissing, checked_key
 
 CHUNK = 256 * 1024
@@ -163,15 +164,5 @@ def _discard_dead_copies(scratch: Path) -> None:
     machine that were killed mid-task."""
     for copy in scratch.glob(f"{COPY_PREFIX}*"):  # boto3 adds its own suffix while writing
         pid = copy.name.removeprefix(COPY_PREFIX).split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not alive(int(pid)):
             copy.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
