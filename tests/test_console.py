@@ -174,6 +174,8 @@ def test_console_journey(server: Server, page: Page, tmp_path: Path) -> None:
     expect(page.get_by_test_id("task-status")).to_have_text("Ready", timeout=60_000)
     assert page.evaluate("window.stillThisPage") is True
     expect(page.get_by_test_id("analysis")).to_contain_text("24-bit")
+    for shown in ("Integrated loudness", "LUFS", "True peak", "dBTP", "Source lossy"):
+        expect(page.get_by_test_id("analysis")).to_contain_text(shown)
     task_id = page.url.rsplit("/", 1)[-1]
 
     # Play the WAV: the player loads it and time moves on.
