@@ -65,11 +65,12 @@ def _copy_rows(old: Database, new: Database, progress: Callable[[str], None]) ->
     counts: dict[str, int] = {}
     with old.engine.connect() as reading, new.engine.begin() as writing:
         for table in Base.metadata.sorted_tables:
-            rows = [dict(row._mapping) for row in reading.execute(select(table))]
-            for start in range(0, len(rows), BATCH):
-                writing.execute(table.insert(), rows[start : start + BATCH])
-            counts[table.name] = len(rows)
-            progress(f"{table.name}: {len(rows)} rows")
+            counts[table.name] = 0
+            streamed = reading.execution_options(yield_per=BATCH).execute(select(table))
+            for batch in streamed.mappings().partitions():  # a batch in memory at a time
+                writing.execute(table.insert(), [dict(row) for row in batch])
+                counts[table.name] += len(batch)
+            progress(f"{table.name}: {counts[table.name]} rows")
             for column in table.primary_key.columns:
                 if column.autoincrement is True:  # the next id continues after the copied ones
                     _continue_sequence(writing, table.name, column)
