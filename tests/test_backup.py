@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -12,18 +13,33 @@ from conftest import Server, free_port, import_file, wait_for_wav, wavforge
 from deployments import S3Emulator, modes
 
 
+class Converted(NamedTuple):
+    """An account with 5 credits that converted one track: what must survive."""
+
+    key: str
+    track: str
+    task_id: str
+    wav: bytes
+    ledger: list[dict[str, Any]]
+
+
+def convert_one(server: Server, mp3: Path) -> Converted:
+    key = server.create_key(credits=5)["key"]
+    with server.client(key) as api:
+        track = import_file(api, mp3)["tracks"][0]["id"]
+        submitted = api.post("/api/generate/submit", json={
+            "model": "convert-to-wav", "input": {"audio_id": track}
+        })  # fmt: skip
+        task_id = submitted.json()["data"]["task_id"]
+        wav = httpx.get(wait_for_wav(api, task_id)["response"]["audioWavUrl"], timeout=30).content
+        ledger = api.get("/api/v1/account/ledger").json()["data"]
+    return Converted(key, track, task_id, wav, ledger)
+
+
 def test_a_running_server_is_backed_up_and_restored_whole(tmp_path: Path, mp3: Path) -> None:
     first = Server(data_dir=tmp_path / "live", port=free_port()).start()
     try:
-        key = first.create_key(credits=5)["key"]
-        with first.client(key) as api:
-            track = import_file(api, mp3)["tracks"][0]["id"]
-            submitted = api.post("/api/generate/submit", json={
-                "model": "convert-to-wav", "input": {"audio_id": track}
-            })  # fmt: skip
-            task_id = submitted.json()["data"]["task_id"]
-            done = wait_for_wav(api, task_id)
-            wav = httpx.get(done["response"]["audioWavUrl"], timeout=30).content
+        key, track, task_id, wav, _ = convert_one(first, mp3)
         made = wavforge("backup", str(tmp_path / "copy"), "--json", env=first.env)
         facts = json.loads(made.stdout)
         assert facts["files"] >= 2 and facts["database_bytes"] > 0  # the source and the WAV
@@ -64,14 +80,7 @@ def test_the_embedded_mode_moves_to_postgresql_and_s3_whole(
 ) -> None:
     embedded = Server(data_dir=tmp_path / "live", port=free_port()).start()
     try:
-        key = embedded.create_key(credits=5)["key"]
-        with embedded.client(key) as api:
-            track = import_file(api, mp3)["tracks"][0]["id"]
-            task_id = api.post("/api/generate/submit", json={
-                "model": "convert-to-wav", "input": {"audio_id": track}
-            }).json()["data"]["task_id"]  # fmt: skip
-            wav = httpx.get(wait_for_wav(api, task_id)["response"]["audioWavUrl"]).content
-            ledger = api.get("/api/v1/account/ledger").json()["data"]
+        key, track, task_id, wav, ledger = convert_one(embedded, mp3)
     finally:
         embedded.stop()
 

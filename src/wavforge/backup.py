@@ -53,13 +53,12 @@ def back_up(settings: Settings, target: Path) -> Backup:
 
 
 def _embedded_database(settings: Settings) -> Path:
-    url = settings.resolved_database_url
-    if not url.startswith("sqlite:///"):
+    path = settings.sqlite_path
+    if path is None:
         raise BackupRefused(
             "the database is a server: back it up with its own tools (pg_dump), "
             "see docs/operations.md"
         )
-    path = Path(url.removeprefix("sqlite:///"))
     if not path.exists():
         raise BackupRefused(f"no database at {path}: nothing to back up")
     return path

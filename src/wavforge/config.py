@@ -323,6 +323,12 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'wavforge.db'}"
 
+    @cached_property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file of the embedded mode; None for a database server."""
+        url = self.resolved_database_url
+        return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+
     @property
     def uses_s3(self) -> bool:
         return bool(self.storage_url and self.storage_url.startswith("s3://"))

@@ -41,9 +41,9 @@ def relocate(
     source: Settings, target: Settings, progress: Callable[[str], None] = lambda _: None
 ) -> Moved:
     """Copy ``source``'s database and files into ``target``'s."""
-    if not source.resolved_database_url.startswith("sqlite:///"):
+    if source.sqlite_path is None:
         raise RelocationRefused("the data to move must be the embedded SQLite database")
-    if target.resolved_database_url.startswith("sqlite:"):
+    if target.sqlite_path is not None:
         raise RelocationRefused("the target database must be a database server (PostgreSQL)")
     if not target.uses_s3 and target.storage_dir == source.storage_dir:
         raise RelocationRefused("the target storage is the storage being moved")

@@ -8,6 +8,7 @@ dialect, ``bit_depth`` in the unified one, ``--bit-depth`` on the command line).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ __all__ = [
     "SAMPLE_FORMATS",
     "Limits",
     "OutputOptions",
+    "dither_seed",
 ]
 
 BIT_DEPTHS = (16, 24, 32)
@@ -144,6 +146,12 @@ def _check_preset(asked: OutputOptions, name: Mapping[str, str]) -> None:
                 f'{name["preset"]} "{asked.preset}" sets {name[field]} to {value!r}; '
                 f"leave {name[field]} out or send {value!r}"
             )
+
+
+def dither_seed(name: str) -> int:
+    """A dither seed from a name (a task id, a file's name and size): the same name dithers
+    the same way, every time and in every process."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
 
 
 def _optional_int(value: object, name: str) -> int | None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
 import sys
@@ -60,7 +59,7 @@ def _database() -> Database:
     from wavforge.db.database import Database
 
     settings = _settings()
-    fresh = _embedded_database(settings)
+    fresh = settings.sqlite_path
     fresh = fresh if fresh is not None and not fresh.exists() else None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url)
@@ -76,19 +75,13 @@ def _database() -> Database:
     return db
 
 
-def _embedded_database(settings: Settings) -> Path | None:
-    """The SQLite file of the embedded default, or None for a database server."""
-    url = settings.resolved_database_url
-    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
-
-
 @app.command()
 def status(as_json: JsonOption = False) -> None:
     """Which data directory and database this command uses, and whether a server runs on it."""
     from wavforge import presence
 
     settings = _settings()
-    sqlite = _embedded_database(settings)
+    sqlite = settings.sqlite_path
     server = presence.find(settings.data_dir)
     database = str(sqlite) if sqlite else _without_password(settings.resolved_database_url)
     missing = sqlite is not None and not sqlite.exists()
@@ -551,6 +544,7 @@ def convert_file(
 ) -> None:
     """Convert a local file with the service's audio engine; no server needed."""
     from wavforge import audio
+    from wavforge.audio import options as audio_options
 
     _check_output(source, target, force)
 
@@ -582,7 +576,8 @@ def convert_file(
             limits=limits,
             checksum=as_json,
             loudness=as_json if loudness is None else loudness,
-            dither_seed=_seed_of(source),
+            # The same file (by name and size) dithers the same way each time.
+            dither_seed=audio_options.dither_seed(f"{source.name}:{source.stat().st_size}"),
         )
         scratch.replace(target)
     except audio.AudioError as error:
@@ -613,12 +608,6 @@ _CLI_OPTION_NAMES = {
     "dither": "--dither",
     "preset": "--preset",
 }
-
-
-def _seed_of(source: Path) -> int:
-    """Dither noise keyed by the file's name and size: the same file dithers the same way."""
-    key = f"{source.name}:{source.stat().st_size}".encode()
-    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big")
 
 
 def _describe(result: ConversionResult) -> str:

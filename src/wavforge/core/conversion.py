@@ -7,7 +7,6 @@ Each run that claimed the task is counted once its end is committed, by outcome
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from wavforge import audio
+from wavforge.audio.options import dither_seed
 from wavforge.core import clock, ledger
 from wavforge.core.context import Context
 from wavforge.core.deliveries import enqueue_event
@@ -71,11 +71,6 @@ def _give_up(ctx: Context, task_id: str, owner: str) -> Outcome:
     return Outcome.LEASE_LOST
 
 
-def dither_seed(task_id: str) -> int:
-    """The task's own dither noise: converting it again writes the same WAV."""
-    return int.from_bytes(hashlib.sha256(task_id.encode()).digest()[:8], "big")
-
-
 def _convert(
     ctx: Context, task_id: str, owner: str, source_key: str, output: audio.OutputOptions
 ) -> Outcome:
@@ -89,7 +84,7 @@ def _convert(
                 on_progress=_heartbeat(ctx, task_id, owner),
                 options=output,
                 limits=ctx.settings.audio_limits(),
-                dither_seed=dither_seed(task_id),
+                dither_seed=dither_seed(task_id),  # converting again writes the same WAV
                 loudness=ctx.settings.measure_loudness,
             )
         wav_key = f"wav/{task_id}.wav"
