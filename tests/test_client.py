@@ -16,7 +16,8 @@ import httpx
 import pytest
 import soundfile
 
-from wavforge.client import (
+from wavforge.core.states import WavStatus as ServerWavStatus
+from wavforge_client import (
     ApiError,
     AsyncClient,
     Client,
@@ -31,8 +32,7 @@ from wavforge.client import (
     WavTask,
     WavUnavailable,
 )
-from wavforge.client._protocol import Backoff, Waiter
-from wavforge.core.states import WavStatus as ServerWavStatus
+from wavforge_client._protocol import Backoff, Waiter
 
 from audiogen import ffmpeg_s16, make_mp3
 from conftest import MakeServer, Receiver, Server, free_port, wait_until, wavforge
@@ -245,7 +245,7 @@ def test_from_env(server: Server, key: str, monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_importing_the_client_loads_nothing_of_the_server() -> None:
     heavy = ["fastapi", "sqlalchemy", "av", "numpy", "pydantic", "starlette", "wavforge.core"]
-    code = f"import sys, wavforge.client; print([m for m in {heavy!r} if m in sys.modules])"
+    code = f"import sys, wavforge_client; print([m for m in {heavy!r} if m in sys.modules])"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "[]", result.stderr
 
@@ -256,8 +256,8 @@ def test_client_states_are_the_servers() -> None:
 
 def test_httpx_errors_are_all_translated() -> None:
     """Every error httpx can raise while sending becomes one of the client's."""
-    from wavforge.client import ClientError
-    from wavforge.client._transport import translate
+    from wavforge_client import ClientError
+    from wavforge_client._transport import translate
 
     def subclasses(kind: type[httpx.HTTPError]) -> list[type[httpx.HTTPError]]:
         return [kind, *(s for sub in kind.__subclasses__() for s in subclasses(sub))]
@@ -480,7 +480,7 @@ def test_admin_methods(make_server: MakeServer, tmp_path: Path, mp3: Path) -> No
 def test_listed_wav_task_progress_and_running_state() -> None:
     """The listing carries RUNNING (record-info folds it into PENDING) and a fraction of
     1; the client reads them as the unified dialect does: a percentage."""
-    from wavforge.client import _wire
+    from wavforge_client import _wire
 
     item = {
         "taskId": "t1",

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from wavforge.client import ApiError, Client
+from wavforge_client import ApiError, Client
 
 from conftest import (
     MakeServer,

@@ -3,7 +3,7 @@
 - ``service``: run the service (``serve``, ``worker``) and administer it on this machine
   (``keys``, ``credits``, ``maintenance``, ``purge``), and ``convert-file``, which needs no
   server;
-- ``remote``: ``import`` and ``convert``, clients of a running server (``wavforge.client``).
+- ``remote``: ``import`` and ``convert``, clients of a running server (``wavforge_client``).
 
 Every module imports what a command needs inside that command, so ``--help`` and
 ``convert-file`` start fast.

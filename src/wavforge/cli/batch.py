@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
 
 if TYPE_CHECKING:
-    from wavforge.client import AsyncClient, ClientError, Track, WavTask
+    from wavforge_client import AsyncClient, ClientError, Track, WavTask
 
 T = TypeVar("T")
 MUSIC_TASK_ID = re.compile(r"[0-9a-f]{32}")  # a music task's id; a track's is a dashed UUID
@@ -99,7 +99,7 @@ class Outcome:
 
     def fail(self, error: ClientError | OSError) -> Outcome:
         """Record why; an ``OSError`` is this machine's (a full disk, a file not readable)."""
-        from wavforge.client import ApiError, ConnectionFailed, UnexpectedResponse
+        from wavforge_client import ApiError, ConnectionFailed, UnexpectedResponse
 
         if isinstance(error, ApiError):
             self.error = {"code": error.code, "message": error.msg}
@@ -165,7 +165,7 @@ async def bounded(work: Sequence[Callable[[], Awaitable[T]]], parallel: int) -> 
 async def import_one(
     wf: AsyncClient, path: Path, tags: str, prompt: str, title: str | None = None
 ) -> Outcome:
-    from wavforge.client import ClientError
+    from wavforge_client import ClientError
 
     outcome = Outcome(str(path), file=str(path))
     try:
@@ -191,7 +191,7 @@ class Conversion:
     target: Path | None = None  # claimed up front for files, so names follow the order given
 
     async def run(self) -> Outcome:
-        from wavforge.client import ClientError
+        from wavforge_client import ClientError
 
         outcome = Outcome(self.item.label, file=str(self.item.path) if self.item.path else None)
         try:
@@ -259,7 +259,7 @@ class Conversion:
     async def _submit(self, track_id: str) -> tuple[str, bool]:
         """The new task's id; or, when the track has a live WAV in the format asked for, that
         task's (409)."""
-        from wavforge.client import ApiError
+        from wavforge_client import ApiError
 
         try:
             return await self.wf.convert(track_id, **self.job.options()), False
@@ -273,7 +273,7 @@ class Conversion:
     def _check_format(self, task: WavTask, reused: bool) -> None:
         """A reused WAV must be in the format asked for. A 409 names one in the same format,
         except from a server of an earlier version, which held a track in one format only."""
-        from wavforge.client import ClientError
+        from wavforge_client import ClientError
 
         facts = task.analysis
         if not reused or facts is None:
@@ -316,7 +316,7 @@ def _sha256_of(path: Path) -> str:
 
 async def delete_all(wf: AsyncClient, track_ids: Sequence[str]) -> list[Outcome]:
     """Delete each track on its own; one that cannot be deleted does not stop the others."""
-    from wavforge.client import ClientError
+    from wavforge_client import ClientError
 
     outcomes = []
     for track_id in track_ids:

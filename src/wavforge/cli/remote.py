@@ -33,9 +33,9 @@ if TYPE_CHECKING:  # imported where used: httpx and rich are slow to import
     from rich.progress import Progress, TaskID
 
     from wavforge.cli.batch import Item, Outcome
-    from wavforge.client import AsyncClient
+    from wavforge_client import AsyncClient
 
-DEFAULT_URL = "http://127.0.0.1:8000"  # as wavforge.client's, without importing httpx here
+DEFAULT_URL = "http://127.0.0.1:8000"  # as wavforge_client's, without importing httpx here
 BIT_DEPTHS = (16, 24, 32)
 
 UrlOption = Annotated[
@@ -228,7 +228,7 @@ def _session(
     accepts the key (so a typo fails at once, not once per item)."""
     import asyncio
 
-    from wavforge.client import ApiError, AsyncClient, ConnectionFailed, UnexpectedResponse
+    from wavforge_client import ApiError, AsyncClient, ConnectionFailed, UnexpectedResponse
 
     try:
         client = AsyncClient(url, key)

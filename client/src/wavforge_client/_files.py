@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import IO
 from urllib.parse import unquote, urlsplit
 
-from wavforge.client._errors import DownloadFailed
+from wavforge_client._errors import DownloadFailed
 
 CHUNK = 256 * 1024
 

@@ -5,7 +5,7 @@ and add what every caller otherwise writes by hand: import files, convert a trac
 for it with progress, ``download_wav`` atomically; and manage the account (keys, webhook
 secret, listings) and, with an admin key, the service. ::
 
-    from wavforge.client import Client
+    from wavforge_client import Client
 
     with Client("http://127.0.0.1:8000", api_key) as wf:
         music = wf.import_files(["song.mp3"])
@@ -16,8 +16,8 @@ secret, listings) and, with an admin key, the service. ::
 Only ``httpx`` is needed: nothing of the server (FastAPI, SQLAlchemy, PyAV) is imported.
 """
 
-from wavforge.client._async import AsyncClient
-from wavforge.client._errors import (
+from wavforge_client._async import AsyncClient
+from wavforge_client._errors import (
     ApiError,
     ClientError,
     ConnectionFailed,
@@ -26,7 +26,7 @@ from wavforge.client._errors import (
     WaitTimeout,
     WavUnavailable,
 )
-from wavforge.client._models import (
+from wavforge_client._models import (
     Account,
     Analysis,
     ApiKey,
@@ -47,9 +47,10 @@ from wavforge.client._models import (
     WavTask,
     WebhookSecret,
 )
-from wavforge.client._protocol import ProgressCallback
-from wavforge.client._sync import Client
-from wavforge.client._transport import DEFAULT_URL, KEY_VARIABLE, URL_VARIABLE
+from wavforge_client._protocol import ProgressCallback
+from wavforge_client._sync import Client
+from wavforge_client._transport import DEFAULT_URL, KEY_VARIABLE, URL_VARIABLE
+from wavforge_client._version import __version__
 
 __all__ = [
     "DEFAULT_URL",
@@ -84,4 +85,5 @@ __all__ = [
     "WavTask",
     "WavUnavailable",
     "WebhookSecret",
+    "__version__",
 ]

@@ -1,20 +1,21 @@
-"""``Client``: the API over a blocking ``httpx.Client``. Transport only — what to send and
-how to read the answer are ``_protocol``'s, shared with ``AsyncClient``."""
+"""``AsyncClient``: the API over ``httpx.AsyncClient``. Transport only — what to send and
+how to read the answer are ``_protocol``'s, shared with ``Client``; the methods mirror
+``Client``'s one for one."""
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterable
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
+import anyio
 import httpx
 
-from wavforge.client import _files, _protocol
-from wavforge.client._models import (
+from wavforge_client import _files, _protocol
+from wavforge_client._models import (
     Account,
     ApiKey,
     Delivery,
@@ -29,8 +30,8 @@ from wavforge.client._models import (
     WavTask,
     WebhookSecret,
 )
-from wavforge.client._protocol import Call, ProgressCallback, Request
-from wavforge.client._transport import (
+from wavforge_client._protocol import Call, ProgressCallback, Request
+from wavforge_client._transport import (
     DEFAULT_TIMEOUT,
     Endpoint,
     arguments,
@@ -41,13 +42,13 @@ from wavforge.client._transport import (
 T = TypeVar("T")
 
 
-class Client:
-    """A wavforge server, both dialects, blocking calls. ::
+class AsyncClient:
+    """A wavforge server, both dialects, awaitable calls (asyncio or trio). ::
 
-        with Client.from_env() as wf:
-            track = wf.import_files(["song.mp3"]).tracks[0]
-            task = wf.wait(wf.convert(track), on_progress=lambda t: print(t.progress))
-            wf.download_wav(task, "out/")
+        async with AsyncClient.from_env() as wf:
+            track = (await wf.import_files(["song.mp3"])).tracks[0]
+            task = await wf.wait(await wf.convert(track), on_progress=print)
+            await wf.download_wav(task, "out/")
 
     Errors are ``ClientError`` subclasses: ``ApiError`` (the server's code and message),
     ``ConnectionFailed``, ``UnexpectedResponse``, ``WaitTimeout``, ``WavUnavailable``,
@@ -62,11 +63,13 @@ class Client:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         rate_limit_retries: int = 5,
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._endpoint = Endpoint.make(base_url, api_key)
         self._retries = rate_limit_retries
-        self._http = httpx.Client(transport=transport, **client_options(self._endpoint, timeout))
+        self._http = httpx.AsyncClient(
+            transport=transport, **client_options(self._endpoint, timeout)
+        )
 
     @classmethod
     def from_env(
@@ -74,8 +77,8 @@ class Client:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         rate_limit_retries: int = 5,
-        transport: httpx.BaseTransport | None = None,
-    ) -> Client:
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> AsyncClient:
         """``WAVFORGE_URL`` (default ``http://127.0.0.1:8000``) and ``WAVFORGE_API_KEY``."""
         endpoint = Endpoint.from_env()
         return cls(
@@ -91,22 +94,22 @@ class Client:
         return self._endpoint.base_url
 
     def __repr__(self) -> str:
-        return f"Client(base_url={self.base_url!r})"
+        return f"AsyncClient(base_url={self.base_url!r})"
 
-    def close(self) -> None:
-        self._http.close()
+    async def aclose(self) -> None:
+        await self._http.aclose()
 
-    def __enter__(self) -> Client:
+    async def __aenter__(self) -> AsyncClient:
         return self
 
-    def __exit__(
+    async def __aexit__(
         self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close()
+        await self.aclose()
 
     # ---- Suno-style dialect (/api/v1)
 
-    def import_files(
+    async def import_files(
         self,
         files: Iterable[FileInput],
         *,
@@ -116,9 +119,11 @@ class Client:
     ) -> MusicTask:
         """Upload files as one music task (one track each); if any is refused, none is kept."""
         uploads = [Upload.of(f) for f in files]
-        return self._run(_protocol.import_files(uploads, title=title, tags=tags, prompt=prompt))
+        return await self._run(
+            _protocol.import_files(uploads, title=title, tags=tags, prompt=prompt)
+        )
 
-    def import_urls(
+    async def import_urls(
         self,
         urls: Iterable[str],
         *,
@@ -131,9 +136,9 @@ class Client:
         call = _protocol.import_urls(
             urls, title=title, tags=tags, prompt=prompt, idempotency_key=idempotency_key
         )
-        return self._run(call)
+        return await self._run(call)
 
-    def generate_wav(
+    async def generate_wav(
         self,
         *,
         callback_url: str,
@@ -156,107 +161,109 @@ class Client:
             options=options,
             idempotency_key=idempotency_key,
         )
-        return self._run(call)
+        return await self._run(call)
 
-    def wav_record(self, task_id: str) -> WavTask:
+    async def wav_record(self, task_id: str) -> WavTask:
         """``GET /api/v1/wav/record-info``: the exact state and error code, no progress."""
-        return self._run(_protocol.wav_record(task_id))
+        return await self._run(_protocol.wav_record(task_id))
 
-    def music_record(self, task_id: str) -> MusicTask:
+    async def music_record(self, task_id: str) -> MusicTask:
         """``GET /api/v1/generate/record-info``: an imported music task and its tracks."""
-        return self._run(_protocol.music_record(task_id))
+        return await self._run(_protocol.music_record(task_id))
 
-    def credit(self) -> int:
+    async def credit(self) -> int:
         """The account's credit balance."""
-        return self._run(_protocol.credit())
+        return await self._run(_protocol.credit())
 
-    def callbacks(self, task_id: str) -> tuple[Delivery, ...]:
+    async def callbacks(self, task_id: str) -> tuple[Delivery, ...]:
         """A WAV task's callback deliveries and every attempt of each."""
-        return self._run(_protocol.callbacks(task_id))
+        return await self._run(_protocol.callbacks(task_id))
 
-    def ledger(self, limit: int = 100) -> Ledger:
+    async def ledger(self, limit: int = 100) -> Ledger:
         """The balance and its newest ledger entries."""
-        return self._run(_protocol.ledger(limit))
+        return await self._run(_protocol.ledger(limit))
 
     # ---- your account (/api/v1/account): any key, its own account only
 
-    def account(self) -> Account:
+    async def account(self) -> Account:
         """The account: balance, keys in use, usage, and the webhook secret its callbacks are
         signed with."""
-        return self._run(_protocol.account())
+        return await self._run(_protocol.account())
 
-    def api_keys(self) -> tuple[ApiKey, ...]:
+    async def api_keys(self) -> tuple[ApiKey, ...]:
         """The account's keys, revoked ones included, oldest first (prefixes, never keys)."""
-        return self._run(_protocol.keys())
+        return await self._run(_protocol.keys())
 
-    def create_key(self, name: str, *, profile: str | None = None) -> IssuedKey:
+    async def create_key(self, name: str, *, profile: str | None = None) -> IssuedKey:
         """Another key for the account; ``.key`` is shown this once. ``profile`` (``"kie"``,
         ...) numbers its errors as that vendor does; None: the account's profile."""
-        return self._run(_protocol.create_key(name, profile))
+        return await self._run(_protocol.create_key(name, profile))
 
-    def revoke_key(self, key: str | ApiKey | IssuedKey) -> None:
+    async def revoke_key(self, key: str | ApiKey | IssuedKey) -> None:
         """Revoke one of the account's keys at once (this client's own key too); a key of
         another account, or one already revoked, is an ``ApiError`` 404."""
-        self._run(_protocol.revoke_key(_protocol.key_id_of(key)))
+        await self._run(_protocol.revoke_key(_protocol.key_id_of(key)))
 
-    def reset_key(self, key: str | ApiKey | IssuedKey) -> IssuedKey:
+    async def reset_key(self, key: str | ApiKey | IssuedKey) -> IssuedKey:
         """Revoke one of the account's keys and issue its replacement (shown this once)."""
-        return self._run(_protocol.reset_key(_protocol.key_id_of(key)))
+        return await self._run(_protocol.reset_key(_protocol.key_id_of(key)))
 
-    def rotate_webhook_secret(self) -> WebhookSecret:
+    async def rotate_webhook_secret(self) -> WebhookSecret:
         """A new webhook signing secret; the old one still signs until
         ``previous_valid_until`` (24 hours), so receivers can switch without a gap."""
-        return self._run(_protocol.rotate_webhook_secret())
+        return await self._run(_protocol.rotate_webhook_secret())
 
-    def tracks(
+    async def tracks(
         self, *, limit: int = 50, before: str | None = None, sha256: str | None = None
     ) -> tuple[ListedTrack, ...]:
         """The account's tracks, newest first: at most ``limit`` (1 to 200). To page back, pass
         as ``before`` the id of the last row of the previous page. ``sha256``: only tracks
         imported from a file with that SHA-256 (was this file uploaded before?)."""
-        return self._run(_protocol.tracks(limit, before, sha256))
+        return await self._run(_protocol.tracks(limit, before, sha256))
 
-    def delete_track(self, track: str | Track) -> tuple[str, ...]:
+    async def delete_track(self, track: str | Track) -> tuple[str, ...]:
         """Delete one of the account's tracks: its source and every WAV made from it (their
         links answer 410; the records and the ledger stay). The ids of those WAV tasks.
         ``ApiError`` 409 while a conversion of it has not finished."""
         track_id = track.id if isinstance(track, Track) else track
-        return self._run(_protocol.delete_track(track_id))
+        return await self._run(_protocol.delete_track(track_id))
 
-    def wav_tasks(self, *, limit: int = 50, before: str | None = None) -> tuple[ListedWavTask, ...]:
+    async def wav_tasks(
+        self, *, limit: int = 50, before: str | None = None
+    ) -> tuple[ListedWavTask, ...]:
         """The account's WAV tasks, newest first, with progress and title; paged as ``tracks``."""
-        return self._run(_protocol.wav_tasks(limit, before))
+        return await self._run(_protocol.wav_tasks(limit, before))
 
     # ---- administration (/api/v1/admin): admin keys only, others get ``ApiError`` 403
 
-    def admin_accounts(self) -> tuple[Account, ...]:
+    async def admin_accounts(self) -> tuple[Account, ...]:
         """Every account, oldest first, with balance and working keys (no webhook secrets)."""
-        return self._run(_protocol.admin_accounts())
+        return await self._run(_protocol.admin_accounts())
 
-    def create_account(
+    async def create_account(
         self, name: str, *, credits: int = 0, admin: bool = False, profile: str | None = None
     ) -> IssuedKey:
         """A new account and its first key (shown this once), in vendor ``profile``."""
         call = _protocol.create_account(name, credits=credits, admin=admin, profile=profile)
-        return self._run(call)
+        return await self._run(call)
 
-    def grant_credits(self, account: str | Account, amount: int, *, note: str = "") -> int:
+    async def grant_credits(self, account: str | Account, amount: int, *, note: str = "") -> int:
         """Grant credits (a negative ``amount`` takes them back, never below zero); the
         account's new balance."""
         call = _protocol.grant_credits(_protocol.account_id_of(account), amount, note=note)
-        return self._run(call)
+        return await self._run(call)
 
-    def maintenance(self) -> bool:
+    async def maintenance(self) -> bool:
         """Whether maintenance mode is on (submissions answer 455; reads still work)."""
-        return self._run(_protocol.maintenance())
+        return await self._run(_protocol.maintenance())
 
-    def set_maintenance(self, enabled: bool) -> bool:
+    async def set_maintenance(self, enabled: bool) -> bool:
         """Switch maintenance mode on or off (every API process follows within a second)."""
-        return self._run(_protocol.set_maintenance(enabled))
+        return await self._run(_protocol.set_maintenance(enabled))
 
     # ---- unified dialect (/api/generate)
 
-    def submit(
+    async def submit(
         self,
         *,
         task_id: str | None = None,
@@ -278,19 +285,19 @@ class Client:
             options=options,
             idempotency_key=idempotency_key,
         )
-        return self._run(call)
+        return await self._run(call)
 
-    def status(self, task_id: str) -> WavTask | MusicTask:
+    async def status(self, task_id: str) -> WavTask | MusicTask:
         """``GET /api/generate/status/{id}``: a WAV task (with progress) or a music task."""
-        return self._run(_protocol.status(task_id))
+        return await self._run(_protocol.status(task_id))
 
-    def detail(self, task_id: str) -> WavTask | MusicTask:
+    async def detail(self, task_id: str) -> WavTask | MusicTask:
         """``GET /api/generate/detail/music``: as ``status``."""
-        return self._run(_protocol.detail(task_id))
+        return await self._run(_protocol.detail(task_id))
 
     # ---- high level
 
-    def convert(
+    async def convert(
         self,
         track: str | Track,
         *,
@@ -303,7 +310,7 @@ class Client:
         idempotency_key: str | None = None,
     ) -> str:
         """Start converting a track (a ``Track`` or its id); the WAV task's id."""
-        submitted = self.submit(
+        submitted = await self.submit(
             audio_id=_protocol.track_id_of(track),
             callback_url=callback_url,
             bit_depth=bit_depth,
@@ -315,7 +322,7 @@ class Client:
         )
         return submitted.id
 
-    def wait(
+    async def wait(
         self,
         task: str | WavTask,
         *,
@@ -325,11 +332,11 @@ class Client:
         """Poll until the task ends, succeeded or failed (check ``.status``); ``WaitTimeout``
         after ``timeout`` seconds. ``on_progress`` hears each change of status or progress."""
         waiter = _protocol.Waiter(_protocol.task_id_of(task), timeout, on_progress)
-        while (delay := waiter.observe(self._run(waiter.poll()))) is not None:
-            time.sleep(delay)
-        return waiter.result(self._run(waiter.confirm()))
+        while (delay := waiter.observe(await self._run(waiter.poll()))) is not None:
+            await anyio.sleep(delay)
+        return waiter.result(await self._run(waiter.confirm()))
 
-    def download_wav(
+    async def download_wav(
         self,
         task_or_url: str | WavTask,
         path: str | os.PathLike[str],
@@ -344,34 +351,37 @@ class Client:
             url = str(task_or_url)
         else:
             found = (
-                task_or_url if isinstance(task_or_url, WavTask) else self.wav_record(task_or_url)
+                task_or_url
+                if isinstance(task_or_url, WavTask)
+                else await self.wav_record(task_or_url)
             )
             url = _protocol.wav_link(found)
-        with translated(url), self._http.stream("GET", url) as response:
-            if response.status_code != 200:
-                _protocol.unwrap(response.status_code, response.headers, response.read())
-            disposition = response.headers.get("content-disposition")
-            with _files.AtomicFile(
-                _files.target_path(path, url, disposition, overwrite=overwrite),
-                overwrite=overwrite,
-            ) as out:
-                for chunk in response.iter_bytes(_files.CHUNK):
-                    out.write(chunk)
-                return out.commit(_files.expected_length(response.headers))
+        with translated(url):
+            async with self._http.stream("GET", url) as response:
+                if response.status_code != 200:
+                    _protocol.unwrap(response.status_code, response.headers, await response.aread())
+                disposition = response.headers.get("content-disposition")
+                with _files.AtomicFile(
+                    _files.target_path(path, url, disposition, overwrite=overwrite),
+                    overwrite=overwrite,
+                ) as out:
+                    async for chunk in response.aiter_bytes(_files.CHUNK):
+                        out.write(chunk)
+                    return out.commit(_files.expected_length(response.headers))
 
     # ---- transport
 
-    def _run(self, call: Call[T]) -> T:
+    async def _run(self, call: Call[T]) -> T:
         attempt = 0
         while True:
-            response = self._send(call.request)
+            response = await self._send(call.request)
             status, headers = response.status_code, response.headers
             delay = _protocol.rate_limit_delay(status, headers, attempt, self._retries)
             if delay is None:
                 return call.parse(status, headers, response.content)
             attempt += 1
-            time.sleep(delay)
+            await anyio.sleep(delay)
 
-    def _send(self, request: Request) -> httpx.Response:
+    async def _send(self, request: Request) -> httpx.Response:
         with ExitStack() as files, translated(self.base_url):
-            return self._http.request(**arguments(request, self._endpoint, files))
+            return await self._http.request(**arguments(request, self._endpoint, files))

@@ -14,8 +14,8 @@ from typing import TypeVar
 import anyio
 import httpx
 
-from wavforge.client import _files, _protocol
-from wavforge.client._models import (
+from wavforge_client import _files, _protocol
+from wavforge_client._models import (
     Account,
     ApiKey,
     Delivery,
@@ -30,8 +30,8 @@ from wavforge.client._models import (
     WavTask,
     WebhookSecret,
 )
-from wavforge.client._protocol import Call, ProgressCallback, Request
-from wavforge.client._transport import (
+from wavforge_client._protocol import Call, ProgressCallback, Request
+from wavforge_client._transport import (
     DEFAULT_TIMEOUT,
     Endpoint,
     arguments,

@@ -41,7 +41,7 @@ class WavStatus(StrEnum):
     """A WAV task's state, in the Suno dialect's words plus ``RUNNING``.
 
     The values are the wire's (``successFlag``); the client keeps its own copy rather than
-    importing the server's, so ``import wavforge.client`` pulls in nothing of the server, and
+    importing the server's, so ``import wavforge_client`` pulls in nothing of the server, and
     a test keeps the two lists equal.
     """
 

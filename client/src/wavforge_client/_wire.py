@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from wavforge.client._models import (
+from wavforge_client._models import (
     Account,
     Analysis,
     ApiKey,

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from wavforge.client._models import WavTask
+    from wavforge_client._models import WavTask
 
 __all__ = [
     "ApiError",

@@ -17,15 +17,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
-from wavforge.client import _wire
-from wavforge.client._errors import (
+from wavforge_client import _wire
+from wavforge_client._errors import (
     ApiError,
     ClientError,
     UnexpectedResponse,
     WaitTimeout,
     WavUnavailable,
 )
-from wavforge.client._models import (
+from wavforge_client._models import (
     Account,
     ApiKey,
     Delivery,

@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from wavforge import __version__
-from wavforge.client._errors import ClientError, ConnectionFailed, UnexpectedResponse
-from wavforge.client._protocol import Request
+from wavforge_client._errors import ClientError, ConnectionFailed, UnexpectedResponse
+from wavforge_client._protocol import Request
+from wavforge_client._version import __version__
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 URL_VARIABLE = "WAVFORGE_URL"
