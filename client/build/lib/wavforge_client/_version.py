@@ -1,3 +1,0 @@
-"""The client's release, which the server's ``wavforge-client`` requirement names."""
-
-__version__ = "0.1.0"
