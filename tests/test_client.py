@@ -127,8 +127,12 @@ def test_download_never_replaces_a_file_silently(
     named "wavs", overwritten by the next download); an existing file stays unless asked."""
     with Client(server.url, key) as wf:
         task = wf.wait(wf.convert(wf.import_files([mp3]).tracks[0]), timeout=60)
-        first = wf.download_wav(task, str(tmp_path / "wavs") + "/")
+        heard: list[tuple[int, int | None]] = []
+        first = wf.download_wav(task, str(tmp_path / "wavs") + "/", on_bytes=_collect(heard))
         assert first.parent == tmp_path / "wavs" and first.is_file()
+        size = first.stat().st_size
+        assert heard[-1] == (size, size) and {total for _, total in heard} == {size}
+        assert [done for done, _ in heard] == sorted({done for done, _ in heard})
         mine = tmp_path / "mine.wav"
         mine.write_bytes(b"my own work")
         with pytest.raises(FileExistsError):
@@ -136,6 +140,20 @@ def test_download_never_replaces_a_file_silently(
         assert mine.read_bytes() == b"my own work"
         assert not list(tmp_path.glob(".mine.wav.*.part"))  # nothing left behind
         assert wf.download_wav(task, mine, overwrite=True).read_bytes()[:4] == b"RIFF"
+
+
+def _collect(heard: list[tuple[int, int | None]]) -> Any:
+    return lambda done, total: heard.append((done, total))
+
+
+def test_download_bars_say_bytes_speed_and_time_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    from wavforge.cli import remote
+
+    monkeypatch.setattr(remote.time, "monotonic", lambda: 110.0)
+    assert remote._transfer_text(50_000_000, 200_000_000, 100.0) == (
+        "50.0 MB/200.0 MB 5.0 MB/s 0:30 left"
+    )
+    assert remote._transfer_text(1_000, None, 100.0) == "1.0 kB 100 bytes/s"
 
 
 def test_errors_are_api_errors_with_the_contract_code(

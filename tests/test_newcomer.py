@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -177,3 +179,27 @@ def test_ids_may_be_given_by_an_unambiguous_start(tmp_path: Path) -> None:
     ambiguous = alone.run("keys", "reset", "key_", check=False)
     assert ambiguous.returncode == 2 and "several key ids" in ambiguous.stderr
     assert other["key_id"] in ambiguous.stderr
+
+
+def _command_paths(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    yield path
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _command_paths(sub, (*path, name))
+
+
+def test_every_help_names_values_and_gives_flags_none(tmp_path: Path) -> None:
+    """Typer's own labels (``<str>``, ``<bool>`` after a flag) are replaced everywhere."""
+    import typer.main
+
+    from wavforge.cli import app
+
+    paths = list(_command_paths(typer.main.get_command(app)))
+    assert ("keys", "create") in paths and ("serve",) in paths
+    terminal = Terminal(tmp_path, tmp_path / "here")
+    terminal.env["COLUMNS"] = "200"
+    for path in paths:
+        shown = terminal.run(*path, "--help").stdout
+        assert not re.search(r"<(bool|str|int|float|path)\b", shown), (path, shown)
+    serve = terminal.run("serve", "--help").stdout
+    assert re.search(r"--port\s+PORT\s+Listen port \(default: 8000\)", serve)
+    assert re.search(r"--no-worker\s+API only", serve)  # a flag takes no value

@@ -26,6 +26,7 @@ from wavforge_client._errors import (
     WaitTimeout,
     WavUnavailable,
 )
+from wavforge_client._files import BytesCallback
 from wavforge_client._models import (
     Account,
     Analysis,
@@ -61,6 +62,7 @@ __all__ = [
     "ApiError",
     "ApiKey",
     "AsyncClient",
+    "BytesCallback",
     "Client",
     "ClientError",
     "ConnectionFailed",

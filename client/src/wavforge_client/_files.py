@@ -10,7 +10,7 @@ import errno
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.message import Message
 from pathlib import Path
 from types import TracebackType
@@ -20,6 +20,9 @@ from urllib.parse import unquote, urlsplit
 from wavforge_client._errors import DownloadFailed
 
 CHUNK = 256 * 1024
+
+BytesCallback = Callable[[int, int | None], object]
+"""Hears a download's bytes so far and its announced length (``None`` when unknown)."""
 
 
 def server_filename(url: str, disposition: str | None) -> str:
@@ -62,10 +65,19 @@ class AtomicFile:
     and an interrupted download leaves no ``.part`` file behind.
     """
 
-    def __init__(self, target: Path, *, overwrite: bool = False) -> None:
+    def __init__(
+        self,
+        target: Path,
+        *,
+        overwrite: bool = False,
+        expected: int | None = None,
+        on_bytes: BytesCallback | None = None,
+    ) -> None:
         self.target = target
         self.overwrite = overwrite
+        self.expected = expected
         self.written = 0
+        self._on_bytes = on_bytes
         # Opened like any new file (mode from the umask, unlike mkstemp's 0600); "x" refuses
         # to follow a link or reuse a name someone else made.
         self._scratch = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
@@ -74,15 +86,18 @@ class AtomicFile:
     def write(self, chunk: bytes) -> None:
         self._out.write(chunk)
         self.written += len(chunk)
+        if self._on_bytes is not None:
+            self._on_bytes(self.written, self.expected)
 
-    def commit(self, expected: int | None) -> Path:
+    def commit(self) -> Path:
         """Flush, check the length the server announced, and move into place."""
         self._out.flush()
         os.fsync(self._out.fileno())
         self._out.close()
-        if expected is not None and self.written != expected:
+        if self.expected is not None and self.written != self.expected:
             raise DownloadFailed(
-                f"{self.target.name}: got {self.written} of {expected} bytes; nothing was saved"
+                f"{self.target.name}: got {self.written} of {self.expected} bytes;"
+                " nothing was saved"
             )
         if self.overwrite:
             self._scratch.replace(self.target)

@@ -14,6 +14,7 @@ from typing import TypeVar
 import httpx
 
 from wavforge_client import _files, _protocol
+from wavforge_client._files import BytesCallback
 from wavforge_client._models import (
     Account,
     ApiKey,
@@ -335,11 +336,13 @@ class Client:
         path: str | os.PathLike[str],
         *,
         overwrite: bool = False,
+        on_bytes: BytesCallback | None = None,
     ) -> Path:
         """Stream a task's WAV (a task, its id, or the signed link) to ``path``, atomically;
         the file's path. A folder (one that exists, or a path ending in ``/``, made if need
         be) gets the server's file name inside it. An existing file is never replaced
-        unless ``overwrite`` (else ``FileExistsError``, before anything is downloaded)."""
+        unless ``overwrite`` (else ``FileExistsError``, before anything is downloaded).
+        ``on_bytes(received, length)`` hears each chunk (for a progress bar)."""
         if _protocol.is_link(task_or_url):
             url = str(task_or_url)
         else:
@@ -354,10 +357,12 @@ class Client:
             with _files.AtomicFile(
                 _files.target_path(path, url, disposition, overwrite=overwrite),
                 overwrite=overwrite,
+                expected=_files.expected_length(response.headers),
+                on_bytes=on_bytes,
             ) as out:
                 for chunk in response.iter_bytes(_files.CHUNK):
                     out.write(chunk)
-                return out.commit(_files.expected_length(response.headers))
+                return out.commit()
 
     # ---- transport
 

@@ -13,7 +13,7 @@ Every module imports what a command needs inside that command, so ``--help`` and
 # isort: off
 from wavforge.cli import service
 from wavforge.cli import remote
-from wavforge.cli.base import app
+from wavforge.cli.base import app, plain_metavars
 
 # isort: on
 
@@ -21,4 +21,6 @@ __all__ = ["app", "main", "remote", "service"]
 
 
 def main() -> None:
-    app()
+    import typer.main
+
+    plain_metavars(typer.main.get_command(app))()

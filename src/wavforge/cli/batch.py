@@ -126,6 +126,8 @@ class Reporter(Protocol):
 
     def progress(self, index: int, percent: int) -> None: ...
 
+    def transferred(self, index: int, done: int, total: int | None) -> None: ...
+
     def finished(self, index: int, outcome: Outcome) -> None: ...
 
 
@@ -223,7 +225,13 @@ class Conversion:
         if target.exists() and not self.job.force:
             self._skip(outcome, target)
             return
-        outcome.output = str(await self.wf.download_wav(task, target, overwrite=self.job.force))
+        downloaded = await self.wf.download_wav(
+            task,
+            target,
+            overwrite=self.job.force,
+            on_bytes=lambda done, total: self.reporter.transferred(self.index, done, total),
+        )
+        outcome.output = str(downloaded)
         outcome.analysis = dataclasses.asdict(task.analysis) if task.analysis else None
         outcome.ok = True
 
