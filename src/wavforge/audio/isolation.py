@@ -215,7 +215,9 @@ class IsolatedConverter:
         if child is not None:
             child.kill()
 
-    def _exchange(self, child: _Child, job: tuple[Any, ...], heartbeat: _Heartbeat) -> tuple:
+    def _exchange(
+        self, child: _Child, job: tuple[Any, ...], heartbeat: _Heartbeat
+    ) -> tuple[Any, ...]:
         """Send the job and relay progress until the child's final reply."""
         if not child.ready:
             not_started = ConversionFailed("the decoder process did not start in time")
@@ -414,13 +416,13 @@ class _Child:
         """Whether the child still runs (reaps it if it has exited)."""
         return self.process.exitcode is None
 
-    def receive(self, heartbeat: _Heartbeat, deadline: _Deadline) -> tuple:
+    def receive(self, heartbeat: _Heartbeat, deadline: _Deadline) -> tuple[Any, ...]:
         """Wait for the next message, beating the heart and watching the child meanwhile."""
         while True:
             deadline.enforce()  # first, so a chatty child cannot outrun its deadline
             if self.conn.poll(min(heartbeat.seconds_until_due(), deadline.seconds_left())):
                 try:
-                    message: tuple = self.conn.recv()
+                    message: tuple[Any, ...] = self.conn.recv()
                 except (EOFError, OSError):
                     raise self.death_error() from None
                 return message
@@ -619,7 +621,7 @@ def _serve(conn: Connection, cpu_seconds: float | None) -> None:
             return
 
 
-def _run_job(conn: Connection, job: tuple[Any, ...], cpu_seconds: float | None) -> tuple:
+def _run_job(conn: Connection, job: tuple[Any, ...], cpu_seconds: float | None) -> tuple[Any, ...]:
     """Convert or probe one file; returns ``("done", result)`` or
     ``("error", type, message, retire)``."""
     _arm_cpu_limit(cpu_seconds)
@@ -633,7 +635,7 @@ def _run_job(conn: Connection, job: tuple[Any, ...], cpu_seconds: float | None) 
         return _error_reply(error)
 
 
-def _error_reply(error: Exception) -> tuple:
+def _error_reply(error: Exception) -> tuple[Any, ...]:
     """Turn an exception into a reply the parent can re-raise, without leaking server paths."""
     if _caused_by_memory(error):
         return ("error", LimitExceeded, _MEMORY_MESSAGE, True)

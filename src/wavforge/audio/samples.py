@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from av.audio.frame import AudioFrame
@@ -138,7 +139,7 @@ class Batcher:
         else:
             self._sink(out.data.cast("B"))
 
-    def _copy(self, planes: tuple, offset: int, count: int) -> None:
+    def _copy(self, planes: tuple[Any, ...], offset: int, count: int) -> None:
         """Copy ``count`` samples from the frame's planes, starting at ``offset``."""
         dtype, at = self._batch.dtype, self._filled
         if self._planar:

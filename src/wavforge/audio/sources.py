@@ -223,10 +223,10 @@ class FrameReader:
         if self._check_errors:
             check_error_rate(self.frames, self.failures)
 
-    def _packets(self) -> Iterator[Packet]:
+    def _packets(self) -> Iterator[Packet[AudioStream]]:
         """Demux the chosen stream only, within the span, translating demuxer errors."""
         start, stop = self._start, self._stop
-        skipped: deque[Packet] = deque(maxlen=self._warmup or 1)
+        skipped: deque[Packet[AudioStream]] = deque(maxlen=self._warmup or 1)
         try:
             for packet in self._container.demux(self._stream):
                 pos = packet.pos
@@ -244,7 +244,7 @@ class FrameReader:
         except av.error.FFmpegError:
             self._fail("the audio container is damaged part-way through")
 
-    def _warm_up(self, packets: deque[Packet]) -> None:
+    def _warm_up(self, packets: deque[Packet[AudioStream]]) -> None:
         """Decode the packets just before the span and discard what they produce."""
         if not self._warmup:
             return
@@ -252,7 +252,7 @@ class FrameReader:
             with contextlib.suppress(av.error.FFmpegError):
                 self._stream.decode(packet)
 
-    def _decode(self, packet: Packet) -> list[AudioFrame]:
+    def _decode(self, packet: Packet[AudioStream]) -> list[AudioFrame]:
         """Decode one packet; a rejected packet is counted and skipped, as ffmpeg does."""
         try:
             frames = self._stream.decode(packet)

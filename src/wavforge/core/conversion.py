@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from sqlalchemy import update
@@ -147,7 +147,7 @@ def _scratch_path(ctx: Context, task_id: str) -> Path:
     return ctx.settings.scratch_dir / f"{task_id}.wav.part"
 
 
-def _heartbeat(ctx: Context, task_id: str, owner: str):
+def _heartbeat(ctx: Context, task_id: str, owner: str) -> Callable[[float], None]:
     """A progress callback that renews the lease and stores progress, a few times a minute."""
     interval = min(RENEW_EVERY_SECONDS, ctx.settings.lease_seconds / 3)
     last = time.monotonic()

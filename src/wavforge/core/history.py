@@ -7,6 +7,7 @@ snapshots the dialects render, so a list and a record-info never disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, func, or_, select
 from sqlalchemy.orm import aliased
@@ -69,7 +70,11 @@ def track(ctx: Context, account_id: str, track_id: str) -> TrackListing:
     return found[0]
 
 
-def _track_query(account_id: str) -> Select:
+# Any select: a listing is a track with its newest task, or a task with its track.
+_Query = TypeVar("_Query", bound="Select[*tuple[Any, ...]]")
+
+
+def _track_query(account_id: str) -> Select[*tuple[Any, ...]]:
     return (
         select(Track, WavTask.id, WavTask.status)
         .outerjoin(WavTask, WavTask.id == _newest_live_task())
@@ -90,7 +95,7 @@ def _newest_live_task() -> ScalarSelect[str]:
     )
 
 
-def _track_listings(ctx: Context, query: Select) -> list[TrackListing]:
+def _track_listings(ctx: Context, query: Select[*tuple[Any, ...]]) -> list[TrackListing]:
     expires = source_link_expiry(ctx.settings.retention_seconds)
     with ctx.db.read() as session:
         rows = session.execute(query).all()
@@ -126,8 +131,13 @@ def wav_tasks(
 
 
 def _paged(
-    ctx: Context, query: Select, table: ListedTable, account_id: str, limit: int, before: str | None
-) -> Select:
+    ctx: Context,
+    query: _Query,
+    table: ListedTable,
+    account_id: str,
+    limit: int,
+    before: str | None,
+) -> _Query:
     """Newest first, paged by keyset: ``before`` is the last row already seen, not a time,
     because many rows share a ``created_at`` (every track of one import) and a time would
     skip them. The id breaks ties, so the order is total and each row comes exactly once."""

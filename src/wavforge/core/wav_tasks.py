@@ -211,7 +211,8 @@ def _new_task(
 
 def _live_task_id(ctx: Context, track_id: str, format_key: str) -> str | None:
     with ctx.db.read_rows() as rows:
-        return rows.scalar(_LIVE_ON_TRACK, {"track_id": track_id, "format_key": format_key})
+        found = rows.scalar(_LIVE_ON_TRACK, {"track_id": track_id, "format_key": format_key})
+    return None if found is None else str(found)
 
 
 def get_wav(ctx: Context, account_id: str, task_id: str) -> WavRecord:

@@ -61,7 +61,7 @@ class EngineRows:
         return self._connection.scalar(statement, params)
 
     def run(self, statement: Executable, params: Params) -> int:
-        return int(self._connection.execute(statement, params).rowcount)  # type: ignore[attr-defined]
+        return int(self._connection.execute(statement, params).rowcount)
 
 
 class DriverRows:
@@ -86,7 +86,8 @@ class DriverRows:
 
     def _cursor(self, plan: Plan, params: Params) -> sqlite3.Cursor:
         values = plan.values(params)
-        return driver_call(self._connection.execute, plan.sql, values)
+        cursor: sqlite3.Cursor = driver_call(self._connection.execute, plan.sql, values)
+        return cursor
 
 
 def driver_call(call: Callable[..., Any], *args: Any) -> Any:

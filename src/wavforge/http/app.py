@@ -69,7 +69,7 @@ def create_app(runtime: Runtime, *, with_worker: bool = True) -> FastAPI:
     console.install(app)
     upload_limit = runtime.context.settings.max_upload_bytes
     app.add_middleware(
-        BodyLimit,  # type: ignore[arg-type]
+        BodyLimit,
         # Uploads may be large; every JSON body, an import's list of URLs included, is small.
         limit_for=lambda path, content_type: (
             upload_limit

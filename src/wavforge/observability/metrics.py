@@ -138,7 +138,7 @@ def scrape_registry(*extra: Collector) -> CollectorRegistry:
     """
     registry = CollectorRegistry(auto_describe=False)
     if MULTIPROCESS_DIR:
-        MultiProcessCollector(registry, path=MULTIPROCESS_DIR)
+        MultiProcessCollector(registry, path=MULTIPROCESS_DIR)  # type: ignore[no-untyped-call]
     else:
         registry.register(_Forward(REGISTRY))
     for collector in extra:

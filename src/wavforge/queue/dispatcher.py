@@ -43,7 +43,7 @@ def create_huey(settings: Settings) -> Huey:
     )
 
 
-class QueueFile(SqliteStorage):
+class QueueFile(SqliteStorage):  # type: ignore[misc]  # huey has no type hints
     """Huey's SQLite queue, as durable as the database and not more, with queued writers.
 
     Huey leaves SQLite's default ``synchronous=FULL``: an fsync per message, which cost a

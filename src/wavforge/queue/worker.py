@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 POLL_MAX_DELAY = 0.1
 
 
-class _EmbeddedConsumer(Consumer):
+class _EmbeddedConsumer(Consumer):  # type: ignore[misc]  # huey has no type hints
     """A consumer that leaves signal handling to its host process."""
 
     def _set_signal_handlers(self) -> None:
