@@ -27,10 +27,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from wavforge.config import Settings
-from wavforge.http.app import create_app
 from wavforge.observability import logs
 from wavforge.observability.metrics import prepare_multiprocess_dir
 from wavforge.runtime import build_runtime
+from wavforge.web import create_app
 
 from audiogen import make_mp3
 from conftest import (

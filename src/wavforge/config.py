@@ -16,7 +16,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from wavforge import profiles
 from wavforge.audio.options import RIFF_DATA_LIMIT, Limits
-from wavforge.core.scratch import MIN_IDLE_SECONDS
+
+SCRATCH_MIN_IDLE_SECONDS = 3600.0  # a staged file younger than this is never swept
 
 # Seconds to wait before each retry of a failed callback (CONTRACT §6), as "60,300,900".
 RetrySchedule = Annotated[tuple[float, ...], NoDecode]
@@ -364,7 +365,7 @@ class Settings(BaseSettings):
         """How long a staged file may sit unwritten before the sweep deletes it: longer than
         any import or conversion may legitimately leave it so."""
         longest = max(self.import_timeout_seconds, self.convert_timeout_seconds or 0.0)
-        return max(MIN_IDLE_SECONDS, 2 * longest)
+        return max(SCRATCH_MIN_IDLE_SECONDS, 2 * longest)
 
     @cached_property
     def base_url(self) -> str:

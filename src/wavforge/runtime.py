@@ -17,6 +17,7 @@ from wavforge.db import migrate
 from wavforge.db.database import Database
 from wavforge.dialects import DIALECTS
 from wavforge.links import LinkSigner
+from wavforge.observability import metrics
 from wavforge.queue import HueyDispatcher, Worker, create_huey
 from wavforge.storage import open_storage
 
@@ -51,6 +52,7 @@ class Runtime:
 
 def build_runtime(settings: Settings) -> Runtime:
     """Open the database (migrating it), storage and queue, and bind them into a context."""
+    metrics.install()  # the core's events, counted from here on
     settings.scratch_dir.mkdir(parents=True, exist_ok=True)  # once here, not per request
     db = Database(settings.resolved_database_url)
     migrate.upgrade(db)

@@ -37,7 +37,7 @@ from wavforge.observability import logs, metrics
 
 log = logging.getLogger(__name__)
 
-APP_FACTORY = "wavforge.http.asgi:app_from_environment"
+APP_FACTORY = "wavforge.web:app_from_environment"
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # After the grace period a handed-back conversion stops at its next lease renewal.
 STOP_MARGIN_SECONDS = 10.0
@@ -58,8 +58,8 @@ def serve(settings: Settings, *, with_worker: bool) -> None:
 
 
 def _serve_in_one_process(settings: Settings, *, with_worker: bool) -> None:
-    from wavforge.http.app import create_app
     from wavforge.runtime import build_runtime
+    from wavforge.web import create_app
 
     listening = _taken_port(_listen_address(settings), settings)
     api = create_app(build_runtime(settings), with_worker=with_worker)

@@ -15,7 +15,6 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -154,12 +153,12 @@ async def overview(request: Request, ctx: ContextDep, who: PrincipalDep) -> HTML
             "maintenance": maintenance.is_on(ctx.db),
         }
 
-    return _fragment(request, "overview", **await run_in_threadpool(read))
+    return _fragment(request, "overview", **await ctx.db.run_in_thread(read))
 
 
 @router.get("/partials/tracks", response_class=HTMLResponse)
 async def tracks(request: Request, ctx: ContextDep, who: PrincipalDep) -> HTMLResponse:
-    rows = await run_in_threadpool(history.tracks, ctx, who.account_id, 100)
+    rows = await ctx.db.run_in_thread(history.tracks, ctx, who.account_id, 100)
     return _fragment(request, "tracks", tracks=rows, outputs=OUTPUTS)
 
 
@@ -173,7 +172,7 @@ async def delete_track(
         deletion.delete_track(ctx, who.account_id, track_id)
         return history.tracks(ctx, who.account_id, 100)
 
-    rows = await run_in_threadpool(run)
+    rows = await ctx.db.run_in_thread(run)
     return _fragment(request, "tracks", tracks=rows, outputs=OUTPUTS)
 
 
@@ -199,7 +198,7 @@ async def convert(
 
 @router.get("/partials/tasks", response_class=HTMLResponse)
 async def tasks(request: Request, ctx: ContextDep, who: PrincipalDep) -> HTMLResponse:
-    rows = await run_in_threadpool(history.wav_tasks, ctx, who.account_id, 100)
+    rows = await ctx.db.run_in_thread(history.wav_tasks, ctx, who.account_id, 100)
     return _fragment(request, "tasks", tasks=rows)
 
 
@@ -207,7 +206,7 @@ async def tasks(request: Request, ctx: ContextDep, who: PrincipalDep) -> HTMLRes
 async def task(
     request: Request, ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdPath
 ) -> HTMLResponse:
-    return _fragment(request, "task", **await run_in_threadpool(_task, ctx, who, task_id))
+    return _fragment(request, "task", **await ctx.db.run_in_thread(_task, ctx, who, task_id))
 
 
 @router.get("/partials/tasks/{task_id}/live", response_class=HTMLResponse)
@@ -215,7 +214,7 @@ async def task_live(
     request: Request, ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdPath
 ) -> HTMLResponse:
     """What changes while a task runs; polled until it ends, so the source player stays put."""
-    return _fragment(request, "task_live", **await run_in_threadpool(_task, ctx, who, task_id))
+    return _fragment(request, "task_live", **await ctx.db.run_in_thread(_task, ctx, who, task_id))
 
 
 def _task(ctx: Context, who: Principal, task_id: str) -> dict[str, Any]:
@@ -230,7 +229,7 @@ def _task(ctx: Context, who: Principal, task_id: str) -> dict[str, Any]:
 
 @router.get("/partials/keys", response_class=HTMLResponse)
 async def keys(request: Request, ctx: ContextDep, who: PrincipalDep) -> HTMLResponse:
-    return _fragment(request, "keys", **await run_in_threadpool(_keys, ctx, who))
+    return _fragment(request, "keys", **await ctx.db.run_in_thread(_keys, ctx, who))
 
 
 def _keys(ctx: Context, who: Principal, issued: IssuedKey | None = None) -> dict[str, Any]:
@@ -254,7 +253,7 @@ async def create_key(
         issued = accounts.create_key(ctx.db, who.account_id, name.strip(), profile or None)
         return _keys(ctx, who, issued)
 
-    return _fragment(request, "keys", **await run_in_threadpool(run))
+    return _fragment(request, "keys", **await ctx.db.run_in_thread(run))
 
 
 @router.post("/partials/keys/{key_id}/reset", response_class=HTMLResponse)
@@ -264,7 +263,7 @@ async def reset_key(
     def run() -> dict[str, Any]:
         return _keys(ctx, who, accounts.reset_key(ctx.db, key_id, who.account_id))
 
-    return _fragment(request, "keys", **await run_in_threadpool(run))
+    return _fragment(request, "keys", **await ctx.db.run_in_thread(run))
 
 
 @router.post("/partials/keys/{key_id}/revoke", response_class=HTMLResponse)
@@ -275,7 +274,7 @@ async def revoke_key(
         accounts.revoke_key(ctx.db, key_id, who.account_id)
         return _keys(ctx, who)
 
-    return _fragment(request, "keys", **await run_in_threadpool(run))
+    return _fragment(request, "keys", **await ctx.db.run_in_thread(run))
 
 
 @router.post("/partials/webhook-secret/rotate", response_class=HTMLResponse)
@@ -284,12 +283,12 @@ async def rotate_secret(request: Request, ctx: ContextDep, who: PrincipalDep) ->
         accounts.rotate_webhook_secret(ctx.db, who.account_id)
         return _keys(ctx, who) | {"rotated": True}
 
-    return _fragment(request, "keys", **await run_in_threadpool(run))
+    return _fragment(request, "keys", **await ctx.db.run_in_thread(run))
 
 
 @router.get("/partials/admin", response_class=HTMLResponse)
 async def admin(request: Request, ctx: ContextDep, _: AdminDep) -> HTMLResponse:
-    return _fragment(request, "admin", **await run_in_threadpool(_admin, ctx))
+    return _fragment(request, "admin", **await ctx.db.run_in_thread(_admin, ctx))
 
 
 def _admin(ctx: Context, **extra: Any) -> dict[str, Any]:
@@ -316,7 +315,7 @@ async def create_account(
         )
         return _admin(ctx, issued=issued, issued_name=name.strip())
 
-    return _fragment(request, "admin", **await run_in_threadpool(run))
+    return _fragment(request, "admin", **await ctx.db.run_in_thread(run))
 
 
 @router.post("/partials/admin/accounts/{account_id}/credits", response_class=HTMLResponse)
@@ -332,7 +331,7 @@ async def grant(
         ledger.grant(ctx.db, account_id, amount, note.strip() or "granted in the console")
         return _admin(ctx, granted=account_id)
 
-    return _fragment(request, "admin", **await run_in_threadpool(run))
+    return _fragment(request, "admin", **await ctx.db.run_in_thread(run))
 
 
 @router.post("/partials/admin/maintenance", response_class=HTMLResponse)
@@ -346,4 +345,4 @@ async def switch_maintenance(
         maintenance.switch(ctx.db, enabled)
         return _admin(ctx)
 
-    return _fragment(request, "admin", **await run_in_threadpool(run))
+    return _fragment(request, "admin", **await ctx.db.run_in_thread(run))

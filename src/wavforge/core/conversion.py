@@ -18,16 +18,15 @@ from sqlalchemy.orm import Session
 
 from wavforge import audio
 from wavforge.audio.options import dither_seed
-from wavforge.core import clock, ledger
+from wavforge.core import clock, ledger, telemetry
 from wavforge.core.context import Context
 from wavforge.core.deliveries import enqueue_event
 from wavforge.core.fair_share import claim_next
 from wavforge.core.leases import LeaseLost, renew_wav, worker_identity
 from wavforge.core.records import wav_record
 from wavforge.core.states import FailureCode, WavStatus
+from wavforge.core.telemetry import ConversionOutcome as Outcome
 from wavforge.db.models import Track, WavTask
-from wavforge.observability import metrics
-from wavforge.observability.metrics import ConversionOutcome as Outcome
 from wavforge.storage import StorageError, StorageMissing
 
 log = logging.getLogger(__name__)
@@ -61,7 +60,7 @@ def run(ctx: Context, woken_for: str) -> None:
         outcome = _give_up(ctx, task_id, owner)
     else:
         outcome = _convert(ctx, task_id, owner, source_key, output)
-    metrics.conversion_finished(outcome, time.monotonic() - started)
+    telemetry.events().conversion_finished(outcome, time.monotonic() - started)
 
 
 def _give_up(ctx: Context, task_id: str, owner: str) -> Outcome:
@@ -210,7 +209,7 @@ def fail(ctx: Context, task_id: str, owner: str, code: int, message: str) -> boo
         refunded = ledger.refund(session, task.account_id, task_id, task.credits_charged)
         delivery_id = _announce(ctx, session, task_id)
     if refunded:  # committed: the credits moved
-        metrics.CREDITS_REFUNDED.inc(task.credits_charged)
+        telemetry.events().credits_refunded(task.credits_charged)
     log.info("task %s: failed (%s)", task_id, message)
     _dispatch(ctx, delivery_id)
     return True

@@ -18,14 +18,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from wavforge.core import clock, ids
+from wavforge.core import clock, ids, telemetry
 from wavforge.core.context import Context
 from wavforge.core.leases import claim_delivery, worker_identity
 from wavforge.core.records import WavRecord
 from wavforge.core.states import DeliveryStatus, WavStatus
+from wavforge.core.telemetry import CallbackOutcome
 from wavforge.db.models import Account, Delivery, DeliveryAttempt, WavTask
-from wavforge.observability import metrics
-from wavforge.observability.metrics import CallbackOutcome
 from wavforge.outbound.post import Attempt, post_json
 from wavforge.outbound.signing import canonical_body, signature_headers
 
@@ -143,7 +142,7 @@ def _record(
         still_ours = bool(updated.rowcount)  # type: ignore[attr-defined]
         if still_ours and values["status"] == DeliveryStatus.FAILED:
             _mark_callback_exception(session, due.task_id, now)
-    metrics.callback_attempted(_outcome(values["status"], still_ours))
+    telemetry.events().callback_attempted(_outcome(values["status"], still_ours))
     if not still_ours:
         return None  # our lease ran out and someone else took over
     log.info("delivery %s attempt %d: %s", due.id, made, attempt.status_code or attempt.error)

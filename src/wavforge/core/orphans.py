@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from wavforge.core import telemetry
 from wavforge.core.context import Context
 from wavforge.core.states import WavStatus
+from wavforge.core.telemetry import PurgeKind
 from wavforge.db.models import WavTask
-from wavforge.observability import metrics
-from wavforge.observability.metrics import PurgeKind
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +42,10 @@ def reap(ctx: Context) -> ReapResult:
     while batch := list(itertools.islice(keys, BATCH)):
         for key in _orphans(ctx, batch):
             ctx.storage.delete(key)
-            metrics.purged(PurgeKind.ORPHAN_WAV, 1)
+            telemetry.events().purged(PurgeKind.ORPHAN_WAV, 1)
             orphans += 1
     partial = ctx.storage.discard_partial(PARTIAL_AGE_SECONDS)
-    metrics.purged(PurgeKind.PARTIAL_WRITE, partial)
+    telemetry.events().purged(PurgeKind.PARTIAL_WRITE, partial)
     if orphans or partial:
         log.info("deleted %d orphan files and %d interrupted writes", orphans, partial)
     return ReapResult(orphans_deleted=orphans, partial_writes_discarded=partial)

@@ -15,12 +15,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from wavforge.core import clock, deletion, idempotency, scratch
+from wavforge.core import clock, deletion, idempotency, scratch, telemetry
 from wavforge.core.context import Context
 from wavforge.core.states import WITH_FILE
+from wavforge.core.telemetry import PurgeKind
 from wavforge.db.models import WavTask
-from wavforge.observability import metrics
-from wavforge.observability.metrics import PurgeKind
 from wavforge.storage import StorageError
 
 log = logging.getLogger(__name__)
@@ -43,11 +42,11 @@ def purge(ctx: Context, now: datetime | None = None) -> PurgeResult:
     while batch := _expired(ctx, now, after):
         gone = [task_id for task_id, key in batch if _delete(ctx, task_id, key)]
         _forget(ctx, gone, now)
-        metrics.purged(PurgeKind.EXPIRED_WAV, len(gone))  # counted once the rows say so
+        telemetry.events().purged(PurgeKind.EXPIRED_WAV, len(gone))  # counted once the rows say so
         deleted += len(gone)
         after = batch[-1][0]
     keys = idempotency.purge(ctx.db, now)
-    metrics.purged(PurgeKind.IDEMPOTENCY_KEY, keys)
+    telemetry.events().purged(PurgeKind.IDEMPOTENCY_KEY, keys)
     tracks = _expire_sources(ctx, now)
     deletion.erase(ctx, deletion.unfinished_erasures(ctx))  # deletions cut short
     stale = scratch.sweep(ctx.settings.scratch_dir, ctx.settings.scratch_idle_seconds)

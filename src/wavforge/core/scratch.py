@@ -17,7 +17,6 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 PATTERNS = ("import-*", "*.wav.part")
-MIN_IDLE_SECONDS = 3600.0
 
 
 def sweep(scratch_dir: Path, idle_seconds: float) -> int:

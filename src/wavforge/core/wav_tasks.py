@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from wavforge.audio.options import OutputOptions
-from wavforge.core import clock, ids, ledger
+from wavforge.core import clock, ids, ledger, telemetry
 from wavforge.core.context import Context
 from wavforge.core.records import TrackRow, WavRecord, wav_record
 from wavforge.core.requests import WavRequest
@@ -26,7 +26,6 @@ from wavforge.core.states import UNFINISHED, WavStatus
 from wavforge.db.models import Track, WavTask, column_values, table_of
 from wavforge.db.rows import Rows
 from wavforge.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded, TooLarge
-from wavforge.observability import metrics
 from wavforge.outbound.urls import check_url
 
 log = logging.getLogger(__name__)
@@ -160,7 +159,7 @@ def _write(
         charge.take(rows)
         _check_quota(rows, account_id, ctx.settings.max_unfinished)
         rows.run(_INSERT_TASK, values)
-    metrics.CREDITS_CHARGED.inc(cost)  # committed: the credits moved
+    telemetry.events().credits_charged(cost)  # committed: the credits moved
     return wav_record(task, track, ctx.links)
 
 

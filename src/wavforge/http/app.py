@@ -1,4 +1,5 @@
-"""The ASGI application: routers of both edges over one core context."""
+"""The API: both dialects' routers, the account and admin endpoints, files, health and
+metrics over one core context. The console is mounted on it by :mod:`wavforge.web`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from wavforge import __version__, console, profiles
+from wavforge import __version__, profiles
 from wavforge.http import errors
 from wavforge.http.body_limit import JSON_BODY_LIMIT, BodyLimit
 from wavforge.http.routes import account, admin, files, health, imports, metrics, suno, unified
@@ -31,7 +32,7 @@ class _ObservedApp(FastAPI):
         )
 
 
-def create_app(runtime: Runtime, *, with_worker: bool = True) -> FastAPI:
+def create_api(runtime: Runtime, *, with_worker: bool = True) -> FastAPI:
     """The API; with ``with_worker`` the process also converts (the embedded default)."""
 
     @asynccontextmanager
@@ -59,14 +60,13 @@ def create_app(runtime: Runtime, *, with_worker: bool = True) -> FastAPI:
             "unified dialect under /api/generate."
         ),
         lifespan=lifespan,
-        docs_url=None,  # served by the console from vendored files (works offline)
+        docs_url=None,  # the console serves them from vendored files (works offline)
         redoc_url=None,
     )
     app.state.context = runtime.context
     errors.install(app)
     for module in (suno, unified, imports, account, admin, files, health, metrics):
         app.include_router(module.router)
-    console.install(app)
     upload_limit = runtime.context.settings.max_upload_bytes
     app.add_middleware(
         BodyLimit,

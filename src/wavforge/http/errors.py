@@ -33,7 +33,7 @@ from wavforge.errors import (
     WavforgeError,
 )
 from wavforge.http import openapi
-from wavforge.http.deps import db_call, note_profile, server_profile
+from wavforge.http.deps import note_profile, server_profile
 from wavforge.observability.requests import note_logged_crash
 from wavforge.profiles import Profile
 
@@ -56,7 +56,7 @@ async def profile_of(request: Request) -> Profile:
         if scheme.lower() == "bearer" and key.strip():
             ctx = request.app.state.context
             try:
-                who = await db_call(ctx, accounts.authenticate, ctx.db, key.strip())
+                who = await ctx.db.run(accounts.authenticate, ctx.db, key.strip())
             except WavforgeError:
                 return server_profile(request)
             note_profile(request, who.profile)

@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Header, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from wavforge.core import idempotency
@@ -41,22 +40,22 @@ async def once(
     if key is None:
         return await submission()
     fingerprint = await _fingerprint(request)
-    stored = await run_in_threadpool(idempotency.begin, ctx.db, account_id, key, fingerprint)
+    stored = await ctx.db.run_in_thread(idempotency.begin, ctx.db, account_id, key, fingerprint)
     if stored is not None:
         return JSONResponse(stored.body, stored.status_code, headers={REPLAYED: "true"})
     try:
         body = await submission()
     except WavforgeError as error:
         if error.code >= 500:
-            await run_in_threadpool(idempotency.abandon, ctx.db, account_id, key)
+            await ctx.db.run_in_thread(idempotency.abandon, ctx.db, account_id, key)
             raise
         rendered, status = await render_for(request, error)
-        await run_in_threadpool(idempotency.finish, ctx.db, account_id, key, status, rendered)
+        await ctx.db.run_in_thread(idempotency.finish, ctx.db, account_id, key, status, rendered)
         return JSONResponse(rendered, status, headers=error.headers or None)
     except BaseException:
-        await run_in_threadpool(idempotency.abandon, ctx.db, account_id, key)
+        await ctx.db.run_in_thread(idempotency.abandon, ctx.db, account_id, key)
         raise
-    await run_in_threadpool(idempotency.finish, ctx.db, account_id, key, 200, body)
+    await ctx.db.run_in_thread(idempotency.finish, ctx.db, account_id, key, 200, body)
     return body
 
 

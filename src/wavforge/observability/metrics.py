@@ -1,6 +1,6 @@
 """Every metric wavforge exports, defined once: name, help, labels and buckets.
 
-Label values come from small fixed sets (the enums below, HTTP methods, status codes and
+Label values come from small fixed sets (the core's outcome enums, HTTP methods, status codes and
 route templates), never from accounts, keys, task ids or URLs: each distinct value is a
 time series Prometheus keeps forever.
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from enum import StrEnum
 from pathlib import Path
 from wsgiref.simple_server import WSGIServer
 
@@ -23,6 +22,9 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, s
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+
+from wavforge.core import telemetry
+from wavforge.core.telemetry import CallbackOutcome, ConversionOutcome, PurgeKind
 
 MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # prometheus-client reads the variable once, when it is imported, to choose where values
@@ -33,34 +35,6 @@ MULTIPROCESS_DIR = os.environ.get(MULTIPROCESS_VARIABLE) or None
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 # A conversion takes a fraction of a second (a short track) to minutes (hours of audio).
 CONVERSION_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600)
-
-
-class ConversionOutcome(StrEnum):
-    """How one run of a conversion ended in this worker."""
-
-    SUCCEEDED = "succeeded"
-    BAD_SOURCE = "bad_source"  # the file is not audio FFmpeg reads, or breaks a limit (400)
-    CONVERSION_FAILED = "conversion_failed"  # the decoder failed on it (501)
-    SERVER_ERROR = "server_error"  # the converter process, a bug (500)
-    RETRYING = "retrying"  # storage or the database failed for a moment: handed back
-    GAVE_UP = "gave_up"  # failed after WAVFORGE_MAX_ATTEMPTS runs ended by dying workers
-    LEASE_LOST = "lease_lost"  # handed back or taken over: another run finishes the task
-
-
-class CallbackOutcome(StrEnum):
-    """What one callback attempt led to."""
-
-    DELIVERED = "delivered"
-    RETRYING = "retrying"  # failed; another attempt is scheduled
-    GAVE_UP = "gave_up"  # failed, and it was the last attempt
-    LEASE_LOST = "lease_lost"  # took too long; another worker owns the delivery now
-
-
-class PurgeKind(StrEnum):
-    EXPIRED_WAV = "expired_wav"
-    IDEMPOTENCY_KEY = "idempotency_key"
-    ORPHAN_WAV = "orphan_wav"
-    PARTIAL_WRITE = "partial_write"
 
 
 HTTP_REQUEST_DURATION = Histogram(
@@ -115,18 +89,30 @@ def _zeroes() -> None:
 _zeroes()
 
 
-def conversion_finished(outcome: ConversionOutcome, seconds: float) -> None:
-    CONVERSIONS.labels(outcome.value).inc()
-    CONVERSION_DURATION.labels(outcome.value).observe(seconds)
+class PrometheusTelemetry:
+    """The core's events as this module's counters (:mod:`wavforge.core.telemetry`)."""
+
+    def conversion_finished(self, outcome: ConversionOutcome, seconds: float) -> None:
+        CONVERSIONS.labels(outcome.value).inc()
+        CONVERSION_DURATION.labels(outcome.value).observe(seconds)
+
+    def callback_attempted(self, outcome: CallbackOutcome) -> None:
+        CALLBACK_ATTEMPTS.labels(outcome.value).inc()
+
+    def credits_charged(self, amount: int) -> None:
+        CREDITS_CHARGED.inc(amount)
+
+    def credits_refunded(self, amount: int) -> None:
+        CREDITS_REFUNDED.inc(amount)
+
+    def purged(self, kind: PurgeKind, count: int) -> None:
+        if count:
+            PURGED.labels(kind.value).inc(count)
 
 
-def callback_attempted(outcome: CallbackOutcome) -> None:
-    CALLBACK_ATTEMPTS.labels(outcome.value).inc()
-
-
-def purged(kind: PurgeKind, count: int) -> None:
-    if count:
-        PURGED.labels(kind.value).inc(count)
+def install() -> None:
+    """Count this process's core events in the counters above."""
+    telemetry.install(PrometheusTelemetry())
 
 
 def scrape_registry(*extra: Collector) -> CollectorRegistry:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Path, Query
-from fastapi.concurrency import run_in_threadpool
 
 from wavforge.core import accounts, deletion, history, ledger
 from wavforge.dialects import SUNO, admin, suno
@@ -46,7 +45,7 @@ async def overview(ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
         info = accounts.get_account(ctx.db, who.account_id)
         return admin.account(info, history.usage(ctx, who.account_id))
 
-    return SUNO.success(await run_in_threadpool(read))
+    return SUNO.success(await ctx.db.run_in_thread(read))
 
 
 @router.get(
@@ -57,7 +56,7 @@ async def overview(ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
 async def own_ledger(
     ctx: ContextDep, who: PrincipalDep, limit: int = LedgerLimit
 ) -> dict[str, Any]:
-    statement = await run_in_threadpool(ledger.statement, ctx.db, who.account_id, limit)
+    statement = await ctx.db.run_in_thread(ledger.statement, ctx.db, who.account_id, limit)
     return SUNO.success(admin.ledger(statement))
 
 
@@ -67,7 +66,7 @@ async def own_ledger(
     **route(SUNO, list[admin.ListedKey], AUTHENTICATED),
 )
 async def own_keys(ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
-    rows = await run_in_threadpool(accounts.list_keys, ctx.db, who.account_id)
+    rows = await ctx.db.run_in_thread(accounts.list_keys, ctx.db, who.account_id)
     return SUNO.success([admin.key_info(row) for row in rows])
 
 
@@ -77,7 +76,7 @@ async def own_keys(ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
     **route(SUNO, admin.NewKeyIssued, AUTHENTICATED),
 )
 async def create_key(body: admin.NewKey, ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
-    issued = await run_in_threadpool(
+    issued = await ctx.db.run_in_thread(
         accounts.create_key, ctx.db, who.account_id, body.name, body.profile
     )
     return SUNO.success(admin.issued(issued))
@@ -89,7 +88,7 @@ async def create_key(body: admin.NewKey, ctx: ContextDep, who: PrincipalDep) -> 
     **route(SUNO, admin.KeyRevoked, LOOKUP),
 )
 async def revoke_key(ctx: ContextDep, who: PrincipalDep, key_id: str = KeyIdPath) -> dict[str, Any]:
-    await run_in_threadpool(accounts.revoke_key, ctx.db, key_id, who.account_id)
+    await ctx.db.run_in_thread(accounts.revoke_key, ctx.db, key_id, who.account_id)
     return SUNO.success({"keyId": key_id, "revoked": True})
 
 
@@ -99,7 +98,7 @@ async def revoke_key(ctx: ContextDep, who: PrincipalDep, key_id: str = KeyIdPath
     **route(SUNO, admin.NewKeyIssued, LOOKUP),
 )
 async def reset_key(ctx: ContextDep, who: PrincipalDep, key_id: str = KeyIdPath) -> dict[str, Any]:
-    issued = await run_in_threadpool(accounts.reset_key, ctx.db, key_id, who.account_id)
+    issued = await ctx.db.run_in_thread(accounts.reset_key, ctx.db, key_id, who.account_id)
     return SUNO.success(admin.issued(issued))
 
 
@@ -109,7 +108,7 @@ async def reset_key(ctx: ContextDep, who: PrincipalDep, key_id: str = KeyIdPath)
     **route(SUNO, suno.SecretRotated, AUTHENTICATED),
 )
 async def rotate_webhook_secret(ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
-    rotated = await run_in_threadpool(accounts.rotate_webhook_secret, ctx.db, who.account_id)
+    rotated = await ctx.db.run_in_thread(accounts.rotate_webhook_secret, ctx.db, who.account_id)
     return SUNO.success(suno.rotated_secret(rotated))
 
 
@@ -125,7 +124,7 @@ async def own_tracks(
     before: str | None = BeforeQuery,
     sha256: str | None = Sha256Query,
 ) -> dict[str, Any]:
-    rows = await run_in_threadpool(history.tracks, ctx, who.account_id, limit, before, sha256)
+    rows = await ctx.db.run_in_thread(history.tracks, ctx, who.account_id, limit, before, sha256)
     return SUNO.success([admin.track_listing(row) for row in rows])
 
 
@@ -140,7 +139,7 @@ async def own_wav_tasks(
     limit: int = ListLimit,
     before: str | None = BeforeQuery,
 ) -> dict[str, Any]:
-    rows = await run_in_threadpool(history.wav_tasks, ctx, who.account_id, limit, before)
+    rows = await ctx.db.run_in_thread(history.wav_tasks, ctx, who.account_id, limit, before)
     return SUNO.success([admin.wav_listing(row) for row in rows])
 
 
@@ -152,5 +151,5 @@ async def own_wav_tasks(
 async def delete_track(
     ctx: ContextDep, who: PrincipalDep, audio_id: str = AudioIdPath
 ) -> dict[str, Any]:
-    deleted = await run_in_threadpool(deletion.delete_track, ctx, who.account_id, audio_id)
+    deleted = await ctx.db.run_in_thread(deletion.delete_track, ctx, who.account_id, audio_id)
     return SUNO.success(admin.track_deleted(audio_id, deleted))

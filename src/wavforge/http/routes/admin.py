@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Path, Query
-from fastapi.concurrency import run_in_threadpool
 
 from wavforge.core import accounts, deletion, ledger, maintenance
 from wavforge.dialects import SUNO, admin
@@ -31,7 +30,7 @@ LimitQuery = Query(100, ge=1, le=1000, description="Newest entries to return.")
     **route(SUNO, admin.NewKeyIssued, ADMIN),
 )
 async def create_account(body: admin.NewAccount, ctx: ContextDep, _: AdminDep) -> dict[str, Any]:
-    issued = await run_in_threadpool(
+    issued = await ctx.db.run_in_thread(
         accounts.create_account,
         ctx.db,
         body.name,
@@ -48,7 +47,7 @@ async def create_account(body: admin.NewAccount, ctx: ContextDep, _: AdminDep) -
     **route(SUNO, list[admin.AccountRow], ADMIN),
 )
 async def list_accounts(ctx: ContextDep, _: AdminDep) -> dict[str, Any]:
-    rows = await run_in_threadpool(accounts.list_accounts, ctx.db)
+    rows = await ctx.db.run_in_thread(accounts.list_accounts, ctx.db)
     return SUNO.success([admin.account(row) for row in rows])
 
 
@@ -58,7 +57,7 @@ async def list_accounts(ctx: ContextDep, _: AdminDep) -> dict[str, Any]:
     **route(SUNO, list[admin.ListedKey], ADMIN),
 )
 async def list_keys(ctx: ContextDep, _: AdminDep) -> dict[str, Any]:
-    rows = await run_in_threadpool(accounts.list_keys, ctx.db)
+    rows = await ctx.db.run_in_thread(accounts.list_keys, ctx.db)
     return SUNO.success([admin.key_info(row) for row in rows])
 
 
@@ -68,7 +67,7 @@ async def list_keys(ctx: ContextDep, _: AdminDep) -> dict[str, Any]:
     **route(SUNO, admin.KeyRevoked, ADMIN_LOOKUP),
 )
 async def revoke_key(ctx: ContextDep, _: AdminDep, key_id: str = KeyIdPath) -> dict[str, Any]:
-    await run_in_threadpool(accounts.revoke_key, ctx.db, key_id)
+    await ctx.db.run_in_thread(accounts.revoke_key, ctx.db, key_id)
     return SUNO.success({"keyId": key_id, "revoked": True})
 
 
@@ -78,7 +77,7 @@ async def revoke_key(ctx: ContextDep, _: AdminDep, key_id: str = KeyIdPath) -> d
     **route(SUNO, admin.NewKeyIssued, ADMIN_LOOKUP),
 )
 async def reset_key(ctx: ContextDep, _: AdminDep, key_id: str = KeyIdPath) -> dict[str, Any]:
-    issued = await run_in_threadpool(accounts.reset_key, ctx.db, key_id)
+    issued = await ctx.db.run_in_thread(accounts.reset_key, ctx.db, key_id)
     return SUNO.success(admin.issued(issued))
 
 
@@ -90,7 +89,7 @@ async def reset_key(ctx: ContextDep, _: AdminDep, key_id: str = KeyIdPath) -> di
 async def grant_credits(
     body: admin.Grant, ctx: ContextDep, _: AdminDep, account_id: str = AccountIdPath
 ) -> dict[str, Any]:
-    balance = await run_in_threadpool(ledger.grant, ctx.db, account_id, body.amount, body.note)
+    balance = await ctx.db.run_in_thread(ledger.grant, ctx.db, account_id, body.amount, body.note)
     return SUNO.success({"accountId": account_id, "balance": balance})
 
 
@@ -102,7 +101,7 @@ async def grant_credits(
 async def set_profile(
     body: admin.ProfileChoice, ctx: ContextDep, _: AdminDep, account_id: str = AccountIdPath
 ) -> dict[str, Any]:
-    await run_in_threadpool(accounts.set_profile, ctx.db, account_id, body.profile)
+    await ctx.db.run_in_thread(accounts.set_profile, ctx.db, account_id, body.profile)
     return SUNO.success({"accountId": account_id, "profile": body.profile})
 
 
@@ -118,7 +117,7 @@ async def delete_account_data(
         accounts.get_account(ctx.db, account_id)  # 404 for an unknown account
         return deletion.delete_account_data(ctx, account_id)
 
-    deleted = await run_in_threadpool(run)
+    deleted = await ctx.db.run_in_thread(run)
     return SUNO.success(admin.account_data_deleted(account_id, deleted))
 
 
@@ -130,7 +129,7 @@ async def delete_account_data(
 async def account_ledger(
     ctx: ContextDep, _: AdminDep, account_id: str = AccountIdPath, limit: int = LimitQuery
 ) -> dict[str, Any]:
-    statement = await run_in_threadpool(ledger.statement, ctx.db, account_id, limit)
+    statement = await ctx.db.run_in_thread(ledger.statement, ctx.db, account_id, limit)
     return SUNO.success(admin.ledger(statement))
 
 
@@ -140,7 +139,7 @@ async def account_ledger(
     **route(SUNO, admin.MaintenanceState, ADMIN),
 )
 async def maintenance_state(ctx: ContextDep, _: AdminDep) -> dict[str, Any]:
-    return SUNO.success({"enabled": await run_in_threadpool(maintenance.is_on, ctx.db)})
+    return SUNO.success({"enabled": await ctx.db.run_in_thread(maintenance.is_on, ctx.db)})
 
 
 @router.put(
@@ -151,5 +150,5 @@ async def maintenance_state(ctx: ContextDep, _: AdminDep) -> dict[str, Any]:
 async def switch_maintenance(
     body: admin.MaintenanceSwitch, ctx: ContextDep, _: AdminDep
 ) -> dict[str, Any]:
-    await run_in_threadpool(maintenance.switch, ctx.db, body.enabled)
+    await ctx.db.run_in_thread(maintenance.switch, ctx.db, body.enabled)
     return SUNO.success({"enabled": body.enabled})

@@ -10,7 +10,6 @@ import re
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from wavforge.core import clock, files
@@ -40,7 +39,7 @@ async def download(
         raise Forbidden()
     if state is LinkState.EXPIRED:
         raise Gone("this download link has expired")
-    found = await run_in_threadpool(files.resolve, ctx, kind, ident)
+    found = await ctx.db.run_in_thread(files.resolve, ctx, kind, ident)
     return _respond(request, ctx, found)
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import literal, select
 
 from wavforge import __version__
 from wavforge.db.database import Database
-from wavforge.http.deps import ContextDep, db_call
+from wavforge.http.deps import ContextDep
 from wavforge.http.openapi import health_route
 
 router = APIRouter(tags=["Operations"])
@@ -20,7 +20,7 @@ _PING = select(literal(1))
 
 @router.get("/healthz", summary="Liveness", **health_route())
 async def healthz(ctx: ContextDep) -> dict[str, Any]:
-    await db_call(ctx, _ping, ctx.db)
+    await ctx.db.run(_ping, ctx.db)
     return {"status": "ok", "version": __version__}
 
 

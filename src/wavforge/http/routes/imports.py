@@ -12,7 +12,6 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
@@ -26,6 +25,7 @@ from wavforge.http.deps import ContextDep, SubmitterDep
 from wavforge.http.disconnect import unless_disconnected
 from wavforge.http.idempotency import IdempotencyKey, once
 from wavforge.http.openapi import IMPORT, route
+from wavforge.offload import in_thread
 from wavforge.outbound.download import download
 
 router = APIRouter(prefix="/api/v1", tags=["Import"])
@@ -87,7 +87,7 @@ async def import_music(
             staged, meta = await _from_json(request, ctx)
         else:
             raise InvalidRequest("send multipart/form-data with 'file' parts, or JSON with 'urls'")
-        record = await run_in_threadpool(tracks.import_files, ctx, who.account_id, staged, meta)
+        record = await ctx.db.run_in_thread(tracks.import_files, ctx, who.account_id, staged, meta)
         return SUNO.success(suno.imported(record))
 
     return await once(request, ctx, who.account_id, idempotency_key, run)
@@ -106,7 +106,7 @@ async def _from_form(request: Request, ctx: Context) -> tuple[list[StagedFile], 
         staged: list[StagedFile] = []
         try:
             for upload in uploads:
-                staged.append(await run_in_threadpool(_stage_upload, ctx, upload))
+                staged.append(await in_thread(_stage_upload, ctx, upload))
         except BaseException:
             _discard(staged)
             raise

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.concurrency import run_in_threadpool
 
 from wavforge.core import accounts, delivery_log, tracks, wav_tasks
 from wavforge.dialects import SUNO, suno
 from wavforge.http import submissions
-from wavforge.http.deps import ContextDep, PrincipalDep, SubmitterDep, db_call
+from wavforge.http.deps import ContextDep, PrincipalDep, SubmitterDep
 from wavforge.http.idempotency import IdempotencyKey, once
 from wavforge.http.openapi import AUTHENTICATED, LOOKUP, SUBMISSION, route
 
@@ -44,7 +43,7 @@ async def generate_wav(
 async def wav_record_info(
     ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdQuery
 ) -> dict[str, Any]:
-    record = await db_call(ctx, wav_tasks.get_wav, ctx, who.account_id, task_id)
+    record = await ctx.db.run(wav_tasks.get_wav, ctx, who.account_id, task_id)
     return SUNO.success(suno.wav_record(record))
 
 
@@ -56,7 +55,7 @@ async def wav_record_info(
 async def music_record_info(
     ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdQuery
 ) -> dict[str, Any]:
-    record = await db_call(ctx, tracks.get_music, ctx, who.account_id, task_id)
+    record = await ctx.db.run(tracks.get_music, ctx, who.account_id, task_id)
     return SUNO.success(suno.music_record(record))
 
 
@@ -71,7 +70,7 @@ async def music_record_info(
     **route(SUNO, int, AUTHENTICATED),
 )
 async def credit(ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
-    return SUNO.success(await db_call(ctx, accounts.balance, ctx.db, who.account_id))
+    return SUNO.success(await ctx.db.run(accounts.balance, ctx.db, who.account_id))
 
 
 @router.get(
@@ -82,5 +81,5 @@ async def credit(ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
 async def wav_callbacks(
     ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdQuery
 ) -> dict[str, Any]:
-    records = await run_in_threadpool(delivery_log.for_task, ctx, who.account_id, task_id)
+    records = await ctx.db.run_in_thread(delivery_log.for_task, ctx, who.account_id, task_id)
     return SUNO.success(suno.delivery_log(task_id, records))

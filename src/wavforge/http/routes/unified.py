@@ -11,7 +11,7 @@ from wavforge.core.context import Context
 from wavforge.core.records import WavRecord
 from wavforge.dialects import UNIFIED, unified
 from wavforge.http import submissions
-from wavforge.http.deps import ContextDep, PrincipalDep, SubmitterDep, db_call
+from wavforge.http.deps import ContextDep, PrincipalDep, SubmitterDep
 from wavforge.http.idempotency import IdempotencyKey, once
 from wavforge.http.openapi import AUTHENTICATED, LOOKUP, SUBMISSION, route
 
@@ -60,7 +60,7 @@ async def detail(ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdQuery)
 
 async def _task(ctx: Context, account_id: str, task_id: str) -> dict[str, Any]:
     """Both endpoints answer alike: the vendor's clients poll either one."""
-    record = await db_call(ctx, lookup.any_task, ctx, account_id, task_id)
+    record = await ctx.db.run(lookup.any_task, ctx, account_id, task_id)
     if isinstance(record, WavRecord):
         return UNIFIED.success(unified.wav_status(record))
     return UNIFIED.success(unified.music_detail(record))
@@ -72,7 +72,7 @@ async def _task(ctx: Context, account_id: str, task_id: str) -> dict[str, Any]:
     **route(UNIFIED, unified.Balance, AUTHENTICATED),
 )
 async def balance(ctx: ContextDep, who: PrincipalDep) -> dict[str, Any]:
-    credits = await db_call(ctx, accounts.balance, ctx.db, who.account_id)
+    credits = await ctx.db.run(accounts.balance, ctx.db, who.account_id)
     return UNIFIED.success(unified.balance(who.account_id, credits))
 
 
