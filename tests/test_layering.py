@@ -39,7 +39,7 @@ def test_a_core_module_that_imports_observability_breaks_a_contract(tmp_path: Pa
 
 
 def test_no_two_packages_import_each_other() -> None:
-    graph = grimp.build_graph("wavforge")
+    graph = grimp.build_graph("wavforge", cache_dir=None)
     packages = sorted({m.split(".")[1] for m in graph.modules if m.count(".") >= 1})
     both_ways = [
         (a, b)
@@ -66,3 +66,17 @@ def test_only_the_door_hands_request_work_to_threads() -> None:
     assert elsewhere.returncode == 1 and "TID251" in elsewhere.stdout
     calls = [p for p in (ROOT / "src").rglob("*.py") if "run_in_threadpool(" in p.read_text()]
     assert calls == []
+
+
+def test_outbound_is_entered_by_its_door() -> None:
+    """Callers import ``wavforge.outbound``, never its modules: what the service sends out
+    can change inside without touching them."""
+    graph = grimp.build_graph("wavforge", cache_dir=None)
+    inner = {m for m in graph.modules if m.startswith("wavforge.outbound.")}
+    through_a_side_door = sorted(
+        (importer, module)
+        for module in inner
+        for importer in graph.find_modules_that_directly_import(module)
+        if not importer.startswith("wavforge.outbound")
+    )
+    assert through_a_side_door == []

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from huey import Huey
 
+from wavforge import outbound
 from wavforge.audio.isolation import PROBE, ConverterPool
 from wavforge.config import Settings
 from wavforge.core import scratch
@@ -80,6 +81,7 @@ def build_runtime(settings: Settings) -> Runtime:
         storage=open_storage(settings),
         links=LinkSigner(link_key(settings, db), settings.base_url),
         dispatch=dispatcher,
+        post=outbound.post_json,
         converter=converters,
         prober=probers,
         dialects=DIALECTS,

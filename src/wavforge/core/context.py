@@ -14,6 +14,7 @@ from wavforge.core.rate_limits import RateLimiter
 from wavforge.core.records import WavRecord
 from wavforge.db.database import Database
 from wavforge.links import LinkSigner
+from wavforge.outbound import Attempt
 from wavforge.storage import Storage
 
 
@@ -36,6 +37,14 @@ class Converter(Protocol):
         on_progress: Callable[[float], None] | None = None,
         **engine_options: Any,
     ) -> ConversionResult: ...
+
+
+class CallbackPoster(Protocol):
+    """POSTs a signed callback body (``outbound.post_json``); never raises, reports."""
+
+    def __call__(
+        self, url: str, body: bytes, *, timeout: float, headers: dict[str, str], allow_private: bool
+    ) -> Attempt: ...
 
 
 class Prober(Protocol):
@@ -63,6 +72,7 @@ class Context:
     storage: Storage
     links: LinkSigner
     dispatch: Dispatcher
+    post: CallbackPoster
     converter: Converter
     prober: Prober
     dialects: DialectBook

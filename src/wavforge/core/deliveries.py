@@ -25,8 +25,7 @@ from wavforge.core.records import WavRecord
 from wavforge.core.states import DeliveryStatus, WavStatus
 from wavforge.core.telemetry import CallbackOutcome
 from wavforge.db.models import Account, Delivery, DeliveryAttempt, WavTask
-from wavforge.outbound.post import Attempt, post_json
-from wavforge.outbound.signing import canonical_body, signature_headers
+from wavforge.outbound import Attempt, canonical_body, signature_headers
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +75,7 @@ def run(ctx: Context, delivery_id: str) -> None:
     headers = signature_headers(
         webhook_id=due.id, task_id=due.task_id, body=due.body, secrets=due.secrets, at=started
     )
-    attempt = post_json(
+    attempt = ctx.post(
         due.url,
         due.body,
         timeout=ctx.settings.callback_timeout,

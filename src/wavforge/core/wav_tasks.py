@@ -26,7 +26,7 @@ from wavforge.core.states import UNFINISHED, WavStatus
 from wavforge.db.models import Track, WavTask, column_values, table_of
 from wavforge.db.rows import Rows
 from wavforge.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded, TooLarge
-from wavforge.outbound.urls import check_url
+from wavforge.outbound import check_url
 
 log = logging.getLogger(__name__)
 

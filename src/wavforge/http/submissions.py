@@ -13,7 +13,7 @@ from wavforge.core.context import Context
 from wavforge.core.records import WavRecord
 from wavforge.core.requests import WavRequest
 from wavforge.offload import in_thread
-from wavforge.outbound.urls import needs_dns
+from wavforge.outbound import needs_dns
 
 
 async def submit(ctx: Context, account_id: str, request: WavRequest) -> WavRecord:

@@ -26,7 +26,7 @@ from wavforge.http.disconnect import unless_disconnected
 from wavforge.http.idempotency import IdempotencyKey, once
 from wavforge.http.openapi import IMPORT, route
 from wavforge.offload import in_thread
-from wavforge.outbound.download import download
+from wavforge.outbound import download
 
 router = APIRouter(prefix="/api/v1", tags=["Import"])
 
