@@ -81,6 +81,11 @@ class Server:
         return env
 
     @property
+    def log_path(self) -> Path:
+        """Where the server's output goes (kept across restarts on the same port)."""
+        return self.data_dir.parent / f"serve-{self.port}.log"
+
+    @property
     def scaleout(self) -> bool:
         return self.deployment.mode == "scaleout"
 
@@ -122,7 +127,7 @@ class Server:
             db.dispose()
 
     def start(self) -> Server:
-        with (self.data_dir.parent / f"serve-{self.port}.log").open("ab") as log:
+        with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "wavforge", "serve", *self.start_args],
                 env=self.env,

@@ -7,13 +7,15 @@ import hashlib
 import os
 import signal
 import subprocess
-import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import soundfile
+
+from wavforge.db.models import WavTask
 
 from audiogen import ffmpeg_pcm, make_flac, make_mp3, read_wav
 from conftest import Receiver, Server, import_file, wait_for_wav, wait_until
@@ -153,6 +155,19 @@ def converter_pids(server: Server) -> list[int]:
     return pids
 
 
+def lease_renewed(server: Server, task_id: str) -> bool:
+    """Whether the task's lease has been renewed since it was claimed. The worker renews it
+    only from the heartbeat it beats while it waits on its converter child, so a renewal
+    shows that the task has been handed to the child (a second or so after the claim)."""
+    with server.database() as db, db.read() as session:
+        row = session.get(WavTask, task_id)
+    if row is None or row.status != "RUNNING" or row.started_at is None:
+        return False
+    assert row.lease_expires_at is not None, "a running task has a lease"
+    lease = timedelta(seconds=server.settings().lease_seconds)
+    return row.lease_expires_at > row.started_at + lease
+
+
 def test_a_dying_converter_fails_its_task_only(
     own_server: Server, receiver: Receiver, tmp_path: Path
 ) -> None:
@@ -171,7 +186,7 @@ def _kill_a_converter_mid_task(
 
     os.kill(child, signal.SIGSTOP)  # hold it mid-task, then kill it as a segfault would
     doomed = generate(api, receiver, first["id"]).json()["data"]["taskId"]
-    time.sleep(1.0)  # the worker hands the task to the stopped child within 0.1 s
+    wait_until(lambda: lease_renewed(own_server, doomed))  # the stopped child has the task
     os.kill(child, signal.SIGKILL)
 
     failed = wait_for_wav(api, doomed)

@@ -16,7 +16,15 @@ import httpx
 from test_task_lifecycle import generate, task_row, wait_until_running
 
 from audiogen import make_mp3
-from conftest import Receiver, Server, descendants, import_file, signal_all, wait_for_wav
+from conftest import (
+    Receiver,
+    Server,
+    descendants,
+    import_file,
+    signal_all,
+    wait_for_wav,
+    wait_until,
+)
 
 # uvicorn ends by re-raising the signal it stopped for; systemd counts that as a clean stop.
 CLEAN_EXIT = (0, -signal.SIGTERM)
@@ -45,7 +53,8 @@ def test_sigterm_lets_a_running_conversion_finish(
     _, task_id, frozen = start_a_stalled_conversion(own_server, receiver, tmp_path)
     assert own_server.process is not None
     own_server.process.send_signal(signal.SIGTERM)
-    time.sleep(1.5)
+    # Huey's consumer says so when it starts waiting for the running conversion.
+    wait_until(lambda: "Shutting down gracefully" in own_server.log_path.read_text())
     assert own_server.process.poll() is None, "the server left without its conversion"
     signal_all(frozen, signal.SIGCONT)
     assert own_server.process.wait(timeout=30) in CLEAN_EXIT

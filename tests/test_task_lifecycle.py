@@ -14,7 +14,14 @@ from sqlalchemy import func, select
 from wavforge.db.models import Delivery, WavTask
 
 from audiogen import make_mp3
-from conftest import Receiver, Server, break_stored_source, import_file, wait_for_wav
+from conftest import (
+    Receiver,
+    Server,
+    break_stored_source,
+    import_file,
+    wait_for_wav,
+    wait_until,
+)
 
 
 def generate(api: httpx.Client, receiver: Receiver, **fields: str | int) -> httpx.Response:
@@ -115,6 +122,12 @@ def task_row(server: Server, task_id: str) -> dict[str, Any]:
     return dict(row._mapping)
 
 
+def delivery_states(server: Server, task_id: str) -> list[str]:
+    with server.database() as db, db.read() as session:
+        query = select(Delivery.status).where(Delivery.wav_task_id == task_id)
+        return [str(status) for status in session.scalars(query)]
+
+
 def deliveries(server: Server, task_id: str) -> int:
     with server.database() as db, db.read() as session:
         query = select(func.count()).where(Delivery.wav_task_id == task_id)
@@ -148,7 +161,8 @@ def test_sigkill_mid_conversion_finishes_exactly_once(
         record = wait_for_wav(api, task_id)
     assert record["successFlag"] == "SUCCESS"
     (call,) = receiver.wait_for(1)
-    time.sleep(1.5)  # any duplicate callback would have arrived by now
+    # Once its only delivery is DELIVERED (and the task SUCCESS), nothing is left to send.
+    wait_until(lambda: delivery_states(own_server, task_id) == ["DELIVERED"])
     assert len(receiver.calls) == 1 and call["body"]["data"]["task_id"] == task_id
     row = task_row(own_server, task_id)
     assert row["attempts"] == 2 and deliveries(own_server, task_id) == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,9 +41,19 @@ def submit_suno(api: httpx.Client, audio_id: str, callback: str) -> str:
     return str(response.json()["data"]["taskId"])
 
 
-def attempts_of(api: httpx.Client, task_id: str) -> list[dict[str, Any]]:
+def deliveries_of(api: httpx.Client, task_id: str) -> list[dict[str, Any]]:
     log = api.get("/api/v1/wav/callbacks", params={"taskId": task_id}).json()["data"]
-    return [attempt for delivery in log["deliveries"] for attempt in delivery["attempts"]]
+    return list(log["deliveries"])
+
+
+def attempts_of(api: httpx.Client, task_id: str) -> list[dict[str, Any]]:
+    return [attempt for delivery in deliveries_of(api, task_id) for attempt in delivery["attempts"]]
+
+
+def delivered(api: httpx.Client, task_id: str) -> bool:
+    """Whether the task's callback has been delivered: every attempt, redirects included,
+    is on record, and a delivered callback is never sent again."""
+    return [delivery["status"] for delivery in deliveries_of(api, task_id)] == ["DELIVERED"]
 
 
 def test_signer_reproduces_the_standard_webhooks_test_vector() -> None:
@@ -72,7 +81,7 @@ def test_500_then_503_then_200_is_three_signed_attempts_on_schedule(
     track = import_file(api, mp3)["tracks"][0]["id"]
     task_id = submit_unified(api, track, flaky.url)
     calls = flaky.wait_for(3)
-    time.sleep(0.5)
+    wait_until(lambda: delivered(api, task_id))
     assert [call["answered"] for call in flaky.calls] == [500, 503, 200]  # nothing after 200
     first, second, third = calls
     # Unified schedule 1 s, 2 s (Huey's scheduler wakes once a second: up to 1 s late).
@@ -103,7 +112,7 @@ def test_redirects_are_not_followed(api: httpx.Client, mp3: Path) -> None:
         track = import_file(api, mp3)["tracks"][0]["id"]
         task_id = submit_unified(api, track, redirecting.url)
         redirecting.wait_for(2)  # the 307 is a failed attempt; the retry is delivered
-        time.sleep(0.5)
+        wait_until(lambda: delivered(api, task_id))
         assert target.calls == []
         assert [a["statusCode"] for a in attempts_of(api, task_id)] == [307, 200]
     finally:
@@ -168,9 +177,9 @@ def test_a_delivery_survives_sigkill_between_attempts(
         with server.client(server.create_key()["key"]) as api:
             track = import_file(api, mp3)["tracks"][0]["id"]
             task_id = submit_suno(api, track, flaky.url)
-        flaky.wait_for(1)
-        server.kill()  # SIGKILL with the retry scheduled but not yet sent
-        time.sleep(0.5)
+            flaky.wait_for(1)
+            wait_until(lambda: attempts_of(api, task_id))  # the failure is on record
+        server.kill()  # SIGKILL with the retry scheduled (2 s later) but not yet sent
         assert len(flaky.calls) == 1
         server.start()
         calls = flaky.wait_for(2, timeout=30)

@@ -57,7 +57,9 @@ _LIVE_ON_TRACK = select(_TASKS.c.id, _TASKS.c.expires_at).where(
     _TASKS.c.live_track_id == bindparam("track_id"),
     _TASKS.c.format_key == bindparam("format_key"),
 )
-_RELEASE = update(_TASKS).where(_TASKS.c.id == bindparam("task")).values(live_track_id=None)
+# The freed column comes with the parameters: on the driver path (see db.rows) a write is
+# compiled for the columns it is given, and a value fixed in the statement is not one of them.
+_RELEASE = update(_TASKS).where(_TASKS.c.id == bindparam("task"))
 # Counting stops at the limit: the quota only needs to know whether it is reached. It reads
 # the status, not the id, so that the (account_id, status) index alone answers it.
 _UNFINISHED_OF_ACCOUNT = select(func.count()).select_from(
@@ -175,7 +177,7 @@ def _claim_track(rows: Rows, track_id: str, format_key: str) -> None:
         return
     if live.expires_at is None or live.expires_at > clock.now():
         raise Conflict(data=live.id)
-    rows.run(_RELEASE, {"task": live.id})
+    rows.run(_RELEASE, {"task": live.id, "live_track_id": None})
 
 
 def _check_quota(rows: Rows, account_id: str, limit: int) -> None:
