@@ -18,7 +18,7 @@ import pytest
 
 from wavforge.config import Settings
 from wavforge.core import clock as core_clock
-from wavforge.core import conversion, deliveries, maintenance, telemetry
+from wavforge.core import conversion, maintenance, telemetry
 from wavforge.core.context import Context
 from wavforge.core.link_key import link_key
 from wavforge.core.maintenance import MaintenanceGate
@@ -96,11 +96,10 @@ def prober() -> FakeProber:
 
 
 @pytest.fixture
-def receiver(monkeypatch: pytest.MonkeyPatch) -> ScriptedReceiver:
-    """Every callback attempt's POST, answered from a script instead of the network."""
-    scripted = ScriptedReceiver()
-    monkeypatch.setattr(deliveries, "post_json", scripted)
-    return scripted
+def receiver() -> ScriptedReceiver:
+    """Every callback attempt's POST (the context's ``post``), answered from a script
+    instead of the network."""
+    return ScriptedReceiver()
 
 
 @pytest.fixture
@@ -124,6 +123,7 @@ def ctx(
     dispatcher: RecordingDispatcher,
     converter: FakeConverter,
     prober: FakeProber,
+    receiver: ScriptedReceiver,
 ) -> Iterator[Context]:
     """The core's context as ``runtime.build_runtime`` makes it, on a database of its own."""
     settings.data_dir.mkdir(parents=True)
@@ -138,6 +138,7 @@ def ctx(
             storage=open_storage(settings),
             links=LinkSigner(link_key(settings, db), settings.base_url),
             dispatch=dispatcher,
+            post=receiver,
             converter=converter,
             prober=prober,
             dialects=DIALECTS,

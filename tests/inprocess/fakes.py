@@ -187,9 +187,9 @@ class Post:
 
 
 class ScriptedReceiver:
-    """Stands in for ``outbound.post.post_json``, the callback's one HTTP call: records each
-    POST and answers from its script (then 200s), without a network. A scripted answer may
-    be a function, run while the POST is in flight, that returns the answer."""
+    """The context's ``post`` (``outbound.post_json`` in a server), the callback's one HTTP
+    call: records each POST and answers from its script (then 200s), without a network. A
+    scripted answer may be a function, run while the POST is in flight, that returns it."""
 
     def __init__(self) -> None:
         self.posts: list[Post] = []
