@@ -24,6 +24,7 @@ import pytest
 
 import wavforge.audio.engine as engine_module
 from wavforge.audio import isolation
+from wavforge.capacity import usable_cpus
 from wavforge.config import Settings
 from wavforge.db.database import Database
 from wavforge.storage import Storage, open_storage
@@ -396,7 +397,7 @@ def split_counts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 needs_two_cpus = pytest.mark.skipif(
-    (os.cpu_count() or 1) < 2, reason="the engine never splits on a single CPU"
+    usable_cpus() < 2, reason="the engine never splits on a single CPU"
 )
 
 

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from wavforge import profiles
 from wavforge.audio.options import RIFF_DATA_LIMIT, Limits
+from wavforge.capacity import MAX_WORKER_THREADS, default_worker_threads
 
 SCRATCH_MIN_IDLE_SECONDS = 3600.0  # a staged file younger than this is never swept
 
@@ -161,8 +162,12 @@ class Settings(BaseSettings):
     max_upload_bytes: Annotated[int, Field(ge=1024)] = Field(
         default=512 * 1024 * 1024, description="Largest accepted upload or imported file (413)."
     )
-    worker_threads: Annotated[int, Field(ge=1, le=64)] = Field(
-        default=2, description="Conversion threads per worker process."
+    worker_threads: Annotated[int, Field(ge=1, le=MAX_WORKER_THREADS)] = Field(
+        default_factory=lambda: default_worker_threads(),
+        description=(
+            "Conversions a worker process runs at once, each in a converter process of its own "
+            "(default: two per CPU this process may use, cgroup quota included; at most 64)."
+        ),
     )
     lease_seconds: Annotated[float, Field(gt=0)] = Field(
         default=60.0,

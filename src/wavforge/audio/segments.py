@@ -50,6 +50,7 @@ from wavforge.audio.processes import die_with_parent, signal_name
 from wavforge.audio.progress import PROGRESS_INTERVAL, Progress
 from wavforge.audio.samples import Meter
 from wavforge.audio.wavfile import WavWriter, write_all_at, write_failed
+from wavforge.capacity import usable_cpus
 
 __all__ = ["SPLITTABLE_CODECS", "decode_spans", "spans_for"]
 
@@ -94,7 +95,8 @@ def _parts(job: Plan) -> int:
     if not hasattr(os, "fork") or threading.active_count() > 1:
         return 1
     by_length = int(job.duration // MIN_PART_SECONDS)
-    return max(1, min(job.limits.parallelism, os.cpu_count() or 1, by_length))
+    # The cores this process may run on (affinity, cgroup quota), not the machine's.
+    return max(1, min(job.limits.parallelism, usable_cpus(), by_length))
 
 
 def decode_spans(

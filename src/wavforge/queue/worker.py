@@ -16,6 +16,7 @@ from huey import Huey
 from huey.consumer import Consumer
 
 from wavforge.audio.isolation import ConverterPool
+from wavforge.capacity import usable_cpus
 from wavforge.core import recovery, retention
 from wavforge.core.context import Context
 from wavforge.core.leases import process_identity
@@ -54,6 +55,11 @@ class Worker:
         self._converters.start()  # pre-started: a task never waits for an interpreter to boot
         self._consumer.start()
         self._sweeper.start()
+        log.info(
+            "%d conversion threads, on %d usable CPUs (WAVFORGE_WORKER_THREADS sets them)",
+            self._context.settings.worker_threads,
+            usable_cpus(),
+        )
 
     def stop(self) -> None:
         """Finish or hand back running conversions; returns once no conversion runs here."""
