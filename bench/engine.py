@@ -7,6 +7,10 @@ so that drift on a shared machine (a noisy neighbour, CPU boost, page cache) hit
 instead of whichever happened to run last. Peak memory comes from the kernel's own accounting
 (``ru_maxrss`` from ``wait4``), not from sampling, so short spikes cannot slip through.
 
+Two more views of the same cost: start-up alone (``convert-file`` on a 1-s file, beside the bare
+interpreter and ffmpeg), and ffmpeg and wavforge again while a busy loop the script starts itself
+keeps one core occupied, since a split decode only pays where a second core is free.
+
 Run ``python bench/engine.py --quick`` for a smoke test, ``python bench/engine.py`` for the real
 thing; ``bench/README.md`` explains how to read what it writes.
 """
@@ -14,6 +18,8 @@ thing; ``bench/README.md`` explains how to read what it writes.
 from __future__ import annotations
 
 import argparse
+import compileall
+import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -28,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -50,8 +56,15 @@ COLORS = {
 }
 
 # The bars the engine is held to.
-SPEED_BAR = 1.0  # wavforge wall time / ffmpeg wall time, at most
+SPEED_BAR = 0.8  # wavforge wall time / ffmpeg wall time, at most, with every core free
+BUSY_SPEED_BAR = 1.0  # ... at most, with one core kept busy (--busy-cores)
 SPEED_BAR_MINUTES = 20  # ... measured on this input length
+STARTUP_BAR = 0.15  # median wall time of `wavforge convert-file` on a 1-s file, at most
+STARTUP_SECONDS = 1  # the start-up input's length
+# Busy loops standing for "the machine is doing something else"; they start this long before
+# the first timed run, so the scheduler has placed them.
+BUSY_PROGRAM = "while True: pass"
+BUSY_SETTLE_SECONDS = 0.5
 RSS_BAR_MB = 150.0  # wavforge peak RSS on the memory-run input, at most
 PYDUB_BAR = 2.0  # pydub wall time / wavforge wall time, at least
 LOUDNESS_BAR = 0.10  # wavforge-loudness / wavforge - 1 (the loudness meter's cost), at most
@@ -77,6 +90,8 @@ class Settings:
     runs: int
     out: Path
     tools: tuple[str, ...]
+    startup_runs: int = 20
+    busy_cores: int = 1
 
 
 @dataclass(frozen=True)
@@ -97,6 +112,22 @@ class Check:
     def __str__(self) -> str:
         verdict = "yes" if self.identical else "no"
         return verdict if self.bits == 16 else f"{verdict} ({self.bits}-bit PCM)"
+
+
+@dataclass(frozen=True)
+class Load:
+    """The background load of the busy rows: how many loops, and how much CPU they got."""
+
+    processes: int
+    seconds: float  # how long they ran
+    cpu_seconds: float  # user + system time they got, together
+
+    def __str__(self) -> str:
+        share = self.cpu_seconds / self.seconds if self.seconds else 0.0
+        return (
+            f"{self.processes} busy-loop process{'es' if self.processes > 1 else ''}, "
+            f"{share:.0%} of a core over {self.seconds:.0f} s"
+        )
 
 
 @dataclass
@@ -150,6 +181,15 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "out")
     parser.add_argument("--no-pydub", action="store_true", help="leave pydub out entirely")
     parser.add_argument(
+        "--startup-runs", type=int, help="runs of each start-up command (20; --quick 10)"
+    )
+    parser.add_argument(
+        "--busy-cores",
+        type=int,
+        default=1,
+        help="cores kept busy for the busy rows (1); 0 leaves the busy rows out",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="smoke test: 1-min input, 2 runs, 3-min memory run"
     )
     args = parser.parse_args(argv)
@@ -160,9 +200,13 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
         runs=args.runs or runs,
         out=args.out,
         tools=tuple(tool for tool in TOOLS if not (args.no_pydub and tool == "pydub")),
+        startup_runs=args.startup_runs or (10 if args.quick else 20),
+        busy_cores=args.busy_cores,
     )
-    if min(*settings.minutes, settings.memory_minutes, settings.runs) < 1:
-        parser.error("lengths and --runs must be at least 1")
+    if min(*settings.minutes, settings.memory_minutes, settings.runs, settings.startup_runs) < 1:
+        parser.error("lengths, --runs and --startup-runs must be at least 1")
+    if not 0 <= settings.busy_cores < len(os.sched_getaffinity(0)):
+        parser.error("--busy-cores must leave at least one core free (0 for no busy rows)")
     return settings
 
 
@@ -175,13 +219,18 @@ def ensure_input(cache_dir: Path, minutes: int, console: Console) -> Path:
     The encode goes to a temporary name and is renamed at the end, so an interrupted encode is
     never mistaken for a finished one next time.
     """
-    path = cache_dir / f"input-{minutes}min.mp3"
+    return ensure_clip(cache_dir, minutes * 60, f"{minutes}min", console)
+
+
+def ensure_clip(cache_dir: Path, seconds: int, name: str, console: Console) -> Path:
+    """``ensure_input`` for any length: ``input-{name}.mp3``, ``seconds`` long."""
+    path = cache_dir / f"input-{name}.mp3"
     if path.exists():
         return path
     cache_dir.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.stem}.part.mp3")
-    console.print(f"[dim]encoding the {minutes}-min input (320 kb/s MP3) into {path} ...[/]")
-    run_checked(encode_command(minutes * 60, partial))
+    console.print(f"[dim]encoding the {name} input (320 kb/s MP3) into {path} ...[/]")
+    run_checked(encode_command(seconds, partial))
     partial.replace(path)
     return path
 
@@ -229,6 +278,34 @@ def tool_command(tool: str, src: Path, dst: Path) -> list[str]:
             no_warning = ["-W", "ignore::DeprecationWarning"]
             return [sys.executable, *no_warning, "-c", PYDUB_PROGRAM, str(src), str(dst)]
     raise ValueError(f"unknown tool {tool!r}")
+
+
+def startup_commands(clip: Path, scratch: Path) -> dict[str, list[str]]:
+    """What start-up is compared with: the interpreter alone, the engine's two libraries
+    loaded by it, ffmpeg and wavforge each converting the same 1-s file."""
+    return {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "python -c 'import av, numpy'": [sys.executable, "-c", "import av, numpy"],
+        f"ffmpeg, {STARTUP_SECONDS}-s file": tool_command("ffmpeg", clip, scratch / "ffmpeg.wav"),
+        f"wavforge convert-file, {STARTUP_SECONDS}-s file": tool_command(
+            "wavforge", clip, scratch / "wavforge.wav"
+        ),
+    }
+
+
+def compile_bytecode() -> str:
+    """Compile the wavforge package the benchmark runs, as ``pip install`` does.
+
+    Python caches compiled modules beside their source, unless ``PYTHONDONTWRITEBYTECODE`` is
+    set or the folder is not writable; then every run would compile wavforge anew, a cost no
+    installed copy pays. Its own dependencies were compiled when they were installed.
+    """
+    spec = importlib.util.find_spec("wavforge")
+    if spec is None or not spec.submodule_search_locations:
+        raise ToolFailed(f"wavforge is not importable by {sys.executable}")
+    (package,) = spec.submodule_search_locations
+    compiled = compileall.compile_dir(package, quiet=1)
+    return f"compiled before the runs ({package})" if compiled else f"could not compile {package}"
 
 
 def measure(argv: Sequence[str], log: Path) -> Run:
@@ -281,6 +358,34 @@ def convert(
     finally:
         dst.unlink(missing_ok=True)
     return run, check
+
+
+@contextlib.contextmanager
+def busy_load(cores: int, loads: list[Load]) -> Iterator[None]:
+    """Keep ``cores`` cores busy with busy loops while the block runs; append what they got.
+
+    The loops are ordinary processes at the same priority as the tools, as another program
+    on the machine would be. One that dies early would make the rows a lie: the run stops.
+    """
+    started = time.perf_counter()
+    loops = [
+        subprocess.Popen([sys.executable, "-c", BUSY_PROGRAM], stdin=subprocess.DEVNULL)
+        for _ in range(cores)
+    ]
+    try:
+        time.sleep(BUSY_SETTLE_SECONDS)
+        yield
+        if any(loop.poll() is not None for loop in loops):
+            raise ToolFailed("a busy loop of the background load exited early")
+    finally:
+        cpu = 0.0
+        for loop in loops:
+            if loop.poll() is None:
+                loop.kill()
+            _, _, usage = os.wait4(loop.pid, 0)
+            loop.returncode = -9  # reaped above; tell Popen
+            cpu += usage.ru_utime + usage.ru_stime
+        loads.append(Load(cores, time.perf_counter() - started, cpu))
 
 
 # --- checking the output ----------------------------------------------------------------------
@@ -374,6 +479,46 @@ def timed_benchmark(
     return results
 
 
+def busy_benchmark(
+    src: Path, minutes: int, settings: Settings, scratch: Path, console: Console, loads: list[Load]
+) -> dict[str, Result]:
+    """ffmpeg and wavforge taking turns again, ``settings.runs`` times each, while busy loops
+    keep ``settings.busy_cores`` cores occupied. Outputs were checked in the free rounds."""
+    cores = settings.busy_cores
+    console.rule(f"{minutes}-min input: {settings.runs} runs each with {cores} core(s) busy")
+    tools = (REFERENCE, "wavforge")
+    results = {tool: Result(tool, minutes) for tool in tools}
+    with busy_load(cores, loads):
+        for number in range(1, settings.runs + 1):
+            for tool in tools:
+                run, _ = convert(tool, src, scratch)
+                results[tool].runs.append(run)
+            summary = "  ".join(f"{t} {results[t].runs[-1].seconds:6.2f} s" for t in tools)
+            console.print(f"  run {number}/{settings.runs}  {summary}")
+    console.print(f"  background load: {loads[-1]}")
+    return results
+
+
+def startup_benchmark(
+    clip: Path, settings: Settings, scratch: Path, console: Console
+) -> dict[str, Result]:
+    """Each start-up command ``settings.startup_runs`` times, taking turns, after one untimed
+    round; the conversions' outputs are deleted after each run, as in the timed rounds."""
+    console.rule(f"start-up: {settings.startup_runs} runs per command")
+    commands = startup_commands(clip, scratch)
+    results = {label: Result(label, 0) for label in commands}
+    for number in range(settings.startup_runs + 1):
+        for label, argv in commands.items():
+            run = measure(argv, scratch / "startup.stderr")
+            if number:
+                results[label].runs.append(run)
+            for wav in scratch.glob("*.wav"):
+                wav.unlink()
+    for label, result in results.items():
+        console.print(f"  {label:<36} median {result.median * 1000:6.1f} ms")
+    return results
+
+
 def memory_benchmark(
     src: Path, minutes: int, settings: Settings, scratch: Path, console: Console
 ) -> dict[str, Result]:
@@ -399,6 +544,16 @@ def memory_benchmark(
 # --- judging ----------------------------------------------------------------------------------
 
 
+def pair_text(result: Result, results: dict[str, Result]) -> str:
+    return f"{median_pair_ratio(result, results[REFERENCE]):.2f}x"
+
+
+def startup_result(startup: dict[str, Result]) -> Result:
+    """The wavforge row of the start-up table."""
+    (result,) = (result for label, result in startup.items() if label.startswith("wavforge"))
+    return result
+
+
 def ratio_of_medians(result: Result, reference: Result) -> float:
     return result.median / reference.median
 
@@ -414,8 +569,14 @@ def bar_input(timed: dict[int, dict[str, Result]]) -> int:
     return SPEED_BAR_MINUTES if SPEED_BAR_MINUTES in timed else max(timed)
 
 
-def judge(timed: dict[int, dict[str, Result]], memory: dict[str, Result]) -> list[Bar]:
-    """The three bars, each with the number it was judged on."""
+def judge(
+    timed: dict[int, dict[str, Result]],
+    memory: dict[str, Result],
+    busy: dict[int, dict[str, Result]] | None = None,
+    startup: dict[str, Result] | None = None,
+    busy_cores: int = 1,
+) -> list[Bar]:
+    """The bars, each with the number it was judged on."""
     minutes = bar_input(timed)
     where = f"{minutes}-min file"
     if minutes != SPEED_BAR_MINUTES:
@@ -424,8 +585,25 @@ def judge(timed: dict[int, dict[str, Result]], memory: dict[str, Result]) -> lis
     wavforge = results["wavforge"]
 
     speed = ratio_of_medians(wavforge, results[REFERENCE])
-    claim = f"wavforge ≤ {SPEED_BAR:.1f}x ffmpeg on the {where}"
-    bars = [Bar(claim, f"{speed:.2f}x", speed <= SPEED_BAR)]
+    claim = f"wavforge ≤ {SPEED_BAR:.1f}x ffmpeg on the {where}, cores free"
+    bars = [Bar(claim, f"{speed:.2f}x (pairs {pair_text(wavforge, results)})", speed <= SPEED_BAR)]
+
+    cores = f"{max(busy_cores, 1)} core{'s' if busy_cores > 1 else ''} busy"
+    claim = f"wavforge ≤ {BUSY_SPEED_BAR:.1f}x ffmpeg on the {where}, {cores}"
+    if busy and minutes in busy:
+        loaded = busy[minutes]
+        speed = ratio_of_medians(loaded["wavforge"], loaded[REFERENCE])
+        measured = f"{speed:.2f}x (pairs {pair_text(loaded['wavforge'], loaded)})"
+        bars.append(Bar(claim, measured, speed <= BUSY_SPEED_BAR))
+    else:
+        bars.append(Bar(claim, "not measured (--busy-cores 0)", None))
+
+    claim = f"wavforge convert-file start-up ≤ {STARTUP_BAR:.2f} s ({STARTUP_SECONDS}-s file)"
+    if startup:
+        start = startup_result(startup).median
+        bars.append(Bar(claim, f"{start:.3f} s (median)", start <= STARTUP_BAR))
+    else:
+        bars.append(Bar(claim, "not measured", None))
 
     memory_minutes = memory["wavforge"].minutes
     rss = memory["wavforge"].peak_rss_mb
@@ -458,6 +636,7 @@ TIMED_HEADER = (
     "min s", "max s", "peak RSS MB", "bit-identical",
 )  # fmt: skip
 MEMORY_HEADER = ("input", "tool", "wall s", "peak RSS MB", "bit-identical")
+STARTUP_HEADER = ("command", "median ms", "min ms", "max ms", "x python -c pass")
 BAR_HEADER = ("bar", "measured", "verdict")
 
 
@@ -477,10 +656,25 @@ def timed_rows(timed: dict[int, dict[str, Result]]) -> list[tuple[str, ...]]:
                     f"{min(result.times):.2f}",
                     f"{max(result.times):.2f}",
                     f"{result.peak_rss_mb:.1f}",
-                    str(result.check),
+                    "-" if result.check is None else str(result.check),
                 )
             )
     return rows
+
+
+def startup_rows(startup: dict[str, Result]) -> list[tuple[str, ...]]:
+    """One row per command, in milliseconds, each also over the bare interpreter's median."""
+    interpreter = next(iter(startup.values())).median
+    return [
+        (
+            label,
+            f"{result.median * 1000:.1f}",
+            f"{min(result.times) * 1000:.1f}",
+            f"{max(result.times) * 1000:.1f}",
+            f"{result.median / interpreter:.2f}x",
+        )
+        for label, result in startup.items()
+    ]
 
 
 def memory_rows(memory: dict[str, Result]) -> list[tuple[str, ...]]:
@@ -598,8 +792,26 @@ def write_report(
     timed: dict[int, dict[str, Result]],
     memory: dict[str, Result],
     bars: list[Bar],
+    busy: dict[int, dict[str, Result]] | None = None,
+    startup: dict[str, Result] | None = None,
+    busy_cores: int = 1,
 ) -> None:
     """``report.md``: enough to reproduce the run and to read it without this script."""
+    extra: list[str] = []
+    if startup:
+        extra += [
+            "## Start-up",
+            "",
+            *markdown_table(STARTUP_HEADER, startup_rows(startup)),
+            "",
+        ]
+    if busy:
+        extra += [
+            f"## Wall time with {busy_cores} core{'s' if busy_cores > 1 else ''} busy",
+            "",
+            *markdown_table(TIMED_HEADER, timed_rows(busy)),
+            "",
+        ]
     lines = [
         *report_head("Audio engine benchmark"),
         "## Machine",
@@ -614,6 +826,7 @@ def write_report(
         "",
         *markdown_table(TIMED_HEADER, timed_rows(timed)),
         "",
+        *extra,
         "## Memory run",
         "",
         *markdown_table(MEMORY_HEADER, memory_rows(memory)),
@@ -634,6 +847,13 @@ def write_report(
         "  In the timed table it is the largest over the runs.",
         "- *bit-identical* compares the WAV's `data` chunk with `ffmpeg -i in.mp3 -f s16le -`;",
         "  headers are ignored. A WAV that is not 16-bit says so, since it cannot match.",
+        "- *Start-up* is each command's wall time on a 1-s input, the commands taking turns;",
+        "  `python -c pass` is the interpreter alone and `import av, numpy` the two libraries",
+        "  the engine cannot do without. wavforge's bytecode is compiled first, as an install",
+        "  compiles it (*Machine*, wavforge bytecode).",
+        "- The *busy* rows are ffmpeg and wavforge taking turns again while busy loops that the",
+        "  benchmark starts itself keep cores occupied (*Machine*, background load): a decode",
+        "  split across processes pays only where a core is free, and ffmpeg decodes on one.",
         "",
     ]
     path.write_text("\n".join(lines))
@@ -729,30 +949,57 @@ def preflight(settings: Settings) -> None:
 
 
 def run(settings: Settings, console: Console) -> None:
-    """Encode the inputs, run both benchmarks, print the tables, write the report and chart."""
+    """Encode the inputs, run the benchmarks, print the tables, write the report and chart."""
     preflight(settings)
     load_at_start = os.getloadavg()[0]  # other work on the box shows up as spread in the runs
     inputs = settings.out / "inputs"
     scratch = settings.out / "scratch"
     scratch.mkdir(parents=True, exist_ok=True)
 
+    bytecode = compile_bytecode()
+
+    clip = ensure_clip(inputs, STARTUP_SECONDS, f"{STARTUP_SECONDS}s", console)
+    startup = startup_benchmark(clip, settings, scratch, console)
+    sources = {minutes: ensure_input(inputs, minutes, console) for minutes in settings.minutes}
     timed = {
-        minutes: timed_benchmark(
-            ensure_input(inputs, minutes, console), minutes, settings, scratch, console
-        )
-        for minutes in settings.minutes
+        minutes: timed_benchmark(src, minutes, settings, scratch, console)
+        for minutes, src in sources.items()
+    }
+    loads: list[Load] = []
+    busy = {
+        minutes: busy_benchmark(src, minutes, settings, scratch, console, loads)
+        for minutes, src in sources.items()
+        if settings.busy_cores
     }
     memory_src = ensure_input(inputs, settings.memory_minutes, console)
     memory = memory_benchmark(memory_src, settings.memory_minutes, settings, scratch, console)
-    bars = judge(timed, memory)
+    bars = judge(timed, memory, busy, startup, settings.busy_cores)
 
     console.print()
-    console.print(rich_table("Wall time", TIMED_HEADER, timed_rows(timed)))
+    console.print(rich_table("Start-up", STARTUP_HEADER, startup_rows(startup)))
+    console.print(rich_table("Wall time, cores free", TIMED_HEADER, timed_rows(timed)))
+    if busy:
+        title = f"Wall time, {settings.busy_cores} core(s) busy"
+        console.print(rich_table(title, TIMED_HEADER, timed_rows(busy)))
     console.print(rich_table("Memory run", MEMORY_HEADER, memory_rows(memory)))
     console.print(rich_table("Bars", BAR_HEADER, bar_rows(bars)))
 
     machine = machine_info(load_at_start)
-    write_report(settings.out / "report.md", machine, timed, memory, bars)
+    machine["wavforge bytecode"] = bytecode
+    machine["background load"] = (
+        "; ".join(f"{minutes} min: {load}" for minutes, load in zip(busy, loads, strict=True))
+        or "none (--busy-cores 0)"
+    )
+    write_report(
+        settings.out / "report.md",
+        machine,
+        timed,
+        memory,
+        bars,
+        busy=busy,
+        startup=startup,
+        busy_cores=settings.busy_cores,
+    )
     plot(timed, memory, settings.out / "engine.png")
     shutil.rmtree(scratch)  # only stderr logs are left in it, and they were all empty of news
     for name in ("report.md", "engine.png"):

@@ -8,7 +8,6 @@ measure them, and the WAV's checksum.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -68,6 +67,8 @@ def to_dbfs(peak: float) -> float | None:
 
 def file_sha256(path: Path) -> str:
     """Hex SHA-256 of a file, streamed (constant memory)."""
+    import hashlib  # here: OpenSSL takes milliseconds to load, and most conversions need none
+
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 

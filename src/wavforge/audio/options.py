@@ -8,8 +8,6 @@ dialect, ``bit_depth`` in the unified one, ``--bit-depth`` on the command line).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -104,6 +102,8 @@ class OutputOptions:
         class takes part with no other change; ``""`` for the default format, the one every
         vendor client asks for by sending no options.
         """
+        import json  # here, as hashlib below: `wavforge convert-file` should start in a blink
+
         asked = self.as_dict()
         return json.dumps(asked, sort_keys=True, separators=(",", ":")) if asked else ""
 
@@ -151,6 +151,8 @@ def _check_preset(asked: OutputOptions, name: Mapping[str, str]) -> None:
 def dither_seed(name: str) -> int:
     """A dither seed from a name (a task id, a file's name and size): the same name dithers
     the same way, every time and in every process."""
+    import hashlib
+
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
 
 

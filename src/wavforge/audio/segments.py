@@ -24,10 +24,8 @@ import os
 import signal
 import threading
 from dataclasses import dataclass
-from multiprocessing import Pipe
-from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from av.audio.frame import AudioFrame
 
@@ -51,6 +49,9 @@ from wavforge.audio.progress import PROGRESS_INTERVAL, Progress
 from wavforge.audio.samples import Meter
 from wavforge.audio.wavfile import WavWriter, write_all_at, write_failed
 from wavforge.capacity import usable_cpus
+
+if TYPE_CHECKING:  # multiprocessing is loaded only when a file is split (a short one never is)
+    from multiprocessing.connection import Connection
 
 __all__ = ["SPLITTABLE_CODECS", "decode_spans", "spans_for"]
 
@@ -170,6 +171,8 @@ class _Helper:
 
     @classmethod
     def start(cls, src: Path, job: Plan, span: Span, wav: WavWriter, progress: Progress) -> _Helper:
+        from multiprocessing import Pipe
+
         target = _Target(wav.path, wav.header_size, job.limits.max_output_bytes)
         reader, writer = Pipe(duplex=False)
         parent = os.getpid()

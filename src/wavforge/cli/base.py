@@ -1,14 +1,29 @@
-"""The root command and what every command module shares: consoles, failing, exit codes."""
+"""The root command and the options several commands share.
+
+Exit codes, consoles and ``fail`` live in ``wavforge.cli.common`` (``convert-file`` runs
+without Typer) and are re-exported here for the command modules.
+"""
 
 from __future__ import annotations
 
-import functools
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
-if TYPE_CHECKING:  # imported where used: `convert-file` should start in a blink
-    from rich.console import Console
+from wavforge.cli.common import EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE, console, fail
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_UNREACHABLE",
+    "EXIT_USAGE",
+    "DitherOption",
+    "JsonOption",
+    "PresetOption",
+    "app",
+    "console",
+    "fail",
+    "plain_metavars",
+]
 
 app = typer.Typer(
     help="wavforge: music tracks to lossless WAV, behind a task API.", no_args_is_help=True
@@ -56,22 +71,3 @@ def _no_type(ctx: Any) -> None:
 def _value_name(flags: list[str]) -> str:
     """``--sample-rate`` takes a ``SAMPLE_RATE``."""
     return max(flags, key=len).lstrip("-").replace("-", "_").upper()
-
-
-# Exit codes of every command (README, "Command line").
-EXIT_FAILED = 1  # the command ran and something it was asked to do failed
-EXIT_USAGE = 2  # wrong arguments (click's own code for usage errors)
-EXIT_UNREACHABLE = 3  # the server could not be reached, or it refused the API key
-
-
-@functools.cache
-def console(stderr: bool = False) -> Console:
-    """Rich consoles, made on first use: importing rich costs more than a conversion's start."""
-    from rich.console import Console
-
-    return Console(stderr=stderr)
-
-
-def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
-    console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)

@@ -1,7 +1,9 @@
 """Commands that run or administer the service on this machine, and ``convert-file``.
 
 They open the database and storage named by the ``WAVFORGE_*`` settings directly; heavy
-modules are imported inside each command, so ``convert-file`` starts in a blink.
+modules are imported inside each command, so ``--help`` starts in a blink. ``convert-file``
+is declared here (its options and help) and runs in ``wavforge.cli.convert_file``, usually
+without this module being imported at all.
 """
 
 from __future__ import annotations
@@ -9,9 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -19,28 +19,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from wavforge.cli.base import DitherOption, JsonOption, PresetOption, app, console, fail
+from wavforge.cli.common import settings as _settings
 from wavforge.profiles import PROFILES
 
-if TYPE_CHECKING:  # imported where used: `convert-file` should start in a blink
-    from wavforge.audio import ConversionResult
-    from wavforge.config import Settings
+if TYPE_CHECKING:  # imported where used: `--help` should start in a blink
     from wavforge.core.accounts import IssuedKey, KeyInfo
     from wavforge.db.database import Database
 
 keys_app = typer.Typer(help="Create, list, revoke and reset API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
-
-
-def _settings(**overrides: Any) -> Settings:
-    from pydantic import ValidationError
-
-    from wavforge.config import Settings
-
-    try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        fail(f"invalid settings: {problems}")
 
 
 @contextlib.contextmanager
@@ -543,87 +530,20 @@ def convert_file(
     ] = False,
 ) -> None:
     """Convert a local file with the service's audio engine; no server needed."""
-    from wavforge import audio
-    from wavforge.audio import options as audio_options
+    # Usually run without Typer (wavforge.cli.main); here for --help and what parse leaves.
+    from wavforge.cli import convert_file as command
 
-    _check_output(source, target, force)
-
-    requested = {
-        "bit_depth": bit_depth,
-        "sample_format": "float" if as_float else None,
-        "sample_rate": sample_rate,
-        "dither": dither,
-        "preset": preset,
-    }
-    try:
-        options = audio.OutputOptions.parse(requested, _CLI_OPTION_NAMES)
-    except ValueError as error:
-        fail(str(error), code=2)
-    # Settings cost a third of a second to load; without WAVFORGE_* variables they hold the
-    # engine's own defaults, and a quick start matters for a command run over many files.
-    configured = any(name.startswith("WAVFORGE_") for name in os.environ)
-    limits = _settings().audio_limits() if configured else audio.Limits()
-    target = target.resolve()
-    with tempfile.NamedTemporaryFile(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".part", delete=False
-    ) as tmp:
-        scratch = Path(tmp.name)
-    try:
-        result = audio.convert(
-            source,
-            scratch,
-            options=options,
-            limits=limits,
-            checksum=as_json,
-            loudness=as_json if loudness is None else loudness,
-            # The same file (by name and size) dithers the same way each time.
-            dither_seed=audio_options.dither_seed(f"{source.name}:{source.stat().st_size}"),
+    command.run(
+        command.Request(
+            source=source,
+            target=target,
+            bit_depth=bit_depth,
+            as_float=as_float,
+            sample_rate=sample_rate,
+            dither=dither,
+            preset=preset,
+            loudness=loudness,
+            as_json=as_json,
+            force=force,
         )
-        scratch.replace(target)
-    except audio.AudioError as error:
-        fail(f"{source.name}: {error}")
-    finally:
-        scratch.unlink(missing_ok=True)
-    if as_json:
-        print(json.dumps({"file": str(target), "analysis": result.analysis.to_dict()}))
-    else:
-        print(f"{target.name}: {_describe(result)}")  # plain text: rich would slow the exit
-
-
-def _check_output(source: Path, target: Path, force: bool) -> None:
-    """Refuse to write over the input (whatever the spelling or link that names it), and over
-    any existing file unless ``--force``."""
-    if target.exists() and (target.resolve() == source.resolve() or target.samefile(source)):
-        fail(f"{target}: that is the input file; name another output", code=2)
-    if target.is_dir():
-        fail(f"{target}: is a folder; name the output file", code=2)
-    if target.exists() and not force:
-        fail(f"{target}: exists; pass --force to replace it", code=2)
-
-
-_CLI_OPTION_NAMES = {
-    "bit_depth": "--bit-depth",
-    "sample_format": "--float",
-    "sample_rate": "--sample-rate",
-    "dither": "--dither",
-    "preset": "--preset",
-}
-
-
-def _describe(result: ConversionResult) -> str:
-    """One line a person can check at a glance."""
-    facts = result.analysis
-    kind = "float" if facts.output_sample_format == "float" else "PCM"
-    peak = "silent" if facts.peak_dbfs is None else f"peak {facts.peak_dbfs:+.2f} dBFS"
-    minutes, seconds = divmod(facts.duration, 60)
-    line = (
-        f"{facts.output_bit_depth}-bit {kind}, {facts.output_sample_rate} Hz, "
-        f"{facts.output_channels} ch, {int(minutes)}:{seconds:06.3f} ({facts.frames} frames), "
-        f"{peak}, {facts.clipped_samples} clipped, {result.bytes_written} bytes"
     )
-    if facts.integrated_loudness is not None:
-        line += (
-            f", {facts.integrated_loudness:.1f} LUFS, LRA {facts.loudness_range:.1f} LU, "
-            f"true peak {facts.true_peak_dbtp:+.2f} dBTP"
-        )
-    return "\n".join([line, *(f"warning: {text}" for text in facts.warnings)])
