@@ -25,6 +25,7 @@ class LimitExceeded(ConversionFailed):
 
 
 UNEXPECTED_MESSAGE = "conversion failed unexpectedly"
+MEMORY_MESSAGE = "conversion exceeded its memory limit"
 
 
 def rebuild(error_type: object, message: object) -> AudioError:

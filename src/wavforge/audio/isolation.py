@@ -2,15 +2,15 @@
 
 A crafted input can segfault the decoder (no ``except`` catches that) or run away with memory or
 CPU. Every conversion therefore runs in a separate, pre-started process that the server can kill
-at any moment:
+at any moment. This module is the server's side of that arrangement; what runs in the child,
+and the limits it puts on itself, is ``child``; what the two say over their pipe is
+``messages``.
 
 * The child is started with the ``spawn`` method: the server is threaded, and forking a threaded
   process can deadlock the copy. It is started once and reused for many conversions, so the cost
   of a fresh interpreter (numpy, PyAV) is paid once, not per task.
-* At start the child moves into its own session (so ``os.killpg`` also reaches any helper
-  processes the engine forks), disables core dumps, caps its address space (``RLIMIT_AS``) and,
-  on Linux, asks to be SIGKILLed when the server dies. Before each task it re-arms ``RLIMIT_CPU``
-  to "CPU used so far + budget", which turns a process-wide limit into a per-task one.
+* The child lives in a session of its own, so killing it here with ``os.killpg`` also reaches
+  any helper processes the engine forked.
 * The parent waits on the pipe with a timeout, so it can enforce the wall-clock limit and call
   ``on_progress`` at least every heartbeat even while the child is silent (the worker renews its
   lease from that callback). Whenever the child is killed or dies, the partial output is removed.
@@ -27,31 +27,39 @@ import logging
 import math
 import multiprocessing
 import os
-import resource
 import signal
-import tempfile
 import threading
 import time
-import traceback
-import wave
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnProcess
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from wavforge.audio import engine, sources
 from wavforge.audio.engine import ConversionResult
 from wavforge.audio.errors import (
+    MEMORY_MESSAGE,
     UNEXPECTED_MESSAGE,
     AudioError,
     ConversionFailed,
     LimitExceeded,
-    rebuild,
+)
+from wavforge.audio.messages import (
+    EXIT_OUT_OF_MEMORY,
+    ConvertJob,
+    Done,
+    Failed,
+    Job,
+    ProbeJob,
+    ProgressReport,
+    Ready,
+    Reply,
+    receive,
+    send,
 )
 from wavforge.audio.options import Limits
-from wavforge.audio.processes import die_with_parent, signal_name
+from wavforge.audio.processes import signal_name
 from wavforge.audio.sources import AudioInfo
 
 __all__ = ["CONVERT", "PROBE", "RECOMMENDED_MEMORY_BYTES", "ConverterPool", "IsolatedConverter"]
@@ -59,6 +67,7 @@ __all__ = ["CONVERT", "PROBE", "RECOMMENDED_MEMORY_BYTES", "ConverterPool", "Iso
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[float], None]
+T = TypeVar("T")
 
 # Measured on Linux/x86-64 (Python 3.11, numpy, PyAV 18): a ready child maps ~205 MiB of
 # address space (~55 MiB resident) and peaks at ~210 MiB after converting MP3/FLAC/24-bit WAV of
@@ -69,31 +78,24 @@ RECOMMENDED_MEMORY_BYTES = 1024 * 1024 * 1024
 
 _STARTUP_SECONDS = 60.0  # a cold interpreter importing numpy and PyAV; generous for slow disks
 _GROUP_EXIT_SECONDS = 0.5  # how long to wait for killed helper processes to disappear
-_EXIT_OUT_OF_MEMORY = 86  # the child's exit code when it could not even report a MemoryError
 
-_MEMORY_MESSAGE = "conversion exceeded its memory limit"
 _CPU_MESSAGE = "conversion exceeded its CPU time limit"
+
+CONVERT, PROBE = "convert", "probe"  # what a child is for, in its process name
 
 # BLAS/OpenMP libraries start worker threads as soon as numpy loads. The engine may fork, which is
 # only safe from a single-threaded process, so these must be set before numpy is imported.
 _SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
-# The child's entry point. Unpickling a function of this module would import ``wavforge.audio``
-# (and with it numpy) before any of our code runs, too late to set the variables above. So the
-# process target is the builtin ``exec`` with this fixed snippet, which sets them first.
-CONVERT, PROBE = "convert", "probe"  # what a child is for, in its process name
-
+# The child's entry point. Unpickling a function of ``child`` would import the engine (and with
+# it numpy) before any of our code runs, too late to set the variables above. So the process
+# target is the builtin ``exec`` with this fixed snippet, which sets them first.
 _BOOTSTRAP = """\
 import os
 os.environ.update(env)
-from wavforge.audio.isolation import _child_main
-_child_main(*args)
+from wavforge.audio.child import main
+main(*args)
 """
-
-
-# --------------------------------------------------------------------------------------------
-# Parent side
-# --------------------------------------------------------------------------------------------
 
 
 class IsolatedConverter:
@@ -154,51 +156,43 @@ class IsolatedConverter:
         limit killed the conversion, ``ConversionFailed`` when the child died, and whatever
         ``on_progress`` raised, unchanged. Whenever it raises, no output is left at ``dst``.
         """
-        with self._lock:
-            child = self._live_child()
-            job = ("job", src, dst, on_progress is not None, engine_kwargs)
-            heartbeat = _Heartbeat(on_progress, self._heartbeat_seconds)
-            try:
-                reply = self._exchange(child, job, heartbeat)
-            except BaseException:
-                # Killed, dead, over a limit or abandoned by the caller: the child's state is
-                # unknown and it may still be writing, so it goes, and so does its output.
-                self._discard_child()
-                _remove_outputs(dst)
-                raise
-            if reply[0] == "done":
-                result: ConversionResult = reply[1]
-                return result
-            _, error_type, message, retire = reply
-            if retire:  # e.g. after a MemoryError the interpreter is best replaced
-                self._discard_child()
-                _remove_outputs(dst)
-            raise rebuild(error_type, message)
+        job = ConvertJob(src, dst, on_progress is not None, engine_kwargs)
+        heartbeat = _Heartbeat(on_progress, self._heartbeat_seconds)
+        return self._run(job, heartbeat, ConversionResult, output=dst)
 
     def probe(self, src: Path) -> AudioInfo:
         """Run ``sources.probe(src)`` in the child: opening a crafted container can take as
         much memory as decoding it (a header that claims millions of frames), so the API
         process never opens untrusted audio itself. Raises as ``convert`` does."""
         try:
-            return self._probe(src)
+            return self._run(ProbeJob(src), _Heartbeat(None, 1.0), AudioInfo)
         except LimitExceeded as error:  # the limits' messages speak of a conversion
             raise LimitExceeded(str(error).replace("conversion", "opening the file")) from None
 
-    def _probe(self, src: Path) -> AudioInfo:
+    def _run(
+        self, job: Job, heartbeat: _Heartbeat, answer: type[T], output: Path | None = None
+    ) -> T:
+        """Have a live child do ``job`` and return its result, which must be an ``answer``."""
         with self._lock:
             child = self._live_child()
             try:
-                reply = self._exchange(child, ("probe", src), _Heartbeat(None, 1.0))
+                reply = self._exchange(child, job, heartbeat)
             except BaseException:
-                self._discard_child()
+                # Killed, dead, over a limit or abandoned by the caller: the child's state is
+                # unknown and it may still be writing, so it goes, and so does its output.
+                self._discard_child(output)
                 raise
-            if reply[0] == "done":
-                info: AudioInfo = reply[1]
-                return info
-            _, error_type, message, retire = reply
-            if retire:
-                self._discard_child()
-            raise rebuild(error_type, message)
+            match reply:
+                case Done(result) if isinstance(result, answer):
+                    return result
+                case Failed(retire=False):
+                    raise reply.error()
+                case Failed():  # e.g. after a MemoryError the interpreter is best replaced
+                    self._discard_child(output)
+                    raise reply.error()
+                case _:  # a result of another kind: this is not the child we started
+                    self._discard_child(output)
+                    raise ConversionFailed(UNEXPECTED_MESSAGE)
 
     def _live_child(self) -> _Child:
         """Return a running child, replacing one that died while idle."""
@@ -210,29 +204,35 @@ class IsolatedConverter:
             self._child = _Child.spawn(self._memory_bytes, self._cpu_seconds, self._role)
         return self._child
 
-    def _discard_child(self) -> None:
+    def _discard_child(self, output: Path | None = None) -> None:
+        """Kill the child, and delete what it may have half written at ``output``."""
         child, self._child = self._child, None
         if child is not None:
             child.kill()
+        if output is not None:
+            _remove_outputs(output)
 
-    def _exchange(
-        self, child: _Child, job: tuple[Any, ...], heartbeat: _Heartbeat
-    ) -> tuple[Any, ...]:
+    def _exchange(self, child: _Child, job: Job, heartbeat: _Heartbeat) -> Done[Any] | Failed:
         """Send the job and relay progress until the child's final reply."""
         if not child.ready:
             not_started = ConversionFailed("the decoder process did not start in time")
-            child.receive(heartbeat, _Deadline.after(_STARTUP_SECONDS, not_started))  # "ready"
+            started = child.receive(heartbeat, _Deadline.after(_STARTUP_SECONDS, not_started))
+            if not isinstance(started, Ready):
+                raise ConversionFailed(UNEXPECTED_MESSAGE)
             child.ready = True
         try:
-            child.conn.send(job)
+            send(child.conn, job)
         except OSError:
             raise child.death_error() from None
         deadline = self._wall_deadline()
         while True:
-            reply = child.receive(heartbeat, deadline)
-            if reply[0] != "progress":
-                return reply
-            heartbeat.report(reply[1])
+            match child.receive(heartbeat, deadline):
+                case ProgressReport(fraction):
+                    heartbeat.report(fraction)
+                case Done() | Failed() as reply:
+                    return reply
+                case Ready():  # said once, at start; again means the child lost its place
+                    raise ConversionFailed(UNEXPECTED_MESSAGE)
 
     def _wall_deadline(self) -> _Deadline:
         """The wall-clock limit of one job, counted from when the child received it."""
@@ -416,16 +416,15 @@ class _Child:
         """Whether the child still runs (reaps it if it has exited)."""
         return self.process.exitcode is None
 
-    def receive(self, heartbeat: _Heartbeat, deadline: _Deadline) -> tuple[Any, ...]:
+    def receive(self, heartbeat: _Heartbeat, deadline: _Deadline) -> Reply:
         """Wait for the next message, beating the heart and watching the child meanwhile."""
         while True:
             deadline.enforce()  # first, so a chatty child cannot outrun its deadline
             if self.conn.poll(min(heartbeat.seconds_until_due(), deadline.seconds_left())):
                 try:
-                    message: tuple[Any, ...] = self.conn.recv()
+                    return receive(self.conn)
                 except (EOFError, OSError):
                     raise self.death_error() from None
-                return message
             # Helper processes share the pipe, so a dead child does not always close it.
             if not self.alive():
                 raise self.death_error()
@@ -439,8 +438,8 @@ class _Child:
             return ConversionFailed("the decoder process stopped responding")
         if code == -signal.SIGXCPU:
             return LimitExceeded(_CPU_MESSAGE)
-        if code == _EXIT_OUT_OF_MEMORY:
-            return LimitExceeded(_MEMORY_MESSAGE)
+        if code == EXIT_OUT_OF_MEMORY:
+            return LimitExceeded(MEMORY_MESSAGE)
         if code < 0:
             return ConversionFailed(f"the decoder process died (signal {signal_name(-code)})")
         return ConversionFailed(f"the decoder process died (exit code {code})")
@@ -538,150 +537,3 @@ def _group_running(pgid: int) -> bool:
             if int(group) == pgid and state not in ("Z", "X"):
                 return True
     return False
-
-
-# --------------------------------------------------------------------------------------------
-# Child side
-# --------------------------------------------------------------------------------------------
-
-
-def _child_main(
-    conn: Connection,
-    memory_bytes: int | None,
-    cpu_seconds: float | None,
-    parent_pid: int,
-    role: str = CONVERT,
-) -> None:
-    """Entry point of the child: isolate, limit, announce readiness, then serve jobs."""
-    _name_process(role)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s wavforge.isolation[%(process)d]: %(message)s",
-    )
-    os.setsid()
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    die_with_parent(parent_pid)
-    _warm_up()
-    if memory_bytes is not None:
-        _limit_address_space(memory_bytes)
-    conn.send(("ready",))
-    _serve(conn, cpu_seconds)
-
-
-def _name_process(role: str) -> None:
-    """``wf-convert`` or ``wf-probe`` in ``ps`` and ``/proc/<pid>/comm``: an operator (and a
-    test) tells the children apart."""
-    with contextlib.suppress(OSError):
-        Path("/proc/self/comm").write_text(f"wf-{role}"[:15])
-
-
-def _limit_address_space(memory_bytes: int) -> None:
-    """Cap the address space, hard limit included, so not even a subverted child can lift it."""
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-
-def _warm_up() -> None:
-    """Convert a tiny generated WAV once, before the memory limit applies.
-
-    PyAV and the engine import some modules and initialise some tables on first use. Under a
-    tight ``RLIMIT_AS`` such a late import fails to map its shared object and surfaces as an
-    ImportError in some innocent task; done here, it also keeps that latency out of the first
-    conversion.
-    """
-    try:
-        with tempfile.TemporaryDirectory(prefix="wavforge-warmup-") as scratch:
-            src = Path(scratch) / "warmup.wav"
-            with wave.open(str(src), "wb") as wav:
-                wav.setnchannels(2)
-                wav.setsampwidth(2)
-                wav.setframerate(44100)
-                wav.writeframes(bytes(range(256)) * 64)  # 4096 frames of a sawtooth
-            engine.convert(src, Path(scratch) / "warmup-out.wav")
-    except Exception as error:  # a broken engine is reported by the real tasks, not here
-        log.warning("warm-up conversion failed: %s", type(error).__name__)
-
-
-def _serve(conn: Connection, cpu_seconds: float | None) -> None:
-    """Run jobs until the server closes the pipe; exit after a reply that asks to retire."""
-    while True:
-        try:
-            job = conn.recv()
-        except EOFError:
-            return
-        reply = _run_job(conn, job, cpu_seconds)
-        try:
-            conn.send(reply)
-        except MemoryError:
-            os._exit(_EXIT_OUT_OF_MEMORY)
-        except OSError:  # the server is gone
-            return
-        if reply[0] == "error" and reply[3]:
-            return
-
-
-def _run_job(conn: Connection, job: tuple[Any, ...], cpu_seconds: float | None) -> tuple[Any, ...]:
-    """Convert or probe one file; returns ``("done", result)`` or
-    ``("error", type, message, retire)``."""
-    _arm_cpu_limit(cpu_seconds)
-    try:
-        if job[0] == "probe":
-            return ("done", sources.probe(job[1]))
-        _, src, dst, wants_progress, engine_kwargs = job
-        progress = _progress_sender(conn) if wants_progress else None
-        return ("done", engine.convert(src, dst, progress=progress, **engine_kwargs))
-    except Exception as error:
-        return _error_reply(error)
-
-
-def _error_reply(error: Exception) -> tuple[Any, ...]:
-    """Turn an exception into a reply the parent can re-raise, without leaking server paths."""
-    if _caused_by_memory(error):
-        return ("error", LimitExceeded, _MEMORY_MESSAGE, True)
-    if isinstance(error, AudioError):
-        return ("error", type(error), str(error), False)
-    # Log where it happened but not the message: it may contain the (secret-bearing) path.
-    frames = "".join(traceback.format_tb(error.__traceback__))
-    log.error("%s: %s\n%s", UNEXPECTED_MESSAGE, type(error).__name__, frames)
-    return ("error", ConversionFailed, UNEXPECTED_MESSAGE, False)
-
-
-def _caused_by_memory(error: BaseException | None) -> bool:
-    """True if ``error`` is a MemoryError or was raised while handling one.
-
-    The engine translates PyAV errors, ENOMEM included, into its own ``AudioError`` types; the
-    original stays reachable as the cause or context.
-    """
-    seen = 0
-    while error is not None and seen < 10:
-        if isinstance(error, MemoryError):
-            return True
-        error, seen = error.__cause__ or error.__context__, seen + 1
-    return False
-
-
-def _arm_cpu_limit(cpu_seconds: float | None) -> None:
-    """Allow this task ``cpu_seconds`` on top of what the child has used so far.
-
-    RLIMIT_CPU counts the whole life of the process, so re-arming it before each task makes it a
-    per-task budget. The hard limit stays where it was; crossing the soft one sends SIGXCPU,
-    whose default action kills the child.
-    """
-    if cpu_seconds is None:
-        return
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    soft = math.ceil(usage.ru_utime + usage.ru_stime + cpu_seconds)
-    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
-    if hard != resource.RLIM_INFINITY:
-        soft = min(soft, hard)
-    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
-
-
-def _progress_sender(conn: Connection) -> ProgressCallback:
-    """The engine's progress callback: forward each (already throttled) fraction."""
-
-    def send(fraction: float) -> None:
-        conn.send(("progress", fraction))
-
-    return send

@@ -1,6 +1,6 @@
-"""Small process helpers shared by the conversion child (``isolation``) and its decoders
-(``segments``), and by whatever must tell whether a process recorded in a file still lives
-(stale S3 copies, the server marker)."""
+"""Small process helpers shared by the conversion child (``isolation``, ``child``) and its
+decoders (``segments``), and by whatever must tell whether a process recorded in a file still
+lives (stale S3 copies, the server marker)."""
 
 from __future__ import annotations
 

@@ -37,12 +37,14 @@ from wavforge.audio.decoding import (
     decode_span,
     frame_time,
 )
-from wavforge.audio.errors import (
-    UNEXPECTED_MESSAGE,
-    AudioError,
-    ConversionFailed,
-    LimitExceeded,
-    rebuild,
+from wavforge.audio.errors import UNEXPECTED_MESSAGE, AudioError, ConversionFailed, LimitExceeded
+from wavforge.audio.messages import (
+    Done,
+    Failed,
+    ProgressReport,
+    progress_sender,
+    receive,
+    send,
 )
 from wavforge.audio.processes import die_with_parent, signal_name
 from wavforge.audio.progress import PROGRESS_INTERVAL, Progress
@@ -208,16 +210,18 @@ class _Helper:
 
     def _receive(self) -> None:
         try:
-            message = self._conn.recv()
+            message = receive(self._conn)
         except EOFError:
             raise ConversionFailed(f"a decoding process died ({self._reap()})") from None
-        kind = message[0]
-        if kind == "progress":
-            self._progress.part(self.index, message[1])
-        elif kind == "done":
-            self._result = message[1]
-        else:
-            raise rebuild(message[1], message[2])
+        match message:
+            case ProgressReport(fraction):
+                self._progress.part(self.index, fraction)
+            case Done(_Placed() as placed):
+                self._result = placed
+            case Failed():
+                raise message.error()
+            case _:
+                raise ConversionFailed(UNEXPECTED_MESSAGE)
 
     def _reap(self) -> str:
         """Collect the child's exit status; describe it for an error message."""
@@ -234,7 +238,7 @@ class _Relay(Progress):
     """A child's progress: its own fraction, sent up the pipe."""
 
     def __init__(self, conn: Connection) -> None:
-        super().__init__(lambda fraction: conn.send(("progress", fraction)), PROGRESS_INTERVAL)
+        super().__init__(progress_sender(conn), PROGRESS_INTERVAL)
         self._own = 0.0
 
     def part(self, index: int, fraction: float) -> None:
@@ -273,21 +277,13 @@ def _child(
             )
         finally:
             os.close(fd)
-        conn.send(("done", _Placed(sink.frame, result)))
-    except AudioError as exc:
-        _send(conn, ("error", type(exc), str(exc)))
-    except MemoryError:
-        _send(conn, ("error", LimitExceeded, "conversion exceeded its memory limit"))
-    except BaseException:
-        _send(conn, ("error", ConversionFailed, UNEXPECTED_MESSAGE))
-        code = 1
+        send(conn, Done(_Placed(sink.frame, result)))
+    except BaseException as error:
+        with contextlib.suppress(OSError, ValueError):
+            send(conn, Failed.of(error))
+        code = 0 if isinstance(error, AudioError | MemoryError) else 1
     finally:
         os._exit(code)
-
-
-def _send(conn: Connection, message: tuple[object, ...]) -> None:
-    with contextlib.suppress(OSError, ValueError):
-        conn.send(message)
 
 
 class _PlacedSink:
