@@ -20,6 +20,7 @@ that die with their parent.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import threading
@@ -128,6 +129,10 @@ def _decode_in_parallel(
     src: Path, job: Plan, spans: list[Span], wav: WavWriter, progress: Progress
 ) -> list[SpanResult]:
     """The first span here, straight into ``wav``; the others in children, in place."""
+    # A failed job can leave a PyAV filter graph, with FFmpeg's threads, in garbage only the
+    # cycle collector frees. A forked helper that collected it would wait forever for
+    # threads it does not have (pthread_cond_destroy): free it here, before forking.
+    gc.collect()
     helpers: list[_Helper] = []
     try:
         for span in spans[1:]:
