@@ -36,7 +36,6 @@ from typing import Any
 import httpx
 from rich.console import Console
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (
     Receiver,
     Service,

@@ -16,7 +16,6 @@ import signal
 import socket
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -32,11 +31,7 @@ import httpx
 from rich.console import Console
 from rich.markup import escape
 
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
-
-from engine import (  # noqa: E402
+from engine import (
     ToolFailed,
     encode_command,
     ensure_input,
@@ -47,7 +42,7 @@ from engine import (  # noqa: E402
     run_checked,
     wavforge_command,
 )
-from engine import machine_info as engine_machine_info  # noqa: E402
+from engine import machine_info as engine_machine_info
 
 __all__ = [
     "Callback",

@@ -23,7 +23,6 @@ import math
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -35,7 +34,6 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (
     Key,
     Receiver,

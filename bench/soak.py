@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -30,7 +29,6 @@ import httpx
 from rich.console import Console
 from rich.markup import escape
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (
     Receiver,
     TreeSampler,

@@ -52,12 +52,11 @@ from rich.table import Table
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
-from engine import ensure_input, git_revision  # noqa: E402
-from harness import Receiver, ToolFailed, figure, import_tracks, service  # noqa: E402
-
 # The deployments the test suite runs in: fresh PostgreSQL databases, Redis queue names and
 # moto buckets (WAVFORGE_TEST_POSTGRES and WAVFORGE_TEST_REDIS point elsewhere).
 from deployments import Modes, S3Emulator  # noqa: E402
+from engine import ensure_input, git_revision  # noqa: E402
+from harness import Receiver, ToolFailed, figure, import_tracks, service  # noqa: E402
 
 BAR_ENGINE = 0.97  # wavforge conversions/s ÷ the engine alone on the same cores, at least
 BAR_FFMPEG = 0.85  # ÷ the faster of the two parallel-ffmpeg rows, at least
