@@ -184,9 +184,22 @@ def s3_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Emulator
     emulator.stop()
 
 
-@pytest.fixture(scope="session", params=MODES)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Each service test runs once per mode: embedded, then scale-out, unless its module is
+    marked ``embedded_only``: what it proves (the HTTP surface, the CLI, the console, the
+    logs) is the same code whatever holds the data, so the second run would prove nothing
+    new. The parts that differ by mode (database, queue, storage, leases, process faults)
+    keep both runs. ``WAVFORGE_TEST_ALL_MODES=1`` runs every service test in both modes."""
+    if "mode" in metafunc.fixturenames:
+        marked = metafunc.definition.get_closest_marker("embedded_only") is not None
+        every = bool(os.environ.get("WAVFORGE_TEST_ALL_MODES"))
+        chosen = ["embedded"] if marked and not every else list(MODES)
+        metafunc.parametrize("mode", chosen, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
 def mode(request: pytest.FixtureRequest) -> Iterator[Modes]:
-    """Each service test runs once per mode: embedded, then scale-out."""
+    """The deployments of one mode (``pytest_generate_tests`` chooses which)."""
     s3 = request.getfixturevalue("s3_emulator") if request.param == "scaleout" else None
     yield from modes(request.param, s3)
 

@@ -36,6 +36,10 @@ from conftest import (
 )
 from hostile import ape_claiming_frames
 
+# Most of these are refused or held in the HTTP layer, the same in both modes; the ones that
+# reach the queue, storage or the database keep both runs.
+embedded_only = pytest.mark.embedded_only
+
 GENERATE = "/api/v1/wav/generate"
 IMPORT = "/api/v1/music/import"
 
@@ -49,12 +53,14 @@ def tracebacks(server: Server) -> int:
     return sum("Traceback" in str(entry.get("exc_info", "")) for entry in server_log(server))
 
 
+@embedded_only
 def test_a_download_link_with_a_non_ascii_digit_is_403(api: httpx.Client) -> None:
     """``"²".isdigit()`` is true, yet ``int("²")`` fails: it must not reach it."""
     link = "/files/wav/abc/x.wav?expires=%C2%B2&signature=x"
     assert_envelope(api.get(link), 403)
 
 
+@embedded_only
 def test_half_a_surrogate_pair_in_an_id_is_400(api: httpx.Client) -> None:
     body = b'{"taskId": "\\ud800", "callBackUrl": "https://example.com/cb"}'
     response = api.post(GENERATE, content=body, headers={"content-type": "application/json"})
@@ -67,6 +73,7 @@ def test_half_a_surrogate_pair_in_an_id_is_400(api: httpx.Client) -> None:
     assert unified.status_code == 400 and unified.json()["code"] == 400
 
 
+@embedded_only
 @pytest.mark.parametrize("depth", [500, 900, 960, 990, 1000, 1100, 5000, 100_000])
 def test_deeply_nested_json_with_an_idempotency_key_is_refused_or_run(
     api: httpx.Client, depth: int
@@ -109,11 +116,13 @@ def redirector(request: pytest.FixtureRequest) -> Iterator[str]:
     http.server_close()
 
 
+@embedded_only
 def test_an_import_redirected_to_a_malformed_url_is_400(api: httpx.Client, redirector: str) -> None:
     response = api.post(IMPORT, json={"urls": [redirector]})
     assert "import URL" in assert_envelope(response, 400)["msg"]
 
 
+@embedded_only
 def test_a_chunked_body_over_the_limit_is_413(api: httpx.Client) -> None:
     def chunks() -> Iterator[bytes]:
         yield b'{"audioId": "'
@@ -125,6 +134,7 @@ def test_a_chunked_body_over_the_limit_is_413(api: httpx.Client) -> None:
     assert_envelope(response, 413)
 
 
+@embedded_only
 def test_a_json_import_body_is_held_to_the_json_limit(api: httpx.Client) -> None:
     """Uploads may be large; a list of URLs may not (it is parsed in one piece)."""
     urls = [f"https://example.com/{i:07d}.mp3" for i in range(50_000)]  # about 1.6 MB
@@ -132,6 +142,7 @@ def test_a_json_import_body_is_held_to_the_json_limit(api: httpx.Client) -> None
     assert_envelope(response, 413)
 
 
+@embedded_only
 def test_none_of_these_leaves_a_traceback(
     server: Server, api: httpx.Client, redirector: str
 ) -> None:
@@ -146,6 +157,7 @@ def test_none_of_these_leaves_a_traceback(
     assert tracebacks(server) == before
 
 
+@embedded_only
 def test_a_server_error_is_logged_once(own_server: Server, mp3: Path) -> None:
     own_server.start()
     own_server.break_storage()
@@ -234,6 +246,7 @@ def _import_and_leave(server: Server, key: str, url: str) -> None:
         api.post(IMPORT, json={"urls": [url]}, timeout=3)
 
 
+@embedded_only
 def test_trickling_imports_stall_nobody_and_end_when_their_clients_leave(
     server: Server, mp3: Path, receiver: Receiver, trickling_file: Trickler
 ) -> None:
@@ -273,6 +286,7 @@ def _upload(api: httpx.Client, mp3: Path) -> httpx.Response:
         return api.post(IMPORT, files={"file": ("song.mp3", handle)}, timeout=2)
 
 
+@embedded_only
 def test_an_import_past_its_deadline_is_400_and_closed(
     make_server: MakeServer, tmp_path: Path, trickling_file: Trickler
 ) -> None:
@@ -289,6 +303,7 @@ def test_an_import_past_its_deadline_is_400_and_closed(
         server.stop()
 
 
+@embedded_only
 def test_callbacks_to_a_trickling_receiver_hold_up_no_conversion(
     make_server: MakeServer, tmp_path: Path, mp3: Path
 ) -> None:
@@ -567,6 +582,7 @@ def _timed_submit(api: httpx.Client, track: str, callback: str, waited: list[flo
     waited.append(time.monotonic() - started)
 
 
+@embedded_only
 def test_a_request_head_sent_a_byte_at_a_time_is_cut_off(
     make_server: MakeServer, tmp_path: Path
 ) -> None:

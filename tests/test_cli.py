@@ -15,6 +15,9 @@ import pytest
 from audiogen import ffmpeg_s16, make_mp3
 from conftest import Server, wavforge
 
+# The local commands call the same core functions that the API tests run in both modes.
+pytestmark = pytest.mark.embedded_only
+
 
 def test_keys_create_list_reset_revoke(own_server: Server) -> None:
     env = own_server.env

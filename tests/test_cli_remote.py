@@ -8,10 +8,14 @@ import wave
 from pathlib import Path
 from typing import Any
 
+import pytest
 import soundfile
 
 from audiogen import ffmpeg_s16, make_flac, make_mp3
 from conftest import MakeServer, Server, free_port, wavforge
+
+# The remote commands speak HTTP; what is behind the server is tested elsewhere in both modes.
+pytestmark = pytest.mark.embedded_only
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 

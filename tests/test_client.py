@@ -37,6 +37,9 @@ from wavforge_client._protocol import Backoff, Waiter
 from audiogen import ffmpeg_s16, make_mp3
 from conftest import MakeServer, Receiver, Server, free_port, wait_until, wavforge
 
+# The client speaks HTTP; what is behind the server is tested elsewhere in both modes.
+pytestmark = pytest.mark.embedded_only
+
 
 @pytest.fixture
 def key(account: dict[str, Any]) -> str:

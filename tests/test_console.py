@@ -40,6 +40,9 @@ ARTIFACTS = Path(
     os.environ.get("WAVFORGE_ARTIFACTS", Path(__file__).resolve().parents[1] / "artifacts")
 )
 
+# The console's pages call the same core as the API, which is tested in both modes.
+pytestmark = pytest.mark.embedded_only
+
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:

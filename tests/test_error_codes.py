@@ -18,6 +18,10 @@ def track(api: httpx.Client, mp3: Path) -> dict[str, Any]:
     return import_file(api, mp3)
 
 
+# The contract's error envelope comes from the HTTP layer, the same in both modes.
+pytestmark = pytest.mark.embedded_only
+
+
 def generate(api: httpx.Client, **body: Any) -> httpx.Response:
     return api.post("/api/v1/wav/generate", json=body)
 

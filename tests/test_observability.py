@@ -46,6 +46,9 @@ from conftest import (
 )
 from deployments import Modes
 
+# Logs, request ids and metrics are the same code in both modes.
+pytestmark = pytest.mark.embedded_only
+
 TOKEN = "scrape-" + secrets.token_hex(16)
 GENERATE = "/api/v1/wav/generate"
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")

@@ -26,6 +26,9 @@ from conftest import (
 )
 from vendors import ERRORS, PROFILES, UNIFIED_TYPES, Expected
 
+# Vendor profiles shape answers in the HTTP layer, the same in both modes.
+pytestmark = pytest.mark.embedded_only
+
 GENERATE = "/api/v1/wav/generate"
 SUBMIT = "/api/generate/submit"
 RATE = 40  # per key and second on this module's server
