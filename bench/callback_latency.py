@@ -13,8 +13,8 @@ This measures both sides on the same machine, in turns, one task at a time so no
 
 The bar: median (b) at most median (a) + 100 ms.
 
-    python bench/callback_latency.py --quick      # smoke test: 1-min track, 2 rounds
-    python bench/callback_latency.py              # 3-min track, 7 rounds
+    python -m bench.callback_latency --quick      # smoke test: 1-min track, 2 rounds
+    python -m bench.callback_latency              # 3-min track, 7 rounds
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 from rich.console import Console
 
-from harness import (
+from bench.harness import (
     Receiver,
     Service,
     ToolFailed,
@@ -56,7 +56,7 @@ from harness import (
     write_json,
     write_report,
 )
-from harness import parser as bench_parser
+from bench.harness import parser as bench_parser
 
 TITLE = "Submit-to-callback latency"
 OVERHEAD_BAR_MS = 100.0  # median(submit -> callback) - median(conversion alone), at most
@@ -164,7 +164,7 @@ def through_service(client: httpx.Client, track: str, receiver: Receiver) -> Tri
     sent_wall, began = time.time(), time.perf_counter()
     task = envelope(client.post("/api/v1/wav/generate", json=body))["taskId"]
     answered = time.perf_counter()
-    receiver.wait_for({task}, timeout=600)
+    receiver.wait_for_tasks({task}, timeout=600)
     callback = receiver.first(task)
     assert callback is not None
     return Trip(task, callback.at - began, answered - began, sent_wall, callback.wall)

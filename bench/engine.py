@@ -11,7 +11,7 @@ Two more views of the same cost: start-up alone (``convert-file`` on a 1-s file,
 interpreter and ffmpeg), and ffmpeg and wavforge again while a busy loop the script starts itself
 keeps one core occupied, since a split decode only pays where a second core is free.
 
-Run ``python bench/engine.py --quick`` for a smoke test, ``python bench/engine.py`` for the real
+Run ``python -m bench.engine --quick`` for a smoke test, ``python -m bench.engine`` for the real
 thing; ``bench/README.md`` explains how to read what it writes.
 """
 

@@ -2,7 +2,9 @@
 callback receiver, process-tree sampling from ``/proc``, machine facts and report helpers.
 
 ``throughput.py``, ``load.py``, ``callback_latency.py`` and ``soak.py`` build on it. The audio
-inputs, the table helpers and the version facts come from ``engine.py``, the first benchmark.
+inputs, the table helpers and the version facts come from ``engine.py``, the first benchmark;
+the receiver, bulk imports, ports and process trees from ``tests/support``, which the tests use
+too.
 """
 
 from __future__ import annotations
@@ -13,17 +15,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +29,7 @@ import httpx
 from rich.console import Console
 from rich.markup import escape
 
-from engine import (
+from bench.engine import (
     ToolFailed,
     encode_command,
     ensure_input,
@@ -42,7 +40,10 @@ from engine import (
     run_checked,
     wavforge_command,
 )
-from engine import machine_info as engine_machine_info
+from bench.engine import machine_info as engine_machine_info
+from tests.support.imports import import_tracks
+from tests.support.processes import descendants, free_port, proc_stat
+from tests.support.receiver import Callback, Receiver
 
 __all__ = [
     "Callback",
@@ -78,7 +79,6 @@ __all__ = [
 MIB = 1024 * 1024
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICKS = os.sysconf("SC_CLK_TCK")
-MAX_IMPORT_FILES = 20  # files per POST /api/v1/music/import, the API's own limit
 
 
 def console() -> Console:
@@ -100,12 +100,6 @@ def make_clip(path: Path, seconds: float) -> Path:
 
 
 # --- wavforge processes -----------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -256,129 +250,7 @@ def envelope(response: httpx.Response) -> Any:
     return body["data"]
 
 
-def import_tracks(
-    client: httpx.Client, data: bytes, count: int, *, name: str = "t.mp3", parallel: int = 4
-) -> list[str]:
-    """Import ``count`` copies of ``data`` as tracks: 20 files a request, ``parallel``
-    requests at a time. Their track ids, in order."""
-
-    def batch(start: int) -> list[str]:
-        size = min(MAX_IMPORT_FILES, count - start)
-        files = [("file", (f"{start + i}-{name}", data)) for i in range(size)]
-        tracks = envelope(client.post("/api/v1/music/import", files=files))["tracks"]
-        return [track["id"] for track in tracks]
-
-    with ThreadPoolExecutor(parallel) as pool:
-        batches = pool.map(batch, range(0, count, MAX_IMPORT_FILES))
-        return [track for ids in batches for track in ids]
-
-
-# --- the callback receiver --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Callback:
-    """One callback as it arrived: which task, its outcome, and when (two clocks)."""
-
-    task_id: str
-    ok: bool
-    message: str
-    webhook_id: str
-    at: float  # time.perf_counter() when the request reached the handler
-    wall: float  # time.time() at the same moment, to compare with the service's timestamps
-
-
-class Receiver:
-    """A loopback callback receiver that answers 200, as a healthy client would, and notes
-    each arrival with its time, so a benchmark learns of completion without polling."""
-
-    def __init__(self) -> None:
-        self.arrived = threading.Condition()
-        self.callbacks: list[Callback] = []
-        self.by_task: dict[str, list[Callback]] = {}
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                at, wall = time.perf_counter(), time.time()
-                raw = self.rfile.read(int(self.headers.get("content-length", "0")))
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-                receiver._note(raw, self.headers.get("webhook-id", ""), at, wall)
-
-            def log_message(self, *args: object) -> None:
-                return None
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._http.daemon_threads = True
-        threading.Thread(target=self._http.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self._http.server_address[1]}/callback"
-
-    def _note(self, raw: bytes, webhook_id: str, at: float, wall: float) -> None:
-        body = json.loads(raw)
-        data = body.get("data") if isinstance(body.get("data"), dict) else body
-        ok = body.get("code", 200) == 200 and data.get("status", "finished") == "finished"
-        message = str(body.get("msg") or data.get("error_message") or "")
-        callback = Callback(str(data.get("task_id")), ok, message, webhook_id, at, wall)
-        with self.arrived:
-            self.callbacks.append(callback)
-            self.by_task.setdefault(callback.task_id, []).append(callback)
-            self.arrived.notify_all()
-
-    @property
-    def tasks_seen(self) -> int:
-        return len(self.by_task)
-
-    def first(self, task_id: str) -> Callback | None:
-        with self.arrived:
-            arrivals = self.by_task.get(task_id)
-            return arrivals[0] if arrivals else None
-
-    def wait_for(self, task_ids: set[str], timeout: float) -> None:
-        """Until every task in ``task_ids`` has called back; a failed one raises."""
-        with self.arrived:
-            if not self.arrived.wait_for(lambda: task_ids <= self.by_task.keys(), timeout):
-                missing = len(task_ids - self.by_task.keys())
-                raise RuntimeError(f"{missing} callbacks did not arrive in {timeout:.0f} s")
-            failed = [self.by_task[t][0] for t in task_ids if not self.by_task[t][0].ok]
-        if failed:
-            raise RuntimeError(f"{len(failed)} conversions failed, e.g. {failed[0].message}")
-
-    def repeats(self) -> Counter[str]:
-        """Tasks that called back more than once, with how many times."""
-        with self.arrived:
-            return Counter({t: len(c) for t, c in self.by_task.items() if len(c) > 1})
-
-    def close(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
-
-
 # --- processes, from /proc --------------------------------------------------------------------
-
-
-def _stat(pid: int) -> list[str] | None:
-    """Fields of /proc/<pid>/stat after the command name (which may hold spaces)."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text[text.rindex(")") + 2 :].split()
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid``, children first."""
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (fields := _stat(int(entry))):
-            parents.setdefault(int(fields[1]), []).append(int(entry))
-    found, queue = [], list(parents.get(pid, []))
-    while queue:
-        child = queue.pop(0)
-        found.append(child)
-        queue += parents.get(child, [])
-    return found
 
 
 @dataclass(frozen=True)
@@ -393,7 +265,7 @@ class ProcessSample:
 
 def sample_process(pid: int) -> ProcessSample | None:
     """One process's memory, descriptors, threads and CPU; None if it is gone."""
-    fields = _stat(pid)
+    fields = proc_stat(pid)
     if fields is None:
         return None
     try:
@@ -423,7 +295,7 @@ def cpu_seconds(pid: int) -> float:
     """CPU time of ``pid`` and every live descendant, plus the children it has reaped."""
     total = 0.0
     for member in [pid, *descendants(pid)]:
-        if fields := _stat(member):
+        if fields := proc_stat(member):
             total += sum(int(value) for value in fields[11:15]) / TICKS
     return total
 

@@ -8,9 +8,9 @@ Every submit is for a track never submitted before (a second submit of a track a
 so the run imports enough tracks first. The server runs ``--no-worker`` unless
 ``--with-worker``: conversions would otherwise compete with the API for the same cores.
 
-    python bench/load.py --quick                  # smoke test: a few seconds a row
-    python bench/load.py                          # 16, 32, 64 connections; 1 and 2 API processes
-    python bench/load.py --api-processes 2 --connections 64 --duration 30 --with-worker
+    python -m bench.load --quick                  # smoke test: a few seconds a row
+    python -m bench.load                          # 16, 32, 64 connections; 1 and 2 API processes
+    python -m bench.load --api-processes 2 --connections 64 --duration 30 --with-worker
 
 ``bench/README.md`` explains how to read what it writes under ``bench/out/load/``.
 """
@@ -34,7 +34,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from harness import (
+from bench.harness import (
     Key,
     Receiver,
     Service,
@@ -55,7 +55,7 @@ from harness import (
     write_json,
     write_report,
 )
-from harness import parser as bench_parser
+from bench.harness import parser as bench_parser
 
 SUBMIT_RATE_BAR = 1000.0  # submits per second, at least
 SUBMIT_P99_BAR_MS = 50.0  # submit latency, 99th percentile, at most
@@ -410,7 +410,7 @@ def prepare(
 
     def tracks_of(key: Key) -> list[str]:
         with running.client(key) as client:
-            return import_tracks(client, clip, wanted[key])
+            return import_tracks(client, clip, wanted[key], parallel=4)
 
     with ThreadPoolExecutor(2) as pool:
         tracks = dict(zip(wanted, pool.map(tracks_of, wanted), strict=True))

@@ -8,9 +8,9 @@ with a callback to a receiver on loopback. Every second the benchmark samples th
 process and its converter children from ``/proc``: RSS, PSS, open file descriptors, threads.
 Not run in CI: the default 10,000 tasks keep two cores busy for several minutes.
 
-    python bench/soak.py --quick                 # smoke test: 300 tasks
-    python bench/soak.py                         # 10,000 tasks
-    python bench/soak.py --tasks 50000 --minutes 120
+    python -m bench.soak --quick                 # smoke test: 300 tasks
+    python -m bench.soak                         # 10,000 tasks
+    python -m bench.soak --tasks 50000 --minutes 120
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import httpx
 from rich.console import Console
 from rich.markup import escape
 
-from harness import (
+from bench.harness import (
     Receiver,
     TreeSampler,
     envelope,
@@ -45,7 +45,7 @@ from harness import (
     settings_of,
     write_report,
 )
-from harness import parser as bench_parser
+from bench.harness import parser as bench_parser
 
 GROWTH_BAR = 0.10  # RSS growth after warm-up, less than
 WARMUP_TASKS = 1000  # tasks completed before memory counts (10 % of the tasks if fewer)
@@ -269,7 +269,7 @@ def run(options: Options, out: Console) -> None:
                 key = running.create_key("soak", credits=options.tasks)
                 with running.client(key) as client:
                     began = time.perf_counter()
-                    tracks = import_tracks(client, clip, options.tasks)
+                    tracks = import_tracks(client, clip, options.tasks, parallel=4)
                     out.print(
                         f"imported {len(tracks)} tracks in {time.perf_counter() - began:.0f} s"
                     )

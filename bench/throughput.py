@@ -23,8 +23,8 @@ machine — the emulator's CPU is counted against wavforge, which real S3's woul
 PostgreSQL, Redis and the emulator are not pinned. The rounds alternate the references and
 each configuration so drift on a shared machine hits all alike; medians are reported.
 
-    python bench/throughput.py                      # every mode, 1 and 2 workers, all cores
-    python bench/throughput.py --modes embedded --workers 1 --cores 1,2 --rounds 5
+    python -m bench.throughput                      # every mode, 1 and 2 workers, all cores
+    python -m bench.throughput --modes embedded --workers 1 --cores 1,2 --rounds 5
 """
 
 from __future__ import annotations
@@ -50,13 +50,12 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
+from bench.engine import ensure_input, git_revision
+from bench.harness import Receiver, ToolFailed, figure, import_tracks, service
+
 # The deployments the test suite runs in: fresh PostgreSQL databases, Redis queue names and
 # moto buckets (WAVFORGE_TEST_POSTGRES and WAVFORGE_TEST_REDIS point elsewhere).
-from deployments import Modes, S3Emulator  # noqa: E402
-from engine import ensure_input, git_revision  # noqa: E402
-from harness import Receiver, ToolFailed, figure, import_tracks, service  # noqa: E402
+from tests.support.deployments import Modes, S3Emulator
 
 BAR_ENGINE = 0.97  # wavforge conversions/s ÷ the engine alone on the same cores, at least
 BAR_FFMPEG = 0.85  # ÷ the faster of the two parallel-ffmpeg rows, at least
@@ -291,13 +290,13 @@ def wavforge_rate(client: httpx.Client, tracks: list[str], receiver: Receiver) -
     began = time.perf_counter()
     with ThreadPoolExecutor(8) as pool:
         task_ids = set(pool.map(submit, tracks))
-    receiver.wait_for(task_ids, timeout=600)
+    receiver.wait_for_tasks(task_ids, timeout=600)
     return len(tracks) / (time.perf_counter() - began)
 
 
 def warm_up(client: httpx.Client, source: Path, workers: int, receiver: Receiver) -> None:
     """One conversion per worker first: converter children started, caches warm."""
-    wavforge_rate(client, import_tracks(client, source.read_bytes(), workers), receiver)
+    wavforge_rate(client, import_tracks(client, source.read_bytes(), workers, parallel=4), receiver)
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -372,7 +371,7 @@ class Round:
         backends = backends_for(mode, self.modes, root) | self.options.settings
         with deployment(root, backends, workers, self.cpus) as client:
             warm_up(client, self.source, workers, self.receiver)
-            tracks = import_tracks(client, self.source.read_bytes(), self.options.files)
+            tracks = import_tracks(client, self.source.read_bytes(), self.options.files, parallel=4)
             rate = wavforge_rate(client, tracks, self.receiver)
         # Gigabytes of WAVs per configuration: left behind, their writeback would slow
         # whatever runs next.

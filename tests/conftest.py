@@ -12,9 +12,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +29,11 @@ from wavforge.db.database import Database
 from wavforge.storage import Storage, open_storage
 
 from audiogen import make_mp3
-from deployments import MODES, Deployment, Modes, S3Emulator, free_port, modes
+from support.deployments import MODES, Deployment, Modes, S3Emulator, modes
+from support.processes import free_port
+from support.receiver import Receiver
 
 STARTUP_SECONDS = 30
-__all__ = ["free_port"]
 
 
 def wavforge(
@@ -248,62 +248,6 @@ def api(server: Server, account: dict[str, Any]) -> Iterator[httpx.Client]:
         yield client
 
 
-class Receiver:
-    """A callback receiver on loopback that records every POST it gets.
-
-    ``script`` scripts the answers: one ``(status, headers)`` per call in order, then 200s.
-    """
-
-    def __init__(self, script: list[tuple[int, dict[str, str]]] | None = None) -> None:
-        self.calls: list[dict[str, Any]] = []
-        self.script = list(script or [])
-        self._arrived = threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length", "0"))
-                body = self.rfile.read(length)
-                with receiver._arrived:
-                    status, headers = receiver.script.pop(0) if receiver.script else (200, {})
-                    receiver.calls.append(
-                        {
-                            "path": self.path,
-                            "headers": {k.lower(): v for k, v in self.headers.items()},
-                            "raw": body,
-                            "body": json.loads(body),
-                            "at": time.monotonic(),
-                            "answered": status,
-                        }
-                    )
-                    receiver._arrived.notify_all()
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                return None
-
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._http.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._http.server_address[1]}/callback"
-
-    def wait_for(self, count: int, timeout: float = 30) -> list[dict[str, Any]]:
-        with self._arrived:
-            self._arrived.wait_for(lambda: len(self.calls) >= count, timeout=timeout)
-        assert len(self.calls) >= count, f"expected {count} callbacks, got {len(self.calls)}"
-        return list(self.calls)
-
-    def close(self) -> None:
-        self._http.shutdown()
-        self._http.server_close()
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     running = Receiver()
@@ -329,20 +273,6 @@ def break_stored_source(server: Server, track_id: str, tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.mp3"
     garbage.write_bytes(b"\xff\xfb\x90\x00" + b"garbage" * 2000)
     server.storage().put(key, garbage)
-
-
-def import_tracks(api: httpx.Client, mp3: Path, count: int) -> list[str]:
-    """``count`` distinct tracks, imported 20 files per request (the import's limit)."""
-    ids: list[str] = []
-    while len(ids) < count:
-        batch = min(20, count - len(ids))
-        with mp3.open("rb") as handle:
-            data = handle.read()
-        files = [("file", (f"t{i}.mp3", data)) for i in range(batch)]
-        response = api.post("/api/v1/music/import", files=files)
-        assert response.status_code == 200, response.text
-        ids += [track["id"] for track in response.json()["data"]["tracks"]]
-    return ids
 
 
 def assert_envelope(response: httpx.Response, code: int) -> dict[str, Any]:
@@ -412,30 +342,6 @@ def split_counts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 needs_two_cpus = pytest.mark.skipif(
     usable_cpus() < 2, reason="the engine never splits on a single CPU"
 )
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (the converter children and their helpers)."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [pid]
-    while frontier:
-        children = [child for child, parent in parents.items() if parent in frontier]
-        found += children
-        frontier = children
-    return found
-
-
-def signal_all(pids: list[int], signum: signal.Signals) -> None:
-    for pid in pids:
-        with suppress(ProcessLookupError):
-            os.kill(pid, signum)
 
 
 # tests/test_fuzz.py counts the cases schemathesis generated; the summary prints them, since CI

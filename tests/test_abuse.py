@@ -24,17 +24,17 @@ from wavforge.db.models import WavTask
 
 from conftest import (
     MakeServer,
-    Receiver,
     Server,
     assert_envelope,
-    free_port,
     import_file,
-    import_tracks,
     wait_for_wav,
     wait_until,
     wavforge,
 )
 from hostile import ape_claiming_frames
+from support.imports import import_tracks
+from support.processes import free_port
+from support.receiver import Receiver
 
 # Most of these are refused or held in the HTTP layer, the same in both modes; the ones that
 # reach the queue, storage or the database keep both runs.

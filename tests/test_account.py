@@ -8,15 +8,9 @@ from typing import Any
 
 import httpx
 
-from conftest import (
-    Receiver,
-    Server,
-    assert_envelope,
-    import_file,
-    import_tracks,
-    wait_for_wav,
-    wavforge,
-)
+from conftest import Server, assert_envelope, import_file, wait_for_wav, wavforge
+from support.imports import import_tracks
+from support.receiver import Receiver
 
 
 def data(response: httpx.Response) -> Any:

@@ -9,8 +9,9 @@ from typing import Any, NamedTuple
 
 import httpx
 
-from conftest import Server, free_port, import_file, wait_for_wav, wavforge
-from deployments import S3Emulator, modes
+from conftest import Server, import_file, wait_for_wav, wavforge
+from support.deployments import S3Emulator, modes
+from support.processes import free_port
 
 
 class Converted(NamedTuple):

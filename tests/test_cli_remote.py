@@ -12,7 +12,8 @@ import pytest
 import soundfile
 
 from audiogen import ffmpeg_s16, make_flac, make_mp3
-from conftest import MakeServer, Server, free_port, wavforge
+from conftest import MakeServer, Server, wavforge
+from support.processes import free_port
 
 # The remote commands speak HTTP; what is behind the server is tested elsewhere in both modes.
 pytestmark = pytest.mark.embedded_only

@@ -35,7 +35,9 @@ from wavforge_client import (
 from wavforge_client._protocol import Backoff, Waiter
 
 from audiogen import ffmpeg_s16, make_mp3
-from conftest import MakeServer, Receiver, Server, free_port, wait_until, wavforge
+from conftest import MakeServer, Server, wait_until, wavforge
+from support.processes import free_port
+from support.receiver import Receiver
 
 # The client speaks HTTP; what is behind the server is tested elsewhere in both modes.
 pytestmark = pytest.mark.embedded_only

@@ -14,7 +14,8 @@ import pytest
 
 import wavforge_client
 
-from conftest import Server, free_port
+from conftest import Server
+from support.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENT = ROOT / "client"

@@ -23,7 +23,8 @@ import soundfile
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from audiogen import make_mp3
-from conftest import Server, assert_envelope, descendants, signal_all, wait_until, wavforge
+from conftest import Server, assert_envelope, wait_until, wavforge
+from support.processes import descendants, signal_all
 
 CHROMIUM = os.environ.get("WAVFORGE_TEST_CHROMIUM", "/usr/bin/chromium")
 # As root in a closed network: no sandbox, and none of Chromium's calls home.

@@ -23,7 +23,9 @@ from wavforge.dialects import SUNO
 from wavforge.runtime import Runtime, build_runtime
 
 from audiogen import make_mp3
-from conftest import MakeServer, Receiver, Server, import_file, import_tracks
+from conftest import MakeServer, Server, import_file
+from support.imports import import_tracks
+from support.receiver import Receiver
 
 GENERATE = "/api/v1/wav/generate"
 

@@ -13,15 +13,8 @@ import pytest
 
 from wavforge_client import ApiError, Client
 
-from conftest import (
-    MakeServer,
-    Receiver,
-    Server,
-    assert_envelope,
-    import_file,
-    wait_for_wav,
-    wavforge,
-)
+from conftest import MakeServer, Server, assert_envelope, import_file, wait_for_wav, wavforge
+from support.receiver import Receiver
 
 GENERATE = "/api/v1/wav/generate"
 

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from audiogen import ffmpeg_s16, make_mp3
-from conftest import Receiver, Server, import_file, wait_for_wav
+from conftest import Server, import_file, wait_for_wav
+from support.receiver import Receiver
 
 
 def wav_samples(content: bytes) -> tuple[wave._wave_params, bytes]:

@@ -10,7 +10,8 @@ import pytest
 
 from wavforge.errors import ALL_ERRORS
 
-from conftest import MakeServer, Receiver, Server, assert_envelope, import_file, wavforge
+from conftest import MakeServer, Server, assert_envelope, import_file, wavforge
+from support.receiver import Receiver
 
 
 @pytest.fixture

@@ -36,16 +36,10 @@ from schemathesis import checks as st_checks
 from wavforge.errors import ALL_ERRORS
 from wavforge.http.openapi import MEANINGS
 
-from conftest import (
-    FUZZ_CASES,
-    FUZZ_FAILURES,
-    Receiver,
-    Server,
-    free_port,
-    wait_for_wav,
-    wavforge,
-)
-from deployments import Modes
+from conftest import FUZZ_CASES, FUZZ_FAILURES, Server, wait_for_wav, wavforge
+from support.deployments import Modes
+from support.processes import free_port
+from support.receiver import Receiver
 
 SEED = 20261121
 # The unified dialect's paths (vidgo/PoYo): its tasks, and the account balance.

@@ -8,16 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import (
-    MakeServer,
-    Receiver,
-    Server,
-    assert_envelope,
-    import_file,
-    import_tracks,
-    wait_until,
-    wavforge,
-)
+from conftest import MakeServer, Server, assert_envelope, import_file, wait_until, wavforge
+from support.imports import import_tracks
+from support.receiver import Receiver
 
 GENERATE = "/api/v1/wav/generate"
 SUBMIT = "/api/generate/submit"

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import free_port
+from support.processes import free_port
 
 
 class Terminal:

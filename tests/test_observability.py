@@ -35,16 +35,16 @@ from wavforge.web import create_app
 from audiogen import make_mp3
 from conftest import (
     MakeServer,
-    Receiver,
     Server,
     assert_envelope,
     break_stored_source,
-    free_port,
     import_file,
     wait_for_wav,
     wait_until,
 )
-from deployments import Modes
+from support.deployments import Modes
+from support.processes import free_port
+from support.receiver import Receiver
 
 # Logs, request ids and metrics are the same code in both modes.
 pytestmark = pytest.mark.embedded_only

@@ -15,15 +15,9 @@ from pathlib import Path
 
 import httpx
 
-from conftest import (
-    MakeServer,
-    Receiver,
-    Server,
-    descendants,
-    import_file,
-    wait_for_wav,
-    wait_until,
-)
+from conftest import MakeServer, Server, import_file, wait_for_wav, wait_until
+from support.processes import descendants
+from support.receiver import Receiver
 
 
 def test_api_only_server_and_a_separate_worker(

@@ -15,15 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import (
-    Modes,
-    Receiver,
-    Server,
-    _server_maker,
-    import_file,
-    wait_until,
-    wavforge,
-)
+from conftest import Modes, Server, _server_maker, import_file, wait_until, wavforge
+from support.receiver import Receiver
 from vendors import ERRORS, PROFILES, UNIFIED_TYPES, Expected
 
 # Vendor profiles shape answers in the HTTP layer, the same in both modes.

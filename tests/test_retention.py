@@ -17,7 +17,8 @@ from wavforge.core import accounts, clock
 from wavforge.db.models import MusicTask, Track, WavTask
 from wavforge.runtime import build_runtime
 
-from conftest import MakeServer, Receiver, Server, import_file, wait_for_wav, wait_until
+from conftest import MakeServer, Server, import_file, wait_for_wav, wait_until
+from support.receiver import Receiver
 
 GENERATE = "/api/v1/wav/generate"
 

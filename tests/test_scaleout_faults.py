@@ -23,8 +23,11 @@ from wavforge.db.models import LedgerEntry, Track, WavTask
 from wavforge.storage.s3 import S3Storage
 
 from audiogen import make_mp3
-from conftest import Receiver, Server, free_port, import_tracks, wait_until
-from deployments import Deployment, Modes, S3Emulator
+from conftest import Server, wait_until
+from support.deployments import Deployment, Modes, S3Emulator
+from support.imports import import_tracks
+from support.processes import free_port
+from support.receiver import Receiver
 
 TASKS = 100
 COST = 2

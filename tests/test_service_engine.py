@@ -18,7 +18,8 @@ import soundfile
 from wavforge.db.models import WavTask
 
 from audiogen import ffmpeg_pcm, make_flac, make_mp3, read_wav
-from conftest import Receiver, Server, import_file, wait_for_wav, wait_until
+from conftest import Server, import_file, wait_for_wav, wait_until
+from support.receiver import Receiver
 
 
 def generate(api: httpx.Client, receiver: Receiver, track_id: str, **extra: Any) -> httpx.Response:

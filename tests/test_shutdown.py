@@ -16,15 +16,9 @@ import httpx
 from test_task_lifecycle import generate, task_row, wait_until_running
 
 from audiogen import make_mp3
-from conftest import (
-    Receiver,
-    Server,
-    descendants,
-    import_file,
-    signal_all,
-    wait_for_wav,
-    wait_until,
-)
+from conftest import Server, import_file, wait_for_wav, wait_until
+from support.processes import descendants, signal_all
+from support.receiver import Receiver
 
 # uvicorn ends by re-raising the signal it stopped for; systemd counts that as a clean stop.
 CLEAN_EXIT = (0, -signal.SIGTERM)

@@ -13,7 +13,7 @@ import pytest
 from wavforge.storage import LocalStorage, Storage, StorageError
 from wavforge.storage.s3 import S3Storage
 
-from deployments import S3Emulator
+from support.deployments import S3Emulator
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -14,14 +14,8 @@ from sqlalchemy import func, select
 from wavforge.db.models import Delivery, WavTask
 
 from audiogen import make_mp3
-from conftest import (
-    Receiver,
-    Server,
-    break_stored_source,
-    import_file,
-    wait_for_wav,
-    wait_until,
-)
+from conftest import Server, break_stored_source, import_file, wait_for_wav, wait_until
+from support.receiver import Receiver
 
 
 def generate(api: httpx.Client, receiver: Receiver, **fields: str | int) -> httpx.Response:

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from audiogen import make_mp3
-from conftest import Receiver, Server, import_file, wait_for_wav
+from conftest import Server, import_file, wait_for_wav
+from support.receiver import Receiver
 
 Probe = Callable[[httpx.Client, str], httpx.Response]
 

@@ -13,7 +13,8 @@ import httpx
 import pytest
 import soundfile
 
-from conftest import Receiver, Server, assert_envelope, break_stored_source, import_file
+from conftest import Server, assert_envelope, break_stored_source, import_file
+from support.receiver import Receiver
 
 ISO_NO_OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$")
 

@@ -16,7 +16,9 @@ from standardwebhooks.webhooks import Webhook
 
 from wavforge.outbound.signing import signature_headers
 
-from conftest import MakeServer, Receiver, Server, free_port, import_file, wait_until
+from conftest import MakeServer, Server, import_file, wait_until
+from support.processes import free_port
+from support.receiver import Receiver
 
 
 def vendor_signature(secret: str, task_id: str, timestamp: str) -> str:

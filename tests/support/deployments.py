@@ -1,4 +1,4 @@
-"""The two ways wavforge runs, as test fixtures: every service test runs in both.
+"""The two ways wavforge runs, for the tests and the benchmarks.
 
 ``embedded``: SQLite, a SQLite queue and a local directory in the data dir, nothing else.
 ``scaleout``: PostgreSQL, Redis and S3 — a fresh database, queue name and bucket for each
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -23,30 +22,31 @@ import boto3
 import httpx
 import psycopg
 
+from .processes import free_port
+
 POSTGRES_ADMIN = os.environ.get(
     "WAVFORGE_TEST_POSTGRES", "postgresql://wavforge:wavforge@127.0.0.1:5432/postgres"
 )
 REDIS = os.environ.get("WAVFORGE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 MODES = ("embedded", "scaleout")
-# moto accepts any credentials; boto3 just needs some. Subprocesses inherit these.
-for _name, _value in (
-    ("AWS_ACCESS_KEY_ID", "testing"),
-    ("AWS_SECRET_ACCESS_KEY", "testing"),
-    ("AWS_DEFAULT_REGION", "us-east-1"),
-):
-    os.environ.setdefault(_name, _value)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# moto accepts any credentials; boto3 just needs some.
+EMULATOR_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 class S3Emulator:
-    """moto's standalone S3 server on a loopback port."""
+    """moto's standalone S3 server on a loopback port.
+
+    Starting one gives this process the emulator's credentials where it has none (boto3 needs
+    some), so the boto3 clients here and the wavforge processes started from here find them.
+    """
 
     def __init__(self, log: Path) -> None:
+        for name, value in EMULATOR_CREDENTIALS.items():
+            os.environ.setdefault(name, value)
         self.port = free_port()
         with log.open("ab") as out:
             self._process = subprocess.Popen(
