@@ -46,12 +46,14 @@ from rich.markup import escape
 from rich.table import Table
 
 REFERENCE = "ffmpeg"
-# "wavforge-loudness" is wavforge with its loudness meter on (--loudness): the meter's cost.
-TOOLS = (REFERENCE, "wavforge", "wavforge-loudness", "pydub")
+# "wavforge-loudness" is wavforge with its loudness meter on (--loudness): the meter's cost;
+# "wavforge-peaks" with its waveform peaks on (--peaks, written beside the WAV): theirs.
+TOOLS = (REFERENCE, "wavforge", "wavforge-loudness", "wavforge-peaks", "pydub")
 COLORS = {
     "ffmpeg": "#4c72b0",
     "wavforge": "#dd8452",
     "wavforge-loudness": "#f2b38a",
+    "wavforge-peaks": "#c44e52",
     "pydub": "#55a868",
 }
 
@@ -68,6 +70,7 @@ BUSY_SETTLE_SECONDS = 0.5
 RSS_BAR_MB = 150.0  # wavforge peak RSS on the memory-run input, at most
 PYDUB_BAR = 2.0  # pydub wall time / wavforge wall time, at least
 LOUDNESS_BAR = 0.10  # wavforge-loudness / wavforge - 1 (the loudness meter's cost), at most
+PEAKS_BAR = 0.05  # wavforge-peaks / wavforge - 1 (the waveform peaks' cost), at most
 
 # pydub has no command line; this is the smallest program that uses it the documented way.
 PYDUB_PROGRAM = (
@@ -273,6 +276,8 @@ def tool_command(tool: str, src: Path, dst: Path) -> list[str]:
             return [*wavforge_command(), "convert-file", str(src), str(dst)]
         case "wavforge-loudness":
             return [*wavforge_command(), "convert-file", "--loudness", str(src), str(dst)]
+        case "wavforge-peaks":
+            return [*wavforge_command(), "convert-file", "--peaks", str(src), str(dst)]
         case "pydub":
             # audioop warns about its removal in 3.13 on every start; that is not our news.
             no_warning = ["-W", "ignore::DeprecationWarning"]
@@ -616,6 +621,13 @@ def judge(
     if "wavforge-loudness" in results:
         cost = median_pair_ratio(results["wavforge-loudness"], wavforge) - 1
         bars.append(Bar(claim, f"{cost:+.1%} (with / without, pairs)", cost <= LOUDNESS_BAR))
+    else:
+        bars.append(Bar(claim, "not measured", None))
+
+    claim = f"waveform peaks ≤ {PEAKS_BAR:.0%} of conversion time on the {where}"
+    if "wavforge-peaks" in results:
+        cost = median_pair_ratio(results["wavforge-peaks"], wavforge) - 1
+        bars.append(Bar(claim, f"{cost:+.1%} (with / without, pairs)", cost <= PEAKS_BAR))
     else:
         bars.append(Bar(claim, "not measured", None))
 

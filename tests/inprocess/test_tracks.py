@@ -124,11 +124,12 @@ def test_a_wav_no_record_points_to_is_reaped(
     assert conversion.fail(ctx, ended, "worker", FailureCode.SERVER_ERROR, "failed")
     leftover = ctx.settings.scratch_dir / "leftover.wav"
     for task_id in (ended, waiting):
-        leftover.write_bytes(b"RIFF")
-        ctx.storage.put(f"wav/{task_id}.wav", leftover)
+        for name in (f"wav/{task_id}.wav", f"wav/{task_id}.peaks.json"):
+            leftover.write_bytes(b"RIFF")
+            ctx.storage.put(name, leftover)
 
-    assert orphans.reap(ctx).orphans_deleted == 1
-    assert list(ctx.storage.keys("wav/")) == [f"wav/{waiting}.wav"]
+    assert orphans.reap(ctx).orphans_deleted == 2  # the WAV and its peaks
+    assert sorted(ctx.storage.keys("wav/")) == [f"wav/{waiting}.peaks.json", f"wav/{waiting}.wav"]
     assert ("purged", (PurgeKind.ORPHAN_WAV, 1)) in events.events
 
 

@@ -21,6 +21,7 @@ from av.audio.frame import AudioFrame
 from wavforge.audio.errors import ConversionFailed, LimitExceeded
 from wavforge.audio.formats import OutputFormat, SourceFormat, resolve_output
 from wavforge.audio.options import Limits, OutputOptions
+from wavforge.audio.peaks import PeakMeter, Peaks
 from wavforge.audio.progress import Progress, estimate
 from wavforge.audio.samples import Batcher, Levels, Meter, Sink
 from wavforge.audio.sources import (
@@ -94,6 +95,7 @@ class SpanResult:
     decoded: int = 0  # decoder frames, for the error rate
     failures: int = 0  # packets the decoder rejected
     levels: Levels = field(default_factory=Levels)
+    peaks: Peaks | None = None  # per-pixel extremes of what was written, when asked for
 
 
 def plan(src: Path, options: OutputOptions, limits: Limits, dither_seed: int = 0) -> Plan:
@@ -151,6 +153,7 @@ def decode_span(
     warmup: int = 0,
     on_start: Callable[[AudioFrame], None] | None = None,
     meter: Meter | None = None,
+    peaks: PeakMeter | None = None,
 ) -> SpanResult:
     """Decode the span, convert its samples and pass them to ``sink``.
 
@@ -174,6 +177,7 @@ def decode_span(
             sink,
             meter,
             job.dither_seed,
+            peaks.add if peaks else None,
         )
         expected = (job.source.sample_rate, job.decoded_format, job.layout)
         for frame in reader:
@@ -207,6 +211,7 @@ def decode_span(
             result.frames += out.samples
         batcher.finish()
     result.decoded, result.failures, result.levels = reader.frames, reader.failures, batcher.levels
+    result.peaks = peaks.result() if peaks else None
     return result
 
 

@@ -18,6 +18,7 @@ from wavforge.audio.decoding import Plan, SpanResult, plan
 from wavforge.audio.errors import LimitExceeded, UnsupportedAudio
 from wavforge.audio.loudness import Loudness, LoudnessMeter, measure_written
 from wavforge.audio.options import Limits, OutputOptions
+from wavforge.audio.peaks import Peaks, samples_per_pixel
 from wavforge.audio.progress import PROGRESS_INTERVAL, Progress, ProgressCallback
 from wavforge.audio.segments import decode_spans, spans_for
 from wavforge.audio.sources import check_error_rate
@@ -35,6 +36,7 @@ class ConversionResult:
     channels: int
     bytes_written: int
     analysis: Analysis
+    peaks: Peaks | None = None  # the waveform's per-pixel extremes (``peaks=True``)
 
 
 def convert(
@@ -48,6 +50,7 @@ def convert(
     checksum: bool = True,
     dither_seed: int = 0,
     loudness: bool = True,
+    peaks: bool = True,
 ) -> ConversionResult:
     """Decode ``src`` and write it to ``dst`` as WAV in the format ``options`` resolve to.
 
@@ -56,7 +59,8 @@ def convert(
     propagates unchanged so a worker can abort a job it no longer owns. Whenever ``convert``
     raises, ``dst`` (if it created it) and every temporary file are gone. ``dither_seed``
     keys the dither noise (when the options ask for dither): the service uses the task's.
-    ``loudness=False`` skips the loudness meter (its figures are then None).
+    ``loudness=False`` skips the loudness meter (its figures are then None); ``peaks=False``
+    skips the waveform peaks (``result.peaks`` is then None).
     """
     src, dst = Path(src), Path(dst)
     job = plan(src, options, limits, dither_seed)
@@ -74,7 +78,8 @@ def convert(
         reserve_rf64=_might_need_rf64(job),
     )
     with writer:
-        parts = decode_spans(src, job, spans, writer, tracker, meter.add if meter else None)
+        zoom = samples_per_pixel(_expected_frames(job), job.output.sample_rate) if peaks else None
+        parts = decode_spans(src, job, spans, writer, tracker, meter.add if meter else None, zoom)
         total = _merge(parts)
         _check_total(job, total)
         measured = _loudness(meter, writer, job) if loudness else Loudness(None, None, None)
@@ -90,7 +95,12 @@ def convert(
         channels=job.output.channels,
         bytes_written=writer.file_size,
         analysis=_analysis(job, total, measured, digest),
+        peaks=Peaks.merge([part.peaks for part in parts if part.peaks]) if peaks else None,
     )
+
+
+def _expected_frames(job: Plan) -> int | None:
+    return None if job.duration is None else round(job.duration * job.output.sample_rate)
 
 
 def _might_need_rf64(job: Plan) -> bool:

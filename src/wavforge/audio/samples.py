@@ -21,7 +21,7 @@ from av.audio.frame import AudioFrame
 from wavforge.audio.errors import ConversionFailed
 from wavforge.audio.formats import OutputFormat
 
-__all__ = ["BATCH_FRAMES", "Batcher", "Levels", "Meter", "Sink", "TpdfNoise"]
+__all__ = ["BATCH_FRAMES", "Batcher", "Levels", "Meter", "Observer", "Sink", "TpdfNoise"]
 
 BATCH_FRAMES = 1 << 15  # sample frames per batch: ~256 KiB of stereo float, fits in L2
 _DTYPES = {
@@ -38,6 +38,8 @@ _INT32_TOP_F32 = np.float32(2147483520.0)  # largest float32 below 2**31
 Sink = Callable[[memoryview], None]
 # Sees each converted batch as written, (frames, channels); the loudness meter is one.
 Meter = Callable[[np.ndarray], None]
+# Sees each converted batch as written, (channels, frames), not copied: for reading only.
+Observer = Callable[[np.ndarray], None]
 
 
 @dataclass
@@ -69,6 +71,7 @@ class Batcher:
         sink: Sink,
         meter: Meter | None = None,
         dither_seed: int = 0,
+        peaks: Observer | None = None,
     ) -> None:
         dtype = _DTYPES.get(source_format)
         if dtype is None:
@@ -78,6 +81,7 @@ class Batcher:
         self._target = target
         self._sink = sink
         self._meter = meter
+        self._peaks = peaks
         self._kernel = (
             _dithered(source_format, target.bits, TpdfNoise(dither_seed))
             if target.dither
@@ -133,8 +137,12 @@ class Batcher:
             self._kernel(batch[:, :count], planes, self.levels)
             for channel, plane in enumerate(planes):
                 out[:, channel] = plane
+            if self._peaks is not None:
+                self._peaks(planes)
         else:
             self._kernel(batch[:count], out, self.levels)
+            if self._peaks is not None:
+                self._peaks(out.T)
         if self._meter is not None:
             # A copy (the buffer is reused); 24-bit output keeps only the top three bytes.
             self._meter(out & np.int32(-256) if self._target.bits == 24 else out.copy())

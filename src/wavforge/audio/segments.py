@@ -47,6 +47,7 @@ from wavforge.audio.messages import (
     receive,
     send,
 )
+from wavforge.audio.peaks import PeakMeter
 from wavforge.audio.processes import die_with_parent, signal_name
 from wavforge.audio.progress import PROGRESS_INTERVAL, Progress
 from wavforge.audio.samples import Meter
@@ -110,23 +111,37 @@ def decode_spans(
     wav: WavWriter,
     progress: Progress,
     meter: Meter | None = None,
+    peaks: int | None = None,
 ) -> list[SpanResult]:
     """Decode every span into ``wav``, in this process and in one child per further span.
 
     ``meter`` sees the samples only of a decode in one piece: parts decoded elsewhere never
-    pass through this process (the caller measures what they wrote instead).
+    pass through this process (the caller measures what they wrote instead). ``peaks`` (samples
+    per pixel) asks every part for the waveform peaks of its own frames; the caller merges them.
     """
     if len(spans) > 1:
         try:
-            return _decode_in_parallel(src, job, spans, wav, progress)
+            return _decode_in_parallel(src, job, spans, wav, progress, peaks)
         except Misaligned:
             wav.rewind()
             progress.start_over(parts=1)
-    return [decode_span(src, job, Span(size=spans[0].size), wav.write, progress, meter=meter)]
+    whole = Span(size=spans[0].size)
+    return [
+        decode_span(src, job, whole, wav.write, progress, meter=meter, peaks=_peak_meter(peaks))
+    ]
+
+
+def _peak_meter(samples_per_pixel: int | None) -> PeakMeter | None:
+    return None if samples_per_pixel is None else PeakMeter(samples_per_pixel)
 
 
 def _decode_in_parallel(
-    src: Path, job: Plan, spans: list[Span], wav: WavWriter, progress: Progress
+    src: Path,
+    job: Plan,
+    spans: list[Span],
+    wav: WavWriter,
+    progress: Progress,
+    peaks: int | None,
 ) -> list[SpanResult]:
     """The first span here, straight into ``wav``; the others in children, in place."""
     helpers: list[_Helper] = []
@@ -139,7 +154,7 @@ def _decode_in_parallel(
         gc.freeze()
         try:
             for span in spans[1:]:
-                helpers.append(_Helper.start(src, job, span, wav, progress))
+                helpers.append(_Helper.start(src, job, span, wav, progress, peaks))
         finally:
             gc.unfreeze()
 
@@ -148,7 +163,7 @@ def _decode_in_parallel(
                 helper.drain()
 
         progress.poll = poll
-        results = [decode_span(src, job, spans[0], wav.write, progress)]
+        results = [decode_span(src, job, spans[0], wav.write, progress, peaks=_peak_meter(peaks))]
         progress.part(0, 1.0)
         for helper in helpers:
             placed = helper.join()
@@ -182,7 +197,15 @@ class _Helper:
         self._exited = False
 
     @classmethod
-    def start(cls, src: Path, job: Plan, span: Span, wav: WavWriter, progress: Progress) -> _Helper:
+    def start(
+        cls,
+        src: Path,
+        job: Plan,
+        span: Span,
+        wav: WavWriter,
+        progress: Progress,
+        peaks: int | None,
+    ) -> _Helper:
         from multiprocessing import Pipe
 
         target = _Target(wav.path, wav.header_size, job.limits.max_output_bytes)
@@ -191,7 +214,7 @@ class _Helper:
         pid = os.fork()
         if pid == 0:
             reader.close()
-            _child(src, job, span, target, writer, parent)
+            _child(src, job, span, target, writer, parent, peaks)
         writer.close()
         return cls(pid, reader, span.index, progress)
 
@@ -269,7 +292,13 @@ class _Target:
 
 
 def _child(
-    src: Path, job: Plan, span: Span, target: _Target, conn: Connection, parent: int
+    src: Path,
+    job: Plan,
+    span: Span,
+    target: _Target,
+    conn: Connection,
+    parent: int,
+    peaks: int | None,
 ) -> NoReturn:
     """Body of a forked helper: decode the span into the WAV, report, and exit hard.
 
@@ -282,8 +311,22 @@ def _child(
         fd = os.open(target.path, os.O_WRONLY | os.O_CLOEXEC)
         try:
             sink = _PlacedSink(fd, job, target)
+            meter = _peak_meter(peaks)
+
+            def place(first: AudioFrame) -> None:
+                sink.place(first)
+                if meter is not None and sink.frame is not None:
+                    meter.begin_at(sink.frame)
+
             result = decode_span(
-                src, job, span, sink, _Relay(conn), warmup=WARMUP_PACKETS, on_start=sink.place
+                src,
+                job,
+                span,
+                sink,
+                _Relay(conn),
+                warmup=WARMUP_PACKETS,
+                on_start=place,
+                peaks=meter,
             )
         finally:
             os.close(fd)

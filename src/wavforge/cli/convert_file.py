@@ -41,6 +41,7 @@ class Request:
     dither: str | None = None
     preset: str | None = None
     loudness: bool | None = None
+    peaks: bool = False
     as_json: bool = False
     force: bool = False
 
@@ -58,6 +59,7 @@ FLAGS = {
     "--float": ("as_float", True),
     "--loudness": ("loudness", True),
     "--no-loudness": ("loudness", False),
+    "--peaks": ("peaks", True),
     "--json": ("as_json", True),
     "--force": ("force", True),
 }
@@ -210,9 +212,12 @@ def run(request: Request) -> None:
             limits=limits,
             checksum=request.as_json,
             loudness=request.as_json if request.loudness is None else request.loudness,
+            peaks=request.peaks,
             dither_seed=_dither_seed(source, options),
         )
         scratch.replace(target)
+        if result.peaks is not None:
+            _write_peaks(result, target)
     except audio.AudioError as error:
         fail(f"{source.name}: {error}")
     finally:
@@ -223,6 +228,15 @@ def run(request: Request) -> None:
         print(json.dumps({"file": str(target), "analysis": result.analysis.to_dict()}))
     else:
         print(f"{target.name}: {describe(result)}")  # plain text: rich would slow the exit
+
+
+def _write_peaks(result: ConversionResult, target: Path) -> None:
+    """The waveform peaks beside the WAV, as the service stores them (audiowaveform JSON)."""
+    import json
+
+    document = result.peaks.audiowaveform(result.sample_rate) if result.peaks else None
+    beside = target.with_suffix(".peaks.json")
+    beside.write_text(json.dumps(document, separators=(",", ":")), encoding="ascii")
 
 
 def _dither_seed(source: Path, options: OutputOptions) -> int:

@@ -522,6 +522,10 @@ def convert_file(
             show_default=False,
         ),
     ] = None,
+    peaks: Annotated[
+        bool,
+        typer.Option("--peaks", help="Also write the waveform peaks beside OUTPUT (.peaks.json)."),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the analysis (with SHA-256) as JSON.")
     ] = False,
@@ -543,6 +547,7 @@ def convert_file(
             dither=dither,
             preset=preset,
             loudness=loudness,
+            peaks=peaks,
             as_json=as_json,
             force=force,
         )

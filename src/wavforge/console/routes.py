@@ -48,12 +48,13 @@ templates.env.globals["profiles"] = PROFILES
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
-# A page may run only its own scripts; wavesurfer needs inline styles in its shadow DOM and
-# blob: audio. Framing is refused so a key field cannot be overlaid by another site.
+# A page may run only its own scripts; wavesurfer needs inline styles in its shadow DOM. Audio
+# streams from the signed download links (Range requests), never from blob: copies. Framing
+# is refused so a key field cannot be overlaid by another site.
 PAGE_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' data:; media-src 'self' blob:; connect-src 'self'; "
+        "img-src 'self' data:; media-src 'self'; connect-src 'self'; "
         "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     ),
     "Referrer-Policy": "no-referrer",

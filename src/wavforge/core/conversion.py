@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from wavforge import audio
 from wavforge.audio.options import dither_seed
-from wavforge.core import clock, ledger, telemetry
+from wavforge.core import clock, ledger, peaks, telemetry
 from wavforge.core.context import Context
 from wavforge.core.deliveries import enqueue_event
 from wavforge.core.fair_share import claim_next
@@ -86,7 +86,8 @@ def _convert(
                 dither_seed=dither_seed(task_id),  # converting again writes the same WAV
                 loudness=ctx.settings.measure_loudness,
             )
-        wav_key = f"wav/{task_id}.wav"
+        wav_key = peaks.wav_key(task_id)
+        peaks.store(ctx, wav_key, result, scratch.with_suffix(".peaks"))
         ctx.storage.put(wav_key, scratch)
     except LeaseLost:
         log.warning("task %s: lease lost, leaving it to its new owner", task_id)

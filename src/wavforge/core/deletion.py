@@ -20,7 +20,7 @@ from datetime import datetime
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
-from wavforge.core import clock
+from wavforge.core import clock, peaks
 from wavforge.core.context import Context
 from wavforge.core.states import UNFINISHED
 from wavforge.db.models import Track, WavTask
@@ -119,7 +119,7 @@ def _erase_track(ctx: Context, track_id: str) -> int:
         ).all()
         source_key = session.scalar(select(Track.source_key).where(Track.id == track_id))
     for task_id, key in wavs:
-        ctx.storage.delete(str(key))
+        peaks.delete_wav(ctx, str(key))
         with ctx.db.write() as session:
             session.execute(update(WavTask).where(WavTask.id == task_id).values(wav_key=None))
         erased += 1

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from wavforge.core import clock, deletion, idempotency, scratch, telemetry
+from wavforge.core import clock, deletion, idempotency, peaks, scratch, telemetry
 from wavforge.core.context import Context
 from wavforge.core.states import WITH_FILE
 from wavforge.core.telemetry import PurgeKind
@@ -87,7 +87,7 @@ def _expired(ctx: Context, now: datetime, after: str) -> list[tuple[str, str]]:
 
 def _delete(ctx: Context, task_id: str, key: str) -> bool:
     try:
-        ctx.storage.delete(key)
+        peaks.delete_wav(ctx, key)
     except StorageError:
         log.exception("purge could not delete the file of task %s; next run will", task_id)
         return False

@@ -294,3 +294,17 @@ class AccountDataDeleted(Shape):
 class AccountProfile(Shape):
     accountId: str
     profile: str | None = one_of(PROFILE_NAMES)
+
+
+class WaveformPeaks(Shape):
+    """A WAV's waveform peaks in BBC audiowaveform's JSON layout (version 2, 8 bits)."""
+
+    version: Literal[2]
+    channels: int = Field(description="Channels of the WAV; `data` interleaves them.")
+    sample_rate: int = Field(description="Sample rate of the WAV, in Hz.")
+    samples_per_pixel: int = Field(description="Sample frames each pixel covers.")
+    bits: Literal[8] = Field(description="Each value is the sample's top 8 bits, -128..127.")
+    length: int = Field(description="Pixels; the last may cover fewer frames.")
+    data: list[int] = Field(
+        description="Per pixel, per channel: min, max (`length * channels * 2` values)."
+    )

@@ -30,7 +30,7 @@
     const target = event.detail.target;
     for (const [element, player] of players) {
       if (target.contains(element)) {
-        player.destroy();
+        if (player) player.destroy();
         players.delete(element);
       }
     }
@@ -116,7 +116,7 @@
 
   function signOut(message) {
     sessionStorage.removeItem(KEY);
-    for (const player of players.values()) player.destroy();
+    for (const player of players.values()) if (player) player.destroy();
     players.clear();
     $("#content").replaceChildren();
     $("#nav").hidden = true;
@@ -233,44 +233,84 @@
     return `${minutes}:${(seconds - minutes * 60).toFixed(1).padStart(4, "0")}`;
   }
 
+  // A player never downloads the file: it draws the waveform from the server's peaks (a few
+  // thousand points, whatever the length) and streams the audio with Range requests through
+  // the media element, so the page's memory does not grow with the track.
   function mountPlayers(root) {
     for (const box of $$("[data-player]", root)) {
       const waveform = $("[data-waveform]", box);
       if (!waveform || players.has(waveform)) continue;
-      const styles = getComputedStyle(document.documentElement);
-      const player = WaveSurfer.create({
-        container: waveform,
-        url: box.dataset.src,
-        height: 72,
-        waveColor: styles.getPropertyValue("--wave").trim(),
-        progressColor: styles.getPropertyValue("--wave-played").trim(),
-        cursorColor: styles.getPropertyValue("--text").trim(),
-        barWidth: 2,
-        barGap: 1,
-        barRadius: 2,
-      });
-      players.set(waveform, player);
-      const button = $("[data-play]", box);
-      const time = $("[data-time]", box);
-      button.disabled = true;
-      player.on("ready", () => {
-        button.disabled = false;
-        box.dataset.ready = "true";
-      });
-      player.on("error", () => toast("This audio could not be loaded.", "bad"));
-      player.on("timeupdate", (seconds) => {
-        time.textContent = clock(seconds);
-      });
-      player.on("play", () => {
-        button.textContent = "Pause";
-        box.dataset.playing = "true";
-      });
-      player.on("pause", () => {
-        button.textContent = "Play";
-        box.dataset.playing = "false";
-      });
-      button.addEventListener("click", () => player.playPause());
+      players.set(waveform, null); // mounting
+      mountPlayer(box, waveform);
     }
+  }
+
+  async function mountPlayer(box, waveform) {
+    const peaks = await peaksOf(box);
+    if (!players.has(waveform)) return; // swapped away meanwhile
+    const duration = Number(box.dataset.duration) || undefined;
+    const styles = getComputedStyle(document.documentElement);
+    const player = WaveSurfer.create({
+      container: waveform,
+      url: box.dataset.src,
+      peaks: peaks || [new Float32Array(2)], // a flat line where there are no peaks
+      duration,
+      height: 72,
+      waveColor: styles.getPropertyValue("--wave").trim(),
+      progressColor: styles.getPropertyValue("--wave-played").trim(),
+      cursorColor: styles.getPropertyValue("--text").trim(),
+      barWidth: 2,
+      barGap: 1,
+      barRadius: 2,
+    });
+    player.getMediaElement().preload = "metadata";
+    players.set(waveform, player);
+    box.dataset.peaks = peaks ? "drawn" : "none";
+    const button = $("[data-play]", box);
+    const time = $("[data-time]", box);
+    button.disabled = true;
+    player.on("ready", () => {
+      button.disabled = false;
+      box.dataset.ready = "true";
+    });
+    player.on("error", () => toast("This audio could not be loaded.", "bad"));
+    player.on("timeupdate", (seconds) => {
+      time.textContent = clock(seconds);
+    });
+    player.on("play", () => {
+      button.textContent = "Pause";
+      box.dataset.playing = "true";
+    });
+    player.on("pause", () => {
+      button.textContent = "Play";
+      box.dataset.playing = "false";
+    });
+    button.addEventListener("click", () => player.playPause());
+  }
+
+  // The peaks answer (audiowaveform JSON: per pixel, per channel, min and max) as wavesurfer's
+  // channels of values in -1..1, min and max in turn; null when the file has none.
+  async function peaksOf(box) {
+    if (!box.dataset.peaksUrl) return null;
+    let doc;
+    try {
+      doc = await api(box.dataset.peaksUrl);
+    } catch (_) {
+      return null; // a WAV made before peaks were kept: play it without a waveform
+    }
+    const { channels, length, data } = doc;
+    const scale = 2 ** (doc.bits - 1);
+    const lines = [];
+    for (let channel = 0; channel < Math.min(channels, 2); channel += 1) {
+      const line = new Float32Array(length * 2);
+      for (let pixel = 0; pixel < length; pixel += 1) {
+        const at = (pixel * channels + channel) * 2;
+        line[pixel * 2] = data[at] / scale;
+        line[pixel * 2 + 1] = data[at + 1] / scale;
+      }
+      lines.push(line);
+    }
+    return lines;
   }
 
   // --- small conveniences ---------------------------------------------------------------------
