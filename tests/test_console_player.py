@@ -16,7 +16,11 @@ from playwright.sync_api import Page, Request, expect
 from test_console import browser, page, sign_in  # noqa: F401 (the journey's fixtures)
 
 from audiogen import encode_blocks
-from conftest import Receiver, Server, import_file, wait_for_wav, wait_until
+from conftest import Server, import_file, wait_for_wav, wait_until
+from support.receiver import Receiver
+
+# The player is the console's, over the same core as the API, which is tested in both modes.
+pytestmark = pytest.mark.embedded_only
 
 RATE = 16_000
 SECONDS = 3600

@@ -13,7 +13,8 @@ import pytest
 import soundfile
 
 from audiogen import make_music
-from conftest import Receiver, Server, assert_envelope, import_file, wait_for_wav
+from conftest import Server, assert_envelope, import_file, wait_for_wav
+from support.receiver import Receiver
 
 GENERATE = "/api/v1/wav/generate"
 
