@@ -238,10 +238,11 @@ def api(server: Server, account: dict[str, Any]) -> Iterator[httpx.Client]:
 class Receiver:
     """A callback receiver on loopback that records every POST it gets.
 
-    ``script`` scripts the answers: one ``(status, headers)`` per call in order, then 200s.
+    ``script`` scripts the answers: one ``(status, headers)`` or ``(status, headers, body)``
+    per call in order, then 200s.
     """
 
-    def __init__(self, script: list[tuple[int, dict[str, str]]] | None = None) -> None:
+    def __init__(self, script: list[Any] | None = None) -> None:
         self.calls: list[dict[str, Any]] = []
         self.script = list(script or [])
         self._arrived = threading.Condition()
@@ -252,7 +253,10 @@ class Receiver:
                 length = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(length)
                 with receiver._arrived:
-                    status, headers = receiver.script.pop(0) if receiver.script else (200, {})
+                    status, headers, *rest = (
+                        receiver.script.pop(0) if receiver.script else (200, {})
+                    )
+                    answer: bytes = rest[0] if rest else b""
                     receiver.calls.append(
                         {
                             "path": self.path,
@@ -267,8 +271,9 @@ class Receiver:
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
-                self.send_header("content-length", "0")
+                self.send_header("content-length", str(len(answer)))
                 self.end_headers()
+                self.wfile.write(answer)
 
             def log_message(self, *args: object) -> None:
                 return None

@@ -13,7 +13,17 @@ from starlette.types import ASGIApp
 from wavforge import __version__, profiles
 from wavforge.http import errors
 from wavforge.http.body_limit import JSON_BODY_LIMIT, BodyLimit
-from wavforge.http.routes import account, admin, files, health, imports, metrics, suno, unified
+from wavforge.http.routes import (
+    account,
+    admin,
+    files,
+    health,
+    imports,
+    metrics,
+    suno,
+    unified,
+    webhooks,
+)
 from wavforge.observability.requests import RequestObserver
 from wavforge.runtime import Runtime
 
@@ -65,7 +75,7 @@ def create_api(runtime: Runtime, *, with_worker: bool = True) -> FastAPI:
     )
     app.state.context = runtime.context
     errors.install(app)
-    for module in (suno, unified, imports, account, admin, files, health, metrics):
+    for module in (suno, unified, imports, account, webhooks, admin, files, health, metrics):
         app.include_router(module.router)
     upload_limit = runtime.context.settings.max_upload_bytes
     app.add_middleware(
