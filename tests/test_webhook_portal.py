@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 from standardwebhooks.webhooks import Webhook
-
 from tests.conftest import MakeServer, Receiver, Server, assert_envelope, wait_until
 
 TEST = "/api/v1/account/webhooks/test"
