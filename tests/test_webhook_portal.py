@@ -9,7 +9,8 @@ from typing import Any
 
 import httpx
 from standardwebhooks.webhooks import Webhook
-from tests.conftest import MakeServer, Receiver, Server, assert_envelope, wait_until
+
+from conftest import MakeServer, Receiver, Server, assert_envelope, wait_until
 
 TEST = "/api/v1/account/webhooks/test"
 DELIVERIES = "/api/v1/account/deliveries"
