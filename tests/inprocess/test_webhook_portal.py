@@ -11,7 +11,7 @@ from wavforge.core import deliveries, delivery_log, retention, wav_tasks, webhoo
 from wavforge.core.context import Context
 from wavforge.core.records import TrackRecord
 from wavforge.core.states import DeliveryStatus, WavStatus
-from wavforge.errors import Conflict, NotFound
+from wavforge.errors import Conflict, NotFound, TooFrequent
 
 from .fakes import Clock, RecordingDispatcher, ScriptedReceiver, unreachable
 from .support import CALLBACK, Account, delivery_rows, new_account, submit, work
@@ -95,3 +95,15 @@ def test_the_purge_forgets_finished_deliveries_after_the_retention(
     with pytest.raises(NotFound):
         delivery_log.detail(ctx, account.id, delivered)
     assert delivery_log.detail(ctx, account.id, pending).delivery.status == "PENDING"
+
+
+def test_only_a_few_test_events_may_be_on_their_way(
+    ctx: Context, account: Account, receiver: ScriptedReceiver
+) -> None:
+    sent = [webhook_events.send_test(ctx, account.id, CALLBACK) for _ in range(5)]
+    with pytest.raises(TooFrequent) as refused:
+        webhook_events.send_test(ctx, account.id, CALLBACK)
+    assert refused.value.headers["Retry-After"]
+    webhook_events.send_test(ctx, new_account(ctx).id, CALLBACK)  # another account's own cap
+    deliveries.run(ctx, sent[0])  # one arrives: room for one more
+    webhook_events.send_test(ctx, account.id, CALLBACK)

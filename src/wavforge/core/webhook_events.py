@@ -11,17 +11,21 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
 
 from wavforge.core import clock, deliveries, ids
 from wavforge.core.context import Context
 from wavforge.core.states import DeliveryStatus
 from wavforge.db.models import Delivery
-from wavforge.errors import Conflict, InvalidRequest, NotFound
+from wavforge.errors import Conflict, InvalidRequest, NotFound, TooFrequent
 
 log = logging.getLogger(__name__)
 
 MAX_TRIES = 50  # a delivery's tries in all, resends included: the log stays bounded
+# Test events cost nothing, so an account may have only a few on their way at once: the
+# server cannot be made a free relay of signed POSTs to someone else's URL.
+MAX_PENDING_TESTS = 5
 
 
 def test_event_body(webhook_id: str, at: datetime) -> dict[str, object]:
@@ -46,6 +50,7 @@ def send_test(ctx: Context, account_id: str, url: str) -> str:
     now = clock.now()
     webhook_id = ids.prefixed("msg")
     with ctx.db.write() as session:
+        _check_pending_tests(session, account_id)
         session.add(
             Delivery(
                 id=webhook_id,
@@ -63,6 +68,23 @@ def send_test(ctx: Context, account_id: str, url: str) -> str:
         )
     _wake(ctx, webhook_id)
     return webhook_id
+
+
+def _check_pending_tests(session: Session, account_id: str) -> None:
+    pending = session.scalar(
+        select(func.count())
+        .select_from(Delivery)
+        .where(
+            Delivery.account_id == account_id,
+            Delivery.kind == deliveries.TEST_EVENT,
+            Delivery.status == DeliveryStatus.PENDING,
+        )
+    )
+    if (pending or 0) >= MAX_PENDING_TESTS:
+        raise TooFrequent(
+            f"{MAX_PENDING_TESTS} test events are still on their way; wait for one to end",
+            headers={"Retry-After": "60"},
+        )
 
 
 def resend(ctx: Context, account_id: str, webhook_id: str) -> None:
