@@ -229,6 +229,7 @@ def world(fuzz_server: Server, callbacks: Receiver, mp3: Path) -> World:
         spares = [_created(api, "/api/v1/account/keys", {"name": "spare"}) for _ in range(2)]
         victims = [_created(root, ADMIN_PREFIX + "accounts", {"name": "victim"}) for _ in range(2)]
         links = [_wav_link(api, wavs[0]), source]
+        callback_log = _data(api.get("/api/v1/wav/callbacks", params={"taskId": wavs[0]}))
     tasks = [music["taskId"], *wavs]
     values = {
         "taskId": tasks,
@@ -242,6 +243,9 @@ def world(fuzz_server: Server, callbacks: Receiver, mp3: Path) -> World:
         "urls": [[source]],
         "file": [[mp3.read_bytes()]],
         "account_id": [victim["accountId"] for victim in victims],
+        "webhook_id": [delivery["webhookId"] for delivery in callback_log["deliveries"]],
+        "url": [callbacks.url],
+        "state": ["delivered", "pending", "failed"],
         **_options(),
     }
     by_path = {

@@ -39,10 +39,11 @@ class Receiver:
     """Records every POST it gets in ``calls`` (path, lower-cased headers, raw and parsed body,
     arrival time, the status it answered) and in ``by_task``.
 
-    ``script`` scripts the answers: one ``(status, headers)`` per call in order, then 200s.
+    ``script`` scripts the answers: one ``(status, headers)`` or ``(status, headers, body)``
+    per call in order, then 200s with no body.
     """
 
-    def __init__(self, script: list[tuple[int, dict[str, str]]] | None = None) -> None:
+    def __init__(self, script: list[Any] | None = None) -> None:
         self.calls: list[dict[str, Any]] = []
         self.callbacks: list[Callback] = []
         self.by_task: dict[str, list[Callback]] = {}
@@ -55,12 +56,13 @@ class Receiver:
                 at, wall = time.perf_counter(), time.time()
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                status, answer = receiver._note(self.path, headers, body, at, wall)
+                status, answer, content = receiver._note(self.path, headers, body, at, wall)
                 self.send_response(status)
                 for name, value in answer.items():
                     self.send_header(name, value)
-                self.send_header("content-length", "0")
+                self.send_header("content-length", str(len(content)))
                 self.end_headers()
+                self.wfile.write(content)
 
             def log_message(self, *args: object) -> None:
                 return None
@@ -70,11 +72,11 @@ class Receiver:
 
     def _note(
         self, path: str, headers: dict[str, str], raw: bytes, at: float, wall: float
-    ) -> tuple[int, dict[str, str]]:
+    ) -> tuple[int, dict[str, str], bytes]:
         body = json.loads(raw)
         callback = callback_of(body, headers.get("webhook-id", ""), at, wall)
         with self.arrived:
-            status, answer = self.script.pop(0) if self.script else (200, {})
+            status, answer, *rest = self.script.pop(0) if self.script else (200, {})
             self.calls.append(
                 {"path": path, "headers": headers, "raw": raw, "body": body, "at": at,
                  "answered": status}
@@ -82,7 +84,7 @@ class Receiver:
             self.callbacks.append(callback)
             self.by_task.setdefault(callback.task_id, []).append(callback)
             self.arrived.notify_all()
-        return status, answer
+        return status, answer, (rest[0] if rest else b"")
 
     @property
     def url(self) -> str:

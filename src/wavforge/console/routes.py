@@ -239,6 +239,10 @@ def _keys(ctx: Context, who: Principal, issued: IssuedKey | None = None) -> dict
         "keys": accounts.list_keys(ctx.db, who.account_id),
         "current_key_id": who.key_id,
         "issued": issued,
+        # The webhook portal (console/webhooks.py), first page, unfiltered.
+        "found": delivery_log.page(ctx, who.account_id),
+        "state": "",
+        "task": "",
     }
 
 

@@ -12,7 +12,7 @@ Each attempt is counted (``wavforge_callback_attempts_total``) once it is record
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
@@ -25,9 +25,25 @@ from wavforge.core.records import WavRecord
 from wavforge.core.states import DeliveryStatus, WavStatus
 from wavforge.core.telemetry import CallbackOutcome
 from wavforge.db.models import Account, Delivery, DeliveryAttempt, WavTask
-from wavforge.outbound import Attempt, canonical_body, signature_headers
+from wavforge.outbound import Attempt, canonical_body, check_url, sent_headers, signature_headers
 
 log = logging.getLogger(__name__)
+
+TASK_EVENT = "task"  # a task ended (the vendors' callback)
+TEST_EVENT = "test"  # the account asked for a test event
+SIGNATURE_HEADERS = frozenset({"webhook-signature", "x-webhook-signature"})
+MASK = "****"
+
+
+def check_callback_url(ctx: Context, url: str) -> None:
+    """A callback URL as every front end takes one: shape, length and address rules, with a
+    name that does not resolve accepted (each attempt checks again and records why)."""
+    check_url(
+        url,
+        what="callback URL",
+        allow_private=ctx.settings.callback_allow_private,
+        unresolved_ok=True,
+    )
 
 
 def enqueue_event(ctx: Context, session: Session, record: WavRecord, account_id: str) -> str | None:
@@ -42,6 +58,7 @@ def enqueue_event(ctx: Context, session: Session, record: WavRecord, account_id:
         url=record.callback_url,
         payload=ctx.dialects.named(record.dialect).callback_body(record),
         dialect=record.dialect,
+        kind=TASK_EVENT,
         status=DeliveryStatus.PENDING,
         attempts=0,
         dispatched_at=now,
@@ -62,6 +79,21 @@ class _Due:
     secrets: list[str]
     attempts: int
     dialect: str | None
+    sent: list[list[str]] | None = None  # the request's headers, signatures masked
+
+
+def masked(headers: dict[str, str]) -> list[list[str]]:
+    """Headers as stored and shown: each signature keeps its scheme (``v1,``), not its value."""
+    return [
+        [name, _mask(value) if name.lower() in SIGNATURE_HEADERS else value]
+        for name, value in headers.items()
+    ]
+
+
+def _mask(value: str) -> str:
+    return " ".join(
+        f"{sig.partition(',')[0]},{MASK}" if "," in sig else MASK for sig in value.split()
+    )
 
 
 def run(ctx: Context, delivery_id: str) -> None:
@@ -75,6 +107,7 @@ def run(ctx: Context, delivery_id: str) -> None:
     headers = signature_headers(
         webhook_id=due.id, task_id=due.task_id, body=due.body, secrets=due.secrets, at=started
     )
+    due = replace(due, sent=masked(sent_headers(headers)))
     attempt = ctx.post(
         due.url,
         due.body,
@@ -92,7 +125,7 @@ def _load(session: Session, delivery_id: str) -> _Due:
     account = session.get_one(Account, delivery.account_id)
     return _Due(
         id=delivery.id,
-        task_id=delivery.wav_task_id,
+        task_id=delivery.wav_task_id or delivery.id,  # a test event signs its own id
         url=delivery.url,
         body=canonical_body(delivery.payload),
         secrets=active_secrets(account, clock.now()),
@@ -128,6 +161,9 @@ def _record(
                 duration_ms=attempt.duration_ms,
                 status_code=attempt.status_code,
                 error=attempt.error,
+                request_headers=due.sent,
+                response_headers=[list(pair) for pair in attempt.response_headers] or None,
+                response_body=_preview(attempt),
             )
         )
         values = _next_state(attempt, retry_in, now)
@@ -141,11 +177,20 @@ def _record(
         still_ours = bool(updated.rowcount)  # type: ignore[attr-defined]
         if still_ours and values["status"] == DeliveryStatus.FAILED:
             _mark_callback_exception(session, due.task_id, now)
+        if still_ours and values["status"] == DeliveryStatus.DELIVERED:
+            _clear_callback_exception(session, due.task_id)
     telemetry.events().callback_attempted(_outcome(values["status"], still_ours))
     if not still_ours:
         return None  # our lease ran out and someone else took over
     log.info("delivery %s attempt %d: %s", due.id, made, attempt.status_code or attempt.error)
     return retry_in
+
+
+def _preview(attempt: Attempt) -> str | None:
+    """The answer's first bytes as text; undecodable bytes become U+FFFD, never raw."""
+    if attempt.status_code is None:
+        return None
+    return attempt.response_preview.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
 
 
 def _outcome(status: object, still_ours: bool) -> CallbackOutcome:
@@ -172,4 +217,13 @@ def _mark_callback_exception(session: Session, task_id: str, now: datetime) -> N
         update(WavTask)
         .where(WavTask.id == task_id, WavTask.status == WavStatus.SUCCESS)
         .values(status=WavStatus.CALLBACK_EXCEPTION)
+    )
+
+
+def _clear_callback_exception(session: Session, task_id: str) -> None:
+    """A resend got through after every try had failed: the task is a plain success again."""
+    session.execute(
+        update(WavTask)
+        .where(WavTask.id == task_id, WavTask.status == WavStatus.CALLBACK_EXCEPTION)
+        .values(status=WavStatus.SUCCESS)
     )

@@ -13,13 +13,13 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from wavforge.core import clock, deletion, idempotency, peaks, scratch, telemetry
 from wavforge.core.context import Context
-from wavforge.core.states import WITH_FILE
+from wavforge.core.states import WITH_FILE, DeliveryStatus
 from wavforge.core.telemetry import PurgeKind
-from wavforge.db.models import WavTask
+from wavforge.db.models import Delivery, DeliveryAttempt, WavTask
 from wavforge.storage import StorageError
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ class PurgeResult:
     idempotency_keys_deleted: int
     stale_files_deleted: int = 0
     expired_tracks_deleted: int = 0
+    deliveries_deleted: int = 0
 
 
 def purge(ctx: Context, now: datetime | None = None) -> PurgeResult:
@@ -48,6 +49,9 @@ def purge(ctx: Context, now: datetime | None = None) -> PurgeResult:
     keys = idempotency.purge(ctx.db, now)
     telemetry.events().purged(PurgeKind.IDEMPOTENCY_KEY, keys)
     tracks = _expire_sources(ctx, now)
+    old_deliveries = _forget_deliveries(
+        ctx, now - timedelta(seconds=ctx.settings.retention_seconds)
+    )
     deletion.erase(ctx, deletion.unfinished_erasures(ctx))  # deletions cut short
     stale = scratch.sweep(ctx.settings.scratch_dir, ctx.settings.scratch_idle_seconds)
     if deleted or keys:
@@ -57,7 +61,28 @@ def purge(ctx: Context, now: datetime | None = None) -> PurgeResult:
         idempotency_keys_deleted=keys,
         stale_files_deleted=stale,
         expired_tracks_deleted=tracks,
+        deliveries_deleted=old_deliveries,
     )
+
+
+def _forget_deliveries(ctx: Context, before: datetime) -> int:
+    """Webhook deliveries (and their tries) made before ``before`` that are no longer
+    pending: the delivery log keeps as long as the WAVs it announced."""
+    deleted = 0
+    while True:
+        with ctx.db.write() as session:
+            ids = list(
+                session.scalars(
+                    select(Delivery.id)
+                    .where(Delivery.created_at < before, Delivery.status != DeliveryStatus.PENDING)
+                    .limit(BATCH)
+                )
+            )
+            if not ids:
+                return deleted
+            session.execute(delete(DeliveryAttempt).where(DeliveryAttempt.delivery_id.in_(ids)))
+            session.execute(delete(Delivery).where(Delivery.id.in_(ids)))
+        deleted += len(ids)
 
 
 def _expire_sources(ctx: Context, now: datetime) -> int:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from wavforge.audio.options import OutputOptions
-from wavforge.core import clock, ids, ledger, telemetry
+from wavforge.core import clock, deliveries, ids, ledger, telemetry
 from wavforge.core.context import Context
 from wavforge.core.records import TrackRow, WavRecord, wav_record
 from wavforge.core.requests import WavRequest
@@ -26,7 +26,6 @@ from wavforge.core.states import UNFINISHED, WavStatus
 from wavforge.db.models import Track, WavTask, column_values, table_of
 from wavforge.db.rows import Rows
 from wavforge.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded, TooLarge
-from wavforge.outbound import check_url
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +114,7 @@ def check(ctx: Context, request: WavRequest) -> OutputOptions:
     if not request.task_id and not request.audio_id:
         raise InvalidRequest(f"{task} or {audio} is required")
     if request.callback_url is not None:
-        check_url(
-            request.callback_url,
-            what="callback URL",
-            allow_private=ctx.settings.callback_allow_private,
-            unresolved_ok=True,  # each delivery attempt checks again and records why
-        )
+        deliveries.check_callback_url(ctx, request.callback_url)
     return output
 
 

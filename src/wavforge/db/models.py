@@ -179,10 +179,15 @@ class Delivery(Base):
     """An outbox row: one event to deliver to a callback URL, written with the state change."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (Index("ix_deliveries_status_lease", "status", "lease_expires_at"),)
+    __table_args__ = (
+        Index("ix_deliveries_status_lease", "status", "lease_expires_at"),
+        Index("ix_deliveries_account_created", "account_id", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
-    wav_task_id: Mapped[str] = mapped_column(ForeignKey("wav_tasks.id"), index=True)
+    # None for an event that announces no task (a test event).
+    wav_task_id: Mapped[str | None] = mapped_column(ForeignKey("wav_tasks.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20), default="task", server_default="task")
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
     url: Mapped[str] = mapped_column(String(2048))
     payload: Mapped[dict[str, object]] = mapped_column(JSON)
@@ -206,6 +211,11 @@ class DeliveryAttempt(Base):
     duration_ms: Mapped[int] = mapped_column(Integer)
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(String(500))
+    # What was sent and what came back, bounded (core/deliveries.py): headers as
+    # [[name, value], ...] with signatures masked, and the first bytes of the answer.
+    request_headers: Mapped[list[list[str]] | None] = mapped_column(JSON)
+    response_headers: Mapped[list[list[str]] | None] = mapped_column(JSON)
+    response_body: Mapped[str | None] = mapped_column(Text)
 
 
 class LedgerEntry(Base):

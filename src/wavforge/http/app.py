@@ -23,6 +23,7 @@ from wavforge.http.routes import (
     peaks,
     suno,
     unified,
+    webhooks,
 )
 from wavforge.observability.requests import RequestObserver
 from wavforge.runtime import Runtime
@@ -75,7 +76,7 @@ def create_api(runtime: Runtime, *, with_worker: bool = True) -> FastAPI:
     )
     app.state.context = runtime.context
     errors.install(app)
-    for module in (suno, unified, imports, account, peaks, admin, files, health, metrics):
+    for module in (suno, unified, imports, account, peaks, webhooks, admin, files, health, metrics):
         app.include_router(module.router)
     upload_limit = runtime.context.settings.max_upload_bytes
     app.add_middleware(

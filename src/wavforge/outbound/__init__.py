@@ -6,7 +6,7 @@ httpx errors are translated here and nowhere else.
 """
 
 from wavforge.outbound.fetch import download
-from wavforge.outbound.post import Attempt, post_json
+from wavforge.outbound.post import Attempt, post_json, sent_headers
 from wavforge.outbound.signing import canonical_body, signature_headers
 from wavforge.outbound.urls import check_url, needs_dns
 
@@ -17,5 +17,6 @@ __all__ = [
     "download",
     "needs_dns",
     "post_json",
+    "sent_headers",
     "signature_headers",
 ]

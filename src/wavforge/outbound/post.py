@@ -22,6 +22,9 @@ from wavforge.outbound.urls import (
 )
 
 MAX_RESPONSE_BYTES = 64 * 1024
+PREVIEW_BYTES = 2048  # the first bytes of an answer, kept for the delivery log
+MAX_HEADERS = 40  # of an answer's headers, the first ones kept
+MAX_HEADER_VALUE = 500
 MAX_RETRY_AFTER = 3600.0  # a receiver cannot park a delivery for longer than an hour
 
 
@@ -31,10 +34,23 @@ class Attempt:
     error: str | None
     duration_ms: int
     retry_after: float | None = None  # seconds the receiver asked us to wait (429/503)
+    # The answer as received, bounded: the first headers (values cut) and the first bytes.
+    response_headers: tuple[tuple[str, str], ...] = ()
+    response_preview: bytes = b""
 
     @property
     def delivered(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def sent_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Every header a callback POST carries: ours, then the caller's (the signatures)."""
+    return {
+        "User-Agent": f"wavforge/{__version__}",
+        "Content-Type": "application/json",
+        "Accept-Encoding": "identity",  # the kept first bytes are then readable text
+        **headers,
+    }
 
 
 def post_json(
@@ -77,27 +93,38 @@ async def _post(
 ) -> Attempt:
     started = time.monotonic()
     target = await resolve_target_async(url, what="callback URL", allow_private=allow_private)
-    all_headers = {
-        "User-Agent": f"wavforge/{__version__}",
-        "Content-Type": "application/json",
-        **headers,
-    }
+    all_headers = sent_headers(headers)
     async with (
         outbound_client(timeout) as client,
         pinned_stream(client, "POST", target, content=body, headers=all_headers) as response,
     ):
-        await _drain(response)
+        preview = await _drain(response)
         retry_after = _retry_after(response) if response.status_code in (429, 503) else None
-        return Attempt(response.status_code, None, _ms_since(started), retry_after)
+        return Attempt(
+            response.status_code,
+            None,
+            _ms_since(started),
+            retry_after,
+            _bounded_headers(response.headers),
+            preview,
+        )
 
 
-async def _drain(response: httpx.Response) -> None:
-    """Read at most ``MAX_RESPONSE_BYTES`` of the answer; nobody needs more of it."""
-    read = 0
+async def _drain(response: httpx.Response) -> bytes:
+    """Read at most ``MAX_RESPONSE_BYTES`` of the answer; return its first ``PREVIEW_BYTES``."""
+    read, kept = 0, bytearray()
     async for chunk in response.aiter_raw():
+        if len(kept) < PREVIEW_BYTES:
+            kept += chunk[: PREVIEW_BYTES - len(kept)]
         read += len(chunk)
         if read >= MAX_RESPONSE_BYTES:
-            return
+            break
+    return bytes(kept)
+
+
+def _bounded_headers(headers: httpx.Headers) -> tuple[tuple[str, str], ...]:
+    pairs = headers.multi_items()[:MAX_HEADERS]
+    return tuple((name[:100], value[:MAX_HEADER_VALUE]) for name, value in pairs)
 
 
 def _retry_after(response: httpx.Response) -> float | None:

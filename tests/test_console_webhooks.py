@@ -1,0 +1,81 @@
+"""The webhook portal in the console, driven in Chromium against a real server and a real
+receiver: send a test event, watch its try appear, resend it and see the second try."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from standardwebhooks.webhooks import Webhook
+
+from test_console import CHROMIUM, CHROMIUM_ARGS, sign_in
+
+from conftest import Server
+from support.receiver import Receiver
+
+# The portal is the console's, over the same core as the API, which is tested in both modes.
+pytestmark = pytest.mark.embedded_only
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.on("dialog", lambda dialog: dialog.accept())  # hx-confirm's questions
+    yield opened
+    context.close()
+    assert not errors, f"the page raised: {errors}"
+
+
+def test_send_a_test_event_see_its_try_and_resend_it(server: Server, page: Page) -> None:
+    receiver = Receiver([(200, {"X-Receipt": "r-7"}, b"<b>thanks</b>")])
+    try:
+        account = server.create_key()
+        page.goto(f"{server.url}/console/keys")
+        sign_in(page, account["key"])
+        portal = page.locator("#webhook-portal")
+        expect(portal.get_by_role("heading", name="Webhook deliveries")).to_be_visible()
+
+        page.get_by_label("Send a test event to").fill(receiver.url)
+        page.get_by_role("button", name="Send test event").click()
+        (call,) = receiver.wait_for(1)
+        webhook_id = call["headers"]["webhook-id"]
+        body = Webhook(account["webhook_secret"]).verify(call["raw"], call["headers"])
+        assert body["type"] == "test"
+
+        detail = page.locator("#webhook-detail")
+        expect(detail).to_have_attribute("data-webhook-id", webhook_id)
+        tries = detail.get_by_test_id("attempts").locator("tbody tr")
+        expect(tries).to_have_count(1)
+        expect(tries.first).to_contain_text("HTTP 200")
+        expect(tries.first).to_contain_text("webhook-signature: v1,****")
+        expect(tries.first).to_contain_text("X-Receipt: r-7", ignore_case=True)
+        answer = tries.first.get_by_test_id("response-body")
+        expect(answer).to_have_text("<b>thanks</b>")  # shown as text, never as markup
+        expect(answer.locator("b")).to_have_count(0)
+        assert call["headers"]["webhook-signature"] not in page.content()
+
+        detail.get_by_role("button", name="Resend").click()
+        _, second = receiver.wait_for(2)
+        assert second["headers"]["webhook-id"] == webhook_id
+        assert Webhook(account["webhook_secret"]).verify(second["raw"], second["headers"])
+        expect(tries).to_have_count(2)
+        expect(tries.nth(1)).to_contain_text("HTTP 200")
+
+        page.get_by_role("button", name="Refresh").click()
+        row = portal.locator(f'tr[data-webhook-id="{webhook_id}"]')
+        expect(row).to_contain_text("delivered")
+        expect(row.locator("td.num")).to_have_text("2")
+    finally:
+        receiver.close()
