@@ -102,6 +102,7 @@ def _track_query(account_id: str) -> Select[*tuple[Any, ...]]:
             _LATEST.progress,
             _LATEST.error_message,
         )
+        .select_from(Track)
         .outerjoin(WavTask, WavTask.id == _newest_task(live=True))
         .outerjoin(_LATEST, _LATEST.id == _newest_task(live=False))
         .where(Track.account_id == account_id, Track.deleted_at.is_(None))
