@@ -196,6 +196,10 @@
     if (event.target.matches("[data-upload]")) {
       upload(Array.from(event.target.files));
       event.target.value = "";
+    } else if (event.target.matches("[data-select-all]")) {
+      // Select (or clear) every row of this page of the list.
+      const table = event.target.closest("table");
+      for (const box of $$("input[name=track]", table)) box.checked = event.target.checked;
     }
   });
 
