@@ -12,7 +12,9 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from wavforge import profiles
+from wavforge.core import archive
 from wavforge.core.accounts import AccountInfo, IssuedKey, KeyInfo
+from wavforge.core.archive import Link as ArchiveLink
 from wavforge.core.deletion import Deleted
 from wavforge.core.history import LatestTask, TrackListing, Usage
 from wavforge.core.ledger import MAX_GRANT, Entry, Reason, Statement
@@ -77,6 +79,16 @@ class Grant(BaseModel):
     note: str = Field(default="", max_length=200)
 
 
+class ArchiveRequest(BaseModel):
+    model_config = STRICT
+
+    taskIds: list[Annotated[str, Field(max_length=128)]] = Field(
+        max_length=1000,
+        description=f"WAV task ids of this account, each with its file; at most "
+        f"{archive.MAX_MEMBERS} (after removing repeats).",
+    )
+
+
 class MaintenanceSwitch(BaseModel):
     model_config = STRICT
 
@@ -137,6 +149,15 @@ def ledger_line(entry: Entry) -> dict[str, Any]:
         "reason": entry.reason,
         "taskId": entry.wav_task_id,
         "note": entry.note,
+    }
+
+
+def archive_link(found: ArchiveLink) -> dict[str, Any]:
+    return {
+        "url": found.url,
+        "expiresAt": time(found.expires_at),
+        "count": found.count,
+        "size": found.size,
     }
 
 
@@ -316,6 +337,13 @@ class WavTaskPage(PageShape):
 
 class LedgerPage(PageShape):
     items: list[LedgerLine]
+
+
+class ArchiveLinkShape(Shape):
+    url: str = Field(description="Signed; a plain GET with no Authorization downloads the ZIP.")
+    expiresAt: Time
+    count: int = Field(ge=1, le=archive.MAX_MEMBERS, description="WAVs in the archive.")
+    size: int = Field(ge=0, description="The archive's size in bytes.")
 
 
 class KeyRevoked(Shape):

@@ -9,12 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
 
-from wavforge.core import accounts, deletion, history, ledger, listing
+from wavforge.core import accounts, archive, deletion, history, ledger, listing
 from wavforge.dialects import SUNO, admin, suno
-from wavforge.errors import Conflict
+from wavforge.errors import Conflict, Gone
 from wavforge.http.deps import ContextDep, PrincipalDep
-from wavforge.http.openapi import AUTHENTICATED, LOOKUP, route
+from wavforge.http.openapi import AUTHENTICATED, BEARER, BINARY, LOOKUP, responses, route
+from wavforge.http.routes.files import archive_response
 
 router = APIRouter(prefix="/api/v1/account", tags=["Your account"])
 
@@ -267,3 +269,38 @@ async def search_ledger(
     )
     found = await ctx.db.run_in_thread(ledger.entry_page, ctx.db, who.account_id, query)
     return SUNO.success(admin.page(found, admin.ledger_line))
+
+
+ARCHIVE_ERRORS = (*LOOKUP, Gone)
+ZIP_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The ZIP archive (entries STORED), with a Content-Length.",
+        "content": {"application/zip": BINARY},
+    }
+}
+
+
+@router.post(
+    "/wav-tasks/archive",
+    summary=f"Several WAVs as one ZIP archive (at most {archive.MAX_MEMBERS}), streamed",
+    response_class=Response,
+    responses=ZIP_ANSWER | responses(SUNO, ARCHIVE_ERRORS),
+    openapi_extra=BEARER,
+)
+async def download_archive(
+    body: admin.ArchiveRequest, ctx: ContextDep, who: PrincipalDep
+) -> Response:
+    found = await ctx.db.run_in_thread(archive.prepare, ctx, who.account_id, body.taskIds)
+    return archive_response(ctx, found)
+
+
+@router.post(
+    "/wav-tasks/archive-link",
+    summary="A signed, expiring link to the ZIP archive of several WAVs",
+    **route(SUNO, admin.ArchiveLinkShape, ARCHIVE_ERRORS),
+)
+async def archive_link(
+    body: admin.ArchiveRequest, ctx: ContextDep, who: PrincipalDep
+) -> dict[str, Any]:
+    made = await ctx.db.run_in_thread(archive.link, ctx, who.account_id, body.taskIds)
+    return SUNO.success(admin.archive_link(made))
