@@ -6,6 +6,7 @@ history paged past its first ten rows."""
 from __future__ import annotations
 
 import re
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -118,6 +119,25 @@ def test_bulk_convert_shows_each_rows_progress_in_place(
     expect(page.get_by_test_id("track-wav").filter(has_text="Ready")).to_have_count(
         20, timeout=90_000
     )
+
+    # The WAV tasks page: every WAV of the page selected and downloaded as one ZIP.
+    go(page, "WAV tasks")
+    expect(page.get_by_test_id("task-total")).to_have_text("20 WAV tasks")
+    page.get_by_label("Format").select_option(label="16-bit PCM")  # all were asked as 24-bit
+    expect(page.get_by_test_id("task-total")).to_have_text("0 WAV tasks match")
+    page.get_by_label("Format").select_option(label="24-bit PCM")
+    expect(page.get_by_test_id("task-total")).to_have_text("20 WAV tasks match")
+    expect(page.get_by_test_id("tasks").locator("tbody tr")).to_have_count(20)
+    page.get_by_label("Select every WAV on this page").check()
+    with page.expect_download() as download:
+        page.get_by_test_id("download-zip").click()
+    saved = tmp_path / "wavs.zip"
+    download.value.save_as(saved)
+    with zipfile.ZipFile(saved) as archive:
+        entries = archive.infolist()
+        assert len(entries) == 20 and archive.testzip() is None
+        assert {entry.compress_type for entry in entries} == {zipfile.ZIP_STORED}
+        assert all(archive.read(entry)[:4] == b"RIFF" for entry in entries)
 
     # The credit history: an opening grant and 20 charges, ten to a page.
     go(page, "Overview")

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse
 from starlette.datastructures import FormData
 
 from wavforge.console.routes import CONSOLE_NAMES, OUTPUTS, _fragment
-from wavforge.core import deletion, history, ledger, listing, wav_tasks
+from wavforge.core import archive, deletion, history, ledger, listing, wav_tasks
 from wavforge.core.context import Context
 from wavforge.core.requests import WavRequest
 from wavforge.dialects import DIALECTS
@@ -166,9 +166,18 @@ def _tasks(ctx: Context, account_id: str, raw: Mapping[str, str]) -> dict[str, A
 @router.get("/tasks/list", response_class=HTMLResponse)
 async def task_list(request: Request, ctx: ContextDep, who: PrincipalDep) -> HTMLResponse:
     raw = _raw(request.query_params)
-    return _fragment(
-        request, "tasks_list", **await ctx.db.run_in_thread(_tasks, ctx, who.account_id, raw)
-    )
+    found = await ctx.db.run_in_thread(_tasks, ctx, who.account_id, raw)
+    return _fragment(request, "tasks_list", **found, max_archive=archive.MAX_MEMBERS)
+
+
+@router.get("/tasks/{task_id}/row", response_class=HTMLResponse)
+async def task_row(
+    request: Request, ctx: ContextDep, who: PrincipalDep, task_id: str = TaskIdPath
+) -> HTMLResponse:
+    """A WAV task's row; polled while the task runs (the rest of the list, and what is
+    selected in it, stays put)."""
+    task = await ctx.db.run_in_thread(wav_tasks.get_wav, ctx, who.account_id, task_id)
+    return _fragment(request, "_task_row", task=task)
 
 
 @router.get("/ledger", response_class=HTMLResponse)
