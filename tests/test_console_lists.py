@@ -17,7 +17,8 @@ from playwright.sync_api import Page, expect
 # argument names the imported fixture, which ruff would call a redefinition).
 from test_console import browser, go, page, sign_in  # noqa: F401
 
-from conftest import Receiver, Server, assert_envelope, break_stored_source
+from conftest import Server, assert_envelope, break_stored_source
+from support.receiver import Receiver
 
 pytestmark = pytest.mark.embedded_only
 

@@ -7,7 +7,9 @@ from typing import Any
 
 import httpx
 
-from conftest import Receiver, Server, assert_envelope, import_tracks, wait_for_wav, wavforge
+from conftest import Server, assert_envelope, wait_for_wav, wavforge
+from support.imports import import_tracks
+from support.receiver import Receiver
 
 TRACKS = "/api/v1/account/tracks/search"
 TASKS = "/api/v1/account/wav-tasks/search"

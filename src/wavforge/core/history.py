@@ -10,7 +10,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, func, or_, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    Select,
+    and_,
+    exists,
+    func,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import aliased
 
 from wavforge.core import listing
@@ -89,6 +99,7 @@ _Query = TypeVar("_Query", bound="Select[*tuple[Any, ...]]")
 
 
 _LATEST = aliased(WavTask, name="latest")
+_ANY_TASK = aliased(WavTask, name="any_task")  # the page query joins WavTask itself
 
 
 def _track_query(account_id: str) -> Select[*tuple[Any, ...]]:
@@ -109,12 +120,13 @@ def _track_query(account_id: str) -> Select[*tuple[Any, ...]]:
     )
 
 
-def _newest_task(live: bool) -> ScalarSelect[str]:
-    """Joining every (live) task would repeat a track once per task (format) it holds."""
+def _newest_task(live: bool, column: str = "id") -> ScalarSelect[str]:
+    """A column of the track's newest (live) task; joining every task would repeat a track
+    once per task (format) it holds."""
     task = aliased(WavTask)
     on_track = task.live_track_id == Track.id if live else task.track_id == Track.id
     return (
-        select(task.id)
+        select(getattr(task, column))
         .where(on_track)
         .order_by(task.created_at.desc(), task.id.desc())
         .limit(1)
@@ -204,32 +216,29 @@ TASK_STATES = frozenset(status.value for status in WavStatus)
 def track_page(ctx: Context, account_id: str, query: listing.Query) -> Page[TrackListing]:
     """The account's tracks matching ``query``: ``search`` is part of the title or the start of
     the track id; ``status`` the state of the track's newest task (``NONE``: never converted)."""
-    found = _track_query(account_id)
+    where = [Track.account_id == account_id, Track.deleted_at.is_(None), *_dated(Track, query)]
     if query.search is not None:
-        found = found.where(
+        where.append(
             or_(
                 Track.title.icontains(query.search, autoescape=True),
                 Track.id.startswith(query.search, autoescape=True),
             )
         )
     if query.status == "NONE":
-        found = found.where(_LATEST.id.is_(None))
+        where.append(~exists().where(_ANY_TASK.track_id == Track.id).correlate(Track))
     elif query.status is not None:
-        found = found.where(_LATEST.status == query.status)
-    page = _keyset(ctx, "tracks", _dated(found, Track, query), Track, query)
+        where.append(_newest_task(live=False, column="status") == query.status)
+    counted = select(func.count()).select_from(Track).where(*where)
+    page = _keyset(ctx, "tracks", _track_query(account_id).where(*where), counted, Track, query)
     return Page(_listings(ctx, page.items), page.total, page.next_cursor)
 
 
 def wav_task_page(ctx: Context, account_id: str, query: listing.Query) -> Page[WavRecord]:
     """The account's WAV tasks matching ``query``: ``search`` is part of the track's title or
     the start of the task's or the track's id; ``output`` one of ``listing.OUTPUTS``."""
-    found = (
-        select(WavTask, Track)
-        .join(Track, Track.id == WavTask.track_id)
-        .where(WavTask.account_id == account_id)
-    )
+    where = [WavTask.account_id == account_id, *_dated(WavTask, query)]
     if query.search is not None:
-        found = found.where(
+        where.append(
             or_(
                 Track.title.icontains(query.search, autoescape=True),
                 WavTask.id.startswith(query.search, autoescape=True),
@@ -237,38 +246,44 @@ def wav_task_page(ctx: Context, account_id: str, query: listing.Query) -> Page[W
             )
         )
     if query.status is not None:
-        found = found.where(WavTask.status == query.status)
+        where.append(WavTask.status == query.status)
     if query.output is not None:
-        found = found.where(WavTask.format_key == listing.output_key(query.output))
-    page = _keyset(ctx, "wav-tasks", _dated(found, WavTask, query), WavTask, query)
+        where.append(WavTask.format_key == listing.output_key(query.output))
+    counted = select(func.count()).select_from(WavTask).where(*where)
+    if query.search is not None:  # the only filter that reads the track
+        counted = counted.join(Track, Track.id == WavTask.track_id)
+    found = select(WavTask, Track).join(Track, Track.id == WavTask.track_id).where(*where)
+    page = _keyset(ctx, "wav-tasks", found, counted, WavTask, query)
     items = [to_wav_record(task, track, ctx.links) for task, track in page.items]
     return Page(items, page.total, page.next_cursor)
 
 
-def _dated(found: _Query, table: ListedTable, query: listing.Query) -> _Query:
+def _dated(table: ListedTable, query: listing.Query) -> list[ColumnElement[bool]]:
+    where = []
     if query.since is not None:
-        found = found.where(table.created_at >= query.since)
+        where.append(table.created_at >= query.since)
     if query.until is not None:
-        found = found.where(table.created_at < query.until)
-    return found
+        where.append(table.created_at < query.until)
+    return where
 
 
 def _keyset(
     ctx: Context,
     kind: str,
     found: Select[*tuple[Any, ...]],
+    counted: Select[int],
     table: ListedTable,
     query: listing.Query,
 ) -> Page[tuple[Any, ...]]:
-    """One page of ``found`` newest first, after ``query.after``, and the count of all of it.
-    The row-value comparison lets the (account, created_at, id) index seek to the cursor."""
-    counted = found.with_only_columns(table.id).order_by(None).subquery()
+    """One page of ``found`` newest first, after ``query.after``, and ``counted``: how many
+    match on all pages. The row-value comparison lets the (account, created_at, id) index seek
+    to the cursor; the count reads no more tables than the filters need."""
     if query.after is not None:
         position = (query.after.created_at, query.after.row_id)
         found = found.where(tuple_(table.created_at, table.id) < tuple_(*position))
     found = found.order_by(table.created_at.desc(), table.id.desc()).limit(query.limit + 1)
     with ctx.db.read() as session:
-        total = session.scalar(select(func.count()).select_from(counted)) or 0
+        total = session.scalar(counted) or 0
         rows = session.execute(found).all()
     if len(rows) <= query.limit:
         return Page([tuple(row) for row in rows], total, None)
