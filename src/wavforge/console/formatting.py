@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from wavforge.core.states import FAILED, UNFINISHED, WavStatus
@@ -14,6 +15,17 @@ STATUS_LABELS = {
     WavStatus.CALLBACK_EXCEPTION: ("Ready, callback failed", "warn"),
     WavStatus.CREATE_TASK_FAILED: ("Failed", "bad"),
     WavStatus.GENERATE_WAV_FAILED: ("Failed", "bad"),
+}
+
+# The states a list filters by, as its filter offers them (two failures told apart).
+STATE_CHOICES = {
+    "NONE": "Never converted",
+    WavStatus.PENDING: "Queued",
+    WavStatus.RUNNING: "Converting",
+    WavStatus.SUCCESS: "Ready",
+    WavStatus.CALLBACK_EXCEPTION: "Ready, callback failed",
+    WavStatus.CREATE_TASK_FAILED: "Failed to start",
+    WavStatus.GENERATE_WAV_FAILED: "Conversion failed",
 }
 
 ANALYSIS_LABELS = {  # keyed as stored (camelCase, as the API shows them)
@@ -61,6 +73,11 @@ def percent(fraction: float | None) -> str:
 
 def status_label(status: WavStatus | str | None) -> str:
     return STATUS_LABELS[WavStatus(status)][0] if status else "Not converted"
+
+
+def state_choices(allowed: Collection[str]) -> list[tuple[str, str]]:
+    """The filter's options (value, label) for the states a list accepts, in a fixed order."""
+    return [(str(value), label) for value, label in STATE_CHOICES.items() if value in allowed]
 
 
 def status_tone(status: WavStatus | str | None) -> str:

@@ -21,10 +21,10 @@ from fastapi.templating import Jinja2Templates
 from wavforge.console import formatting
 from wavforge.core import (
     accounts,
-    deletion,
     delivery_log,
     history,
     ledger,
+    listing,
     maintenance,
     wav_tasks,
 )
@@ -71,13 +71,9 @@ PAGES = {
     "admin": ("/console/admin", "Administration"),
 }
 
-# The output choices offered by the Convert button, as OutputOptions fields.
-OUTPUTS: dict[str, tuple[str, dict[str, object]]] = {
-    "source": ("As the source", {}),
-    "pcm16": ("16-bit PCM", {"bit_depth": 16}),
-    "pcm24": ("24-bit PCM", {"bit_depth": 24}),
-    "float32": ("32-bit float", {"bit_depth": 32, "sample_format": "float"}),
-}
+# The output choices offered by the Convert button, as OutputOptions fields; the WAV task
+# list filters by the same names.
+OUTPUTS = listing.OUTPUTS
 CONSOLE_NAMES = {
     "task_id": "task",
     "audio_id": "track",
@@ -149,7 +145,6 @@ async def overview(request: Request, ctx: ContextDep, who: PrincipalDep) -> HTML
         return {
             "account": accounts.get_account(ctx.db, who.account_id),
             "usage": history.usage(ctx, who.account_id),
-            "statement": ledger.statement(ctx.db, who.account_id, 10),
             "recent": history.wav_tasks(ctx, who.account_id, 5),
             "maintenance": maintenance.is_on(ctx.db),
         }
@@ -159,22 +154,10 @@ async def overview(request: Request, ctx: ContextDep, who: PrincipalDep) -> HTML
 
 @router.get("/partials/tracks", response_class=HTMLResponse)
 async def tracks(request: Request, ctx: ContextDep, who: PrincipalDep) -> HTMLResponse:
-    rows = await ctx.db.run_in_thread(history.tracks, ctx, who.account_id, 100)
-    return _fragment(request, "tracks", tracks=rows, outputs=OUTPUTS)
-
-
-@router.post("/partials/tracks/{track_id}/delete", response_class=HTMLResponse)
-async def delete_track(
-    request: Request, ctx: ContextDep, who: PrincipalDep, track_id: str = TrackIdPath
-) -> HTMLResponse:
-    """Delete the track and its files (the page asked first), then show the tracks again."""
-
-    def run() -> list[Any]:
-        deletion.delete_track(ctx, who.account_id, track_id)
-        return history.tracks(ctx, who.account_id, 100)
-
-    rows = await ctx.db.run_in_thread(run)
-    return _fragment(request, "tracks", tracks=rows, outputs=OUTPUTS)
+    """The page's frame; the list is a fragment of its own (wavforge.console.lists)."""
+    return _fragment(
+        request, "tracks", outputs=OUTPUTS, states=formatting.state_choices(history.TRACK_STATES)
+    )
 
 
 @router.post("/partials/tracks/{track_id}/convert")
@@ -199,8 +182,9 @@ async def convert(
 
 @router.get("/partials/tasks", response_class=HTMLResponse)
 async def tasks(request: Request, ctx: ContextDep, who: PrincipalDep) -> HTMLResponse:
-    rows = await ctx.db.run_in_thread(history.wav_tasks, ctx, who.account_id, 100)
-    return _fragment(request, "tasks", tasks=rows)
+    return _fragment(
+        request, "tasks", outputs=OUTPUTS, states=formatting.state_choices(history.TASK_STATES)
+    )
 
 
 @router.get("/partials/tasks/{task_id}", response_class=HTMLResponse)

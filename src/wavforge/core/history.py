@@ -6,13 +6,26 @@ snapshots the dialects render, so a list and a record-info never disagree.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    Select,
+    and_,
+    exists,
+    func,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import aliased
 
+from wavforge.core import listing
 from wavforge.core.context import Context
+from wavforge.core.listing import Page
 from wavforge.core.records import TrackRecord, WavRecord, source_link_expiry, track_record
 from wavforge.core.records import wav_record as to_wav_record
 from wavforge.core.states import WavStatus
@@ -38,6 +51,17 @@ class TrackListing:
     wav_task_id: str | None
     wav_status: WavStatus | None
     source_sha256: str | None = None
+    latest: LatestTask | None = None  # the newest task of the track, live or not
+
+
+@dataclass(frozen=True)
+class LatestTask:
+    """A track's newest conversion in any state: a failure shows on its row with a retry."""
+
+    id: str
+    status: WavStatus
+    progress: float
+    error_message: str | None
 
 
 @dataclass(frozen=True)
@@ -74,21 +98,37 @@ def track(ctx: Context, account_id: str, track_id: str) -> TrackListing:
 _Query = TypeVar("_Query", bound="Select[*tuple[Any, ...]]")
 
 
+_LATEST = aliased(WavTask, name="latest")
+_ANY_TASK = aliased(WavTask, name="any_task")  # the page query joins WavTask itself
+
+
 def _track_query(account_id: str) -> Select[*tuple[Any, ...]]:
     return (
-        select(Track, WavTask.id, WavTask.status)
-        .outerjoin(WavTask, WavTask.id == _newest_live_task())
+        select(
+            Track,
+            WavTask.id,
+            WavTask.status,
+            _LATEST.id,
+            _LATEST.status,
+            _LATEST.progress,
+            _LATEST.error_message,
+        )
+        .select_from(Track)
+        .outerjoin(WavTask, WavTask.id == _newest_task(live=True))
+        .outerjoin(_LATEST, _LATEST.id == _newest_task(live=False))
         .where(Track.account_id == account_id, Track.deleted_at.is_(None))
     )
 
 
-def _newest_live_task() -> ScalarSelect[str]:
-    """Joining every live task would repeat a track once per format it holds."""
-    live = aliased(WavTask)
+def _newest_task(live: bool, column: str = "id") -> ScalarSelect[str]:
+    """A column of the track's newest (live) task; joining every task would repeat a track
+    once per task (format) it holds."""
+    task = aliased(WavTask)
+    on_track = task.live_track_id == Track.id if live else task.track_id == Track.id
     return (
-        select(live.id)
-        .where(live.live_track_id == Track.id)
-        .order_by(live.created_at.desc(), live.id.desc())
+        select(getattr(task, column))
+        .where(on_track)
+        .order_by(task.created_at.desc(), task.id.desc())
         .limit(1)
         .correlate(Track)
         .scalar_subquery()
@@ -96,9 +136,13 @@ def _newest_live_task() -> ScalarSelect[str]:
 
 
 def _track_listings(ctx: Context, query: Select[*tuple[Any, ...]]) -> list[TrackListing]:
-    expires = source_link_expiry(ctx.settings.retention_seconds)
     with ctx.db.read() as session:
-        rows = session.execute(query).all()
+        rows = [tuple(row) for row in session.execute(query)]
+    return _listings(ctx, rows)
+
+
+def _listings(ctx: Context, rows: Sequence[tuple[Any, ...]]) -> list[TrackListing]:
+    expires = source_link_expiry(ctx.settings.retention_seconds)
     return [
         TrackListing(
             track=track_record(track, ctx.links, expires),
@@ -109,8 +153,11 @@ def _track_listings(ctx: Context, query: Select[*tuple[Any, ...]]) -> list[Track
             wav_task_id=task_id,
             wav_status=WavStatus(status) if status else None,
             source_sha256=track.source_sha256,
+            latest=LatestTask(latest_id, WavStatus(latest_status), progress, error)
+            if latest_id
+            else None,
         )
-        for track, task_id, status in rows
+        for track, task_id, status, latest_id, latest_status, progress, error in rows
     ]
 
 
@@ -158,6 +205,94 @@ def _after(ctx: Context, table: ListedTable, account_id: str, row_id: str) -> Co
         raise NotFound(f"no {_NOUNS[table]} {row_id!r} to page from")
     same_time_older_id = and_(table.created_at == created, table.id < row_id)
     return or_(table.created_at < created, same_time_older_id)
+
+
+# --- paged, searched and filtered (see wavforge.core.listing) ------------------------------
+
+TRACK_STATES = frozenset([*(status.value for status in WavStatus), "NONE"])
+TASK_STATES = frozenset(status.value for status in WavStatus)
+
+
+def track_page(ctx: Context, account_id: str, query: listing.Query) -> Page[TrackListing]:
+    """The account's tracks matching ``query``: ``search`` is part of the title or the start of
+    the track id; ``status`` the state of the track's newest task (``NONE``: never converted)."""
+    where = [Track.account_id == account_id, Track.deleted_at.is_(None), *_dated(Track, query)]
+    if query.search is not None:
+        where.append(
+            or_(
+                Track.title.icontains(query.search, autoescape=True),
+                Track.id.startswith(query.search, autoescape=True),
+            )
+        )
+    if query.status == "NONE":
+        where.append(~exists().where(_ANY_TASK.track_id == Track.id).correlate(Track))
+    elif query.status is not None:
+        where.append(_newest_task(live=False, column="status") == query.status)
+    counted = select(func.count()).select_from(Track).where(*where)
+    page = _keyset(ctx, "tracks", _track_query(account_id).where(*where), counted, Track, query)
+    return Page(_listings(ctx, page.items), page.total, page.next_cursor)
+
+
+def wav_task_page(ctx: Context, account_id: str, query: listing.Query) -> Page[WavRecord]:
+    """The account's WAV tasks matching ``query``: ``search`` is part of the track's title or
+    the start of the task's or the track's id; ``output`` one of ``listing.OUTPUTS``."""
+    where = [WavTask.account_id == account_id, *_dated(WavTask, query)]
+    if query.search is not None:
+        where.append(
+            or_(
+                Track.title.icontains(query.search, autoescape=True),
+                WavTask.id.startswith(query.search, autoescape=True),
+                WavTask.track_id.startswith(query.search, autoescape=True),
+            )
+        )
+    if query.status is not None:
+        where.append(WavTask.status == query.status)
+    if query.output is not None:
+        where.append(WavTask.format_key == listing.output_key(query.output))
+    counted = select(func.count()).select_from(WavTask).where(*where)
+    if query.search is not None:  # the only filter that reads the track
+        counted = counted.join(Track, Track.id == WavTask.track_id)
+    found = select(WavTask, Track).join(Track, Track.id == WavTask.track_id).where(*where)
+    page = _keyset(ctx, "wav-tasks", found, counted, WavTask, query)
+    items = [to_wav_record(task, track, ctx.links) for task, track in page.items]
+    return Page(items, page.total, page.next_cursor)
+
+
+def _dated(table: ListedTable, query: listing.Query) -> list[ColumnElement[bool]]:
+    where = []
+    if query.since is not None:
+        where.append(table.created_at >= query.since)
+    if query.until is not None:
+        where.append(table.created_at < query.until)
+    return where
+
+
+def _keyset(
+    ctx: Context,
+    kind: str,
+    found: Select[*tuple[Any, ...]],
+    counted: Select[int],
+    table: ListedTable,
+    query: listing.Query,
+) -> Page[tuple[Any, ...]]:
+    """One page of ``found`` newest first, after ``query.after``, and ``counted``: how many
+    match on all pages. The row-value comparison lets the (account, created_at, id) index seek
+    to the cursor; the count reads no more tables than the filters need."""
+    if query.after is not None:
+        position = (query.after.created_at, query.after.row_id)
+        found = found.where(tuple_(table.created_at, table.id) < tuple_(*position))
+    found = found.order_by(table.created_at.desc(), table.id.desc()).limit(query.limit + 1)
+    with ctx.db.read() as session:
+        total = session.scalar(counted) or 0
+        rows = session.execute(found).all()
+    if len(rows) <= query.limit:
+        return Page([tuple(row) for row in rows], total, None)
+    last = rows[query.limit - 1][0]
+    return Page(
+        [tuple(row) for row in rows[: query.limit]],
+        total,
+        listing.encode(kind, last.created_at, last.id),
+    )
 
 
 def usage(ctx: Context, account_id: str) -> Usage:

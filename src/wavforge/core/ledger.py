@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from wavforge.core import clock
+from wavforge.core import clock, listing
 from wavforge.db.database import Database
 from wavforge.db.models import Account, LedgerEntry, column_values, table_of
 from wavforge.db.rows import Rows
@@ -39,6 +39,7 @@ class Entry:
     wav_task_id: str | None
     note: str
     created_at: datetime
+    id: int = 0
 
 
 class Charge:
@@ -126,9 +127,45 @@ def entries(db: Database, account_id: str, limit: int = 100) -> list[Entry]:
             .order_by(LedgerEntry.id.desc())
             .limit(limit)
         )
-        return [
-            Entry(row.amount, row.reason, row.wav_task_id, row.note, row.created_at) for row in rows
-        ]
+        return [_as_entry(row) for row in rows]
+
+
+def _as_entry(row: LedgerEntry) -> Entry:
+    return Entry(row.amount, row.reason, row.wav_task_id, row.note, row.created_at, row.id)
+
+
+REASONS = frozenset(reason.value for reason in Reason)
+
+
+def entry_page(db: Database, account_id: str, query: listing.Query) -> listing.Page[Entry]:
+    """The account's ledger rows matching ``query``, newest first (by id, the order they were
+    written in): ``search`` is the start of a task id or part of the note, ``status`` a
+    reason."""
+    found = select(LedgerEntry).where(LedgerEntry.account_id == account_id)
+    if query.search is not None:
+        found = found.where(
+            or_(
+                LedgerEntry.wav_task_id.startswith(query.search, autoescape=True),
+                LedgerEntry.note.icontains(query.search, autoescape=True),
+            )
+        )
+    if query.status is not None:
+        found = found.where(LedgerEntry.reason == query.status)
+    if query.since is not None:
+        found = found.where(LedgerEntry.created_at >= query.since)
+    if query.until is not None:
+        found = found.where(LedgerEntry.created_at < query.until)
+    counted = found.with_only_columns(LedgerEntry.id).subquery()
+    if query.after is not None:
+        found = found.where(LedgerEntry.id < query.after.row_id)
+    found = found.order_by(LedgerEntry.id.desc()).limit(query.limit + 1)
+    with db.read() as session:
+        total = session.scalar(select(func.count()).select_from(counted)) or 0
+        rows = [_as_entry(row) for row in session.scalars(found)]
+    if len(rows) <= query.limit:
+        return listing.Page(rows, total, None)
+    rows = rows[: query.limit]
+    return listing.Page(rows, total, listing.encode("ledger", None, rows[-1].id))
 
 
 def total(db: Database, account_id: str) -> int:

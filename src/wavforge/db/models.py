@@ -106,7 +106,11 @@ class MusicTask(Base):
 class Track(Base):
     __tablename__ = "tracks"
     # A client asks whether it uploaded a file before, by its SHA-256 (``wavforge convert``).
-    __table_args__ = (Index("ix_tracks_account_sha256", "account_id", "source_sha256"),)
+    __table_args__ = (
+        Index("ix_tracks_account_sha256", "account_id", "source_sha256"),
+        # Listings page newest first by keyset (wavforge.core.listing).
+        Index("ix_tracks_account_created", "account_id", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     music_task_id: Mapped[str] = mapped_column(ForeignKey("music_tasks.id"), index=True)
@@ -144,6 +148,8 @@ class WavTask(Base):
         Index("ix_wav_tasks_status_lease", "status", "lease_expires_at"),
         # Each submission counts its account's unfinished tasks (the quota).
         Index("ix_wav_tasks_account_status", "account_id", "status"),
+        # Listings page newest first by keyset (wavforge.core.listing).
+        Index("ix_wav_tasks_account_created", "account_id", "created_at", "id"),
         UniqueConstraint("live_track_id", "format_key", name="uq_wav_tasks_live_track_format"),
     )
 

@@ -6,15 +6,19 @@ of the rest of that API needs nothing new to use them.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from wavforge import profiles
+from wavforge.core import archive
 from wavforge.core.accounts import AccountInfo, IssuedKey, KeyInfo
+from wavforge.core.archive import Link as ArchiveLink
 from wavforge.core.deletion import Deleted
-from wavforge.core.history import TrackListing, Usage
-from wavforge.core.ledger import MAX_GRANT, Reason, Statement
+from wavforge.core.history import LatestTask, TrackListing, Usage
+from wavforge.core.ledger import MAX_GRANT, Entry, Reason, Statement
+from wavforge.core.listing import Page
 from wavforge.core.records import WavRecord
 from wavforge.core.states import WavStatus
 from wavforge.dialects.suno import SunoTrack, Time, WavRecordInfo, time, track, wav_record
@@ -22,6 +26,8 @@ from wavforge.dialects.wire import Shape, one_of
 
 # wavforge's own bodies: JSON types as the schema declares them (no "1" for 1, no 0 for false).
 STRICT = ConfigDict(extra="forbid", strict=True)
+
+Item = TypeVar("Item")
 
 
 def _known(name: str | None) -> str | None:
@@ -73,6 +79,16 @@ class Grant(BaseModel):
     note: str = Field(default="", max_length=200)
 
 
+class ArchiveRequest(BaseModel):
+    model_config = STRICT
+
+    taskIds: list[Annotated[str, Field(max_length=128)]] = Field(
+        max_length=1000,
+        description=f"WAV task ids of this account, each with its file; at most "
+        f"{archive.MAX_MEMBERS} (after removing repeats).",
+    )
+
+
 class MaintenanceSwitch(BaseModel):
     model_config = STRICT
 
@@ -122,16 +138,35 @@ def ledger(statement: Statement) -> dict[str, Any]:
     return {
         "accountId": statement.account_id,
         "balance": statement.balance,
-        "entries": [
-            {
-                "time": time(entry.created_at),
-                "amount": entry.amount,
-                "reason": entry.reason,
-                "taskId": entry.wav_task_id,
-                "note": entry.note,
-            }
-            for entry in statement.entries
-        ],
+        "entries": [ledger_line(entry) for entry in statement.entries],
+    }
+
+
+def ledger_line(entry: Entry) -> dict[str, Any]:
+    return {
+        "time": time(entry.created_at),
+        "amount": entry.amount,
+        "reason": entry.reason,
+        "taskId": entry.wav_task_id,
+        "note": entry.note,
+    }
+
+
+def archive_link(found: ArchiveLink) -> dict[str, Any]:
+    return {
+        "url": found.url,
+        "expiresAt": time(found.expires_at),
+        "count": found.count,
+        "size": found.size,
+    }
+
+
+def page(found: Page[Item], render: Callable[[Item], dict[str, Any]]) -> dict[str, Any]:
+    """A page of a listing: its rows, how many match on all pages, and the next page's cursor."""
+    return {
+        "items": [render(item) for item in found.items],
+        "total": found.total,
+        "nextCursor": found.next_cursor,
     }
 
 
@@ -170,6 +205,16 @@ def track_listing(row: TrackListing) -> dict[str, Any]:
         "wavTaskId": row.wav_task_id,
         "wavStatus": row.wav_status.value if row.wav_status else None,
         "sourceSha256": row.source_sha256,
+        "lastTask": None if row.latest is None else latest_task(row.latest),
+    }
+
+
+def latest_task(latest: LatestTask) -> dict[str, Any]:
+    return {
+        "taskId": latest.id,
+        "status": latest.status.value,
+        "progress": latest.progress,
+        "errorMessage": latest.error_message,
     }
 
 
@@ -248,6 +293,13 @@ class AccountOverview(AccountRow):
     usage: UsageSummary
 
 
+class LastTask(Shape):
+    taskId: str
+    status: str = one_of(WAV_STATUSES)
+    progress: float = Field(ge=0, le=1)
+    errorMessage: str | None
+
+
 class ListedTrack(SunoTrack):
     musicTaskId: str
     sourceName: str
@@ -257,12 +309,41 @@ class ListedTrack(SunoTrack):
     wavTaskId: str | None
     wavStatus: str | None = one_of([*WAV_STATUSES, None])
     sourceSha256: str | None = Field(description="The imported file's SHA-256.")
+    lastTask: LastTask | None = Field(
+        description="The track's newest WAV task in any state (a failed one included)."
+    )
 
 
 class ListedWavTask(WavRecordInfo):
     status: str = one_of(WAV_STATUSES)
     progress: float = Field(ge=0, le=1)
     title: str
+
+
+class PageShape(Shape):
+    total: int = Field(ge=0, description="Rows matching the search and filters, on all pages.")
+    nextCursor: str | None = Field(
+        description="Pass as ``cursor`` for the next page; null on the last page."
+    )
+
+
+class TrackPage(PageShape):
+    items: list[ListedTrack]
+
+
+class WavTaskPage(PageShape):
+    items: list[ListedWavTask]
+
+
+class LedgerPage(PageShape):
+    items: list[LedgerLine]
+
+
+class ArchiveLinkShape(Shape):
+    url: str = Field(description="Signed; a plain GET with no Authorization downloads the ZIP.")
+    expiresAt: Time
+    count: int = Field(ge=1, le=archive.MAX_MEMBERS, description="WAVs in the archive.")
+    size: int = Field(ge=0, description="The archive's size in bytes.")
 
 
 class KeyRevoked(Shape):

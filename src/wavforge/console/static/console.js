@@ -196,7 +196,45 @@
     if (event.target.matches("[data-upload]")) {
       upload(Array.from(event.target.files));
       event.target.value = "";
+    } else if (event.target.matches("[data-select-all]")) {
+      // Select (or clear) every row of this page of the list.
+      const table = event.target.closest("table");
+      for (const box of $$("tbody input[type=checkbox]", table)) box.checked = event.target.checked;
     }
+  });
+
+  // The selected WAVs as one ZIP: the server signs a link to the archive (checking every id),
+  // and the browser downloads it as any file, streamed to disk, not through this page.
+  async function downloadArchive(button) {
+    const taskIds = $$("input[name=task]:checked").map((box) => box.value);
+    if (!taskIds.length) {
+      toast("Select the WAVs to download first.", "bad");
+      return;
+    }
+    button.disabled = true;
+    try {
+      const made = await api("/api/v1/account/wav-tasks/archive-link", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ taskIds }),
+      });
+      const link = document.createElement("a");
+      link.href = made.url;
+      link.download = "";
+      document.body.append(link);
+      link.click();
+      link.remove();
+      toast(`Downloading ${made.count} WAV${made.count === 1 ? "" : "s"} as one ZIP.`);
+    } catch (error) {
+      failed(error.status, error.message);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest && event.target.closest("[data-archive]");
+    if (button) downloadArchive(button);
   });
 
   document.addEventListener("submit", (event) => {

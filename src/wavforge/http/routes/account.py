@@ -9,12 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
 
-from wavforge.core import accounts, deletion, history, ledger
+from wavforge.core import accounts, archive, deletion, history, ledger, listing
 from wavforge.dialects import SUNO, admin, suno
-from wavforge.errors import Conflict
+from wavforge.errors import Conflict, Gone
 from wavforge.http.deps import ContextDep, PrincipalDep
-from wavforge.http.openapi import AUTHENTICATED, LOOKUP, route
+from wavforge.http.openapi import AUTHENTICATED, BEARER, BINARY, LOOKUP, responses, route
+from wavforge.http.routes.files import archive_response
 
 router = APIRouter(prefix="/api/v1/account", tags=["Your account"])
 
@@ -28,6 +30,27 @@ Sha256Query = Query(
     description="Only tracks imported from a file with this SHA-256 (lower-case hex): "
     "whether a file was uploaded before.",
 )
+# The paged listings (``.../search``): every value is checked by wavforge.core.listing.
+PageLimit = Query(
+    None, description=f"Rows per page, 1 to {listing.MAX_LIMIT} (default {listing.DEFAULT_LIMIT})."
+)
+CursorQuery = Query(
+    None, max_length=listing.MAX_CURSOR, description="The previous page's ``nextCursor``."
+)
+SearchQuery = Query(
+    None, max_length=listing.MAX_SEARCH, description="Part of the title, or the start of an id."
+)
+SinceQuery = Query(None, max_length=40, description="Created at or after (ISO 8601 date or time).")
+UntilQuery = Query(
+    None, max_length=40, description="Created before (ISO 8601; a date includes its whole day)."
+)
+OutputQuery = Query(None, max_length=20, description="One of: " + ", ".join(listing.OUTPUTS))
+
+
+def _status(allowed: frozenset[str], what: str) -> Any:
+    return Query(None, max_length=40, description=f"{what}: one of " + ", ".join(sorted(allowed)))
+
+
 BeforeQuery = Query(
     None,
     max_length=128,
@@ -153,3 +176,131 @@ async def delete_track(
 ) -> dict[str, Any]:
     deleted = await ctx.db.run_in_thread(deletion.delete_track, ctx, who.account_id, audio_id)
     return SUNO.success(admin.track_deleted(audio_id, deleted))
+
+
+@router.get(
+    "/tracks/search",
+    summary="The account's tracks, paged by cursor, searched and filtered, with a total",
+    **route(SUNO, admin.TrackPage, AUTHENTICATED),
+)
+async def search_tracks(
+    ctx: ContextDep,
+    who: PrincipalDep,
+    limit: int | None = PageLimit,
+    cursor: str | None = CursorQuery,
+    q: str | None = SearchQuery,
+    status: str | None = _status(history.TRACK_STATES, "The state of the newest WAV task"),
+    since: str | None = SinceQuery,
+    until: str | None = UntilQuery,
+) -> dict[str, Any]:
+    query = listing.parse(
+        "tracks",
+        limit=limit,
+        cursor=cursor,
+        q=q,
+        status=status,
+        statuses=history.TRACK_STATES,
+        since=since,
+        until=until,
+    )
+    found = await ctx.db.run_in_thread(history.track_page, ctx, who.account_id, query)
+    return SUNO.success(admin.page(found, admin.track_listing))
+
+
+@router.get(
+    "/wav-tasks/search",
+    summary="The account's WAV tasks, paged by cursor, searched and filtered, with a total",
+    **route(SUNO, admin.WavTaskPage, AUTHENTICATED),
+)
+async def search_wav_tasks(
+    ctx: ContextDep,
+    who: PrincipalDep,
+    limit: int | None = PageLimit,
+    cursor: str | None = CursorQuery,
+    q: str | None = SearchQuery,
+    status: str | None = _status(history.TASK_STATES, "The task's state"),
+    since: str | None = SinceQuery,
+    until: str | None = UntilQuery,
+    output: str | None = OutputQuery,
+) -> dict[str, Any]:
+    query = listing.parse(
+        "wav-tasks",
+        limit=limit,
+        cursor=cursor,
+        q=q,
+        status=status,
+        statuses=history.TASK_STATES,
+        since=since,
+        until=until,
+        output=output,
+    )
+    found = await ctx.db.run_in_thread(history.wav_task_page, ctx, who.account_id, query)
+    return SUNO.success(admin.page(found, admin.wav_listing))
+
+
+@router.get(
+    "/ledger/search",
+    summary="The caller's ledger entries, paged by cursor and filtered, with a total",
+    **route(SUNO, admin.LedgerPage, AUTHENTICATED),
+)
+async def search_ledger(
+    ctx: ContextDep,
+    who: PrincipalDep,
+    limit: int | None = PageLimit,
+    cursor: str | None = CursorQuery,
+    q: str | None = Query(
+        None,
+        max_length=listing.MAX_SEARCH,
+        description="The start of a task id, or part of the note.",
+    ),
+    reason: str | None = _status(ledger.REASONS, "Why the credits moved"),
+    since: str | None = SinceQuery,
+    until: str | None = UntilQuery,
+) -> dict[str, Any]:
+    query = listing.parse(
+        "ledger",
+        limit=limit,
+        cursor=cursor,
+        q=q,
+        status=reason,
+        statuses=ledger.REASONS,
+        since=since,
+        until=until,
+    )
+    found = await ctx.db.run_in_thread(ledger.entry_page, ctx.db, who.account_id, query)
+    return SUNO.success(admin.page(found, admin.ledger_line))
+
+
+ARCHIVE_ERRORS = (*LOOKUP, Gone)
+ZIP_ANSWER: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The ZIP archive (entries STORED), with a Content-Length.",
+        "content": {"application/zip": BINARY},
+    }
+}
+
+
+@router.post(
+    "/wav-tasks/archive",
+    summary=f"Several WAVs as one ZIP archive (at most {archive.MAX_MEMBERS}), streamed",
+    response_class=Response,
+    responses=ZIP_ANSWER | responses(SUNO, ARCHIVE_ERRORS),
+    openapi_extra=BEARER,
+)
+async def download_archive(
+    body: admin.ArchiveRequest, ctx: ContextDep, who: PrincipalDep
+) -> Response:
+    found = await ctx.db.run_in_thread(archive.prepare, ctx, who.account_id, body.taskIds)
+    return archive_response(ctx, found)
+
+
+@router.post(
+    "/wav-tasks/archive-link",
+    summary="A signed, expiring link to the ZIP archive of several WAVs",
+    **route(SUNO, admin.ArchiveLinkShape, ARCHIVE_ERRORS),
+)
+async def archive_link(
+    body: admin.ArchiveRequest, ctx: ContextDep, who: PrincipalDep
+) -> dict[str, Any]:
+    made = await ctx.db.run_in_thread(archive.link, ctx, who.account_id, body.taskIds)
+    return SUNO.success(admin.archive_link(made))

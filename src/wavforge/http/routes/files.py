@@ -12,7 +12,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from wavforge.core import clock, files
+from wavforge.core import archive, clock, files
 from wavforge.core.files import Download
 from wavforge.errors import Forbidden, Gone
 from wavforge.http.deps import ContextDep
@@ -39,6 +39,11 @@ async def download(
         raise Forbidden()
     if state is LinkState.EXPIRED:
         raise Gone("this download link has expired")
+    if kind == archive.ARCHIVE:
+        several = await ctx.db.run_in_thread(archive.opened, ctx, ident)
+        if request.method == "HEAD":
+            return Response(headers={"Content-Length": str(several.size)})
+        return archive_response(ctx, several)
     found = await ctx.db.run_in_thread(files.resolve, ctx, kind, ident)
     return _respond(request, ctx, found)
 
@@ -65,6 +70,18 @@ def _respond(request: Request, ctx: ContextDep, found: Download) -> Response:
     body = ctx.storage.open_range(found.key, start, end)
     return StreamingResponse(
         body, status_code=status, headers=headers, media_type=found.content_type
+    )
+
+
+def archive_response(ctx: ContextDep, found: archive.Archive) -> StreamingResponse:
+    """The archive, written as it is sent (Starlette iterates it in a thread)."""
+    headers = {
+        "Content-Length": str(found.size),
+        "Content-Disposition": f'attachment; filename="{archive.FILENAME}"',
+        "Cache-Control": "private, no-store",
+    }
+    return StreamingResponse(
+        found.stream(ctx.storage), headers=headers, media_type="application/zip"
     )
 
 
