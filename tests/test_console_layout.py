@@ -238,6 +238,8 @@ def test_maintenance_shows_on_every_page_and_disables_new_work(
             expect(banner).to_be_visible()
             convert = page.get_by_role("button", name="Convert A rather long track title")
             expect(convert).to_be_disabled()
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=SHOTS / "desktop-light-tracks-maintenance.png")
             expect(page.get_by_role("button", name="Import")).to_be_disabled()
             expect(page.get_by_label("Choose files…")).to_be_disabled()
             page.goto(f"{server.url}/console/admin")
