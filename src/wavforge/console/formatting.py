@@ -52,8 +52,44 @@ ANALYSIS_LABELS = {  # keyed as stored (camelCase, as the API shows them)
 }
 
 
+# Containers as FFmpeg names them (a demuxer may list every extension it reads), shown as a
+# person calls them. A name not listed shows its first part in capitals.
+CONTAINERS = {
+    "mov,mp4,m4a,3gp,3g2,mj2": "MP4/M4A",
+    "matroska,webm": "Matroska/WebM",
+    "aac": "AAC (ADTS)",
+    "aiff": "AIFF",
+    "flac": "FLAC",
+    "mp3": "MP3",
+    "ogg": "Ogg",
+    "wav": "WAV",
+    "w64": "Wave64",
+    "caf": "CAF",
+    "asf": "ASF/WMA",
+}
+
+# Codecs as FFmpeg names them, with the long name a person knows (FFmpeg's own long names,
+# shortened). PCM names are spelled out by ``_pcm_name``.
+CODECS = {
+    "mp3": "MP3 (MPEG audio layer 3)",
+    "mp3float": "MP3 (MPEG audio layer 3)",
+    "mp2": "MP2 (MPEG audio layer 2)",
+    "aac": "AAC (Advanced Audio Coding)",
+    "alac": "ALAC (Apple Lossless)",
+    "flac": "FLAC (Free Lossless Audio Codec)",
+    "vorbis": "Vorbis",
+    "opus": "Opus",
+    "wmav2": "Windows Media Audio 2",
+    "ac3": "AC-3 (Dolby Digital)",
+    "eac3": "E-AC-3 (Dolby Digital Plus)",
+}
+
+SIZE_UNITS = ("bytes", "KB", "MB", "GB", "TB")
+
+
 def when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
+    """UTC, as the server knows it; ``console.js`` shows ``<time>`` in the reader's zone."""
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
 
 
 def iso(value: datetime | None) -> str:
@@ -61,10 +97,54 @@ def iso(value: datetime | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
+    """A length as a clock shows it: "0:30", "4:05", "1:02:03" (whole seconds, rounded)."""
     if seconds is None:
         return "—"
-    minutes, rest = divmod(float(seconds), 60)
-    return f"{int(minutes)}:{rest:04.1f}"
+    minutes, rest = divmod(round(float(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{rest:02d}" if hours else f"{minutes}:{rest:02d}"
+
+
+def size(count: int | None) -> str:
+    """Bytes in decimal units, as a file manager shows them: "900 bytes", "4.2 MB"."""
+    if count is None:
+        return "—"
+    value, unit = float(count), 0
+    while value >= 1000 and unit < len(SIZE_UNITS) - 1:
+        value, unit = value / 1000, unit + 1
+    if unit == 0:
+        return f"{count} byte{'' if count == 1 else 's'}"
+    return f"{value:.1f} {SIZE_UNITS[unit]}" if value < 100 else f"{value:.0f} {SIZE_UNITS[unit]}"
+
+
+def container(name: str | None) -> str:
+    if not name:
+        return "—"
+    return CONTAINERS.get(name.lower(), name.split(",")[0].upper())
+
+
+def codec(name: str | None) -> str:
+    if not name:
+        return "—"
+    if name.startswith("pcm_"):
+        return _pcm_name(name)
+    return CODECS.get(name.lower(), name.upper())
+
+
+def _pcm_name(name: str) -> str:
+    """``pcm_s24le`` as "PCM, 24-bit signed integer, little-endian"."""
+    kind = name.removeprefix("pcm_")
+    signs = {"s": "signed integer", "u": "unsigned integer", "f": "floating point"}
+    bits = "".join(ch for ch in kind if ch.isdigit())
+    if not kind or kind[0] not in signs or not bits:
+        return f"PCM ({kind})"
+    order = {"le": ", little-endian", "be": ", big-endian"}.get(kind[-2:], "")
+    return f"PCM, {bits}-bit {signs[kind[0]]}{order}"
+
+
+def channels(count: int | None) -> str:
+    names = {1: "mono", 2: "stereo"}
+    return "—" if count is None else f"{count} ({names[count]})" if count in names else str(count)
 
 
 def percent(fraction: float | None) -> str:
@@ -96,11 +176,26 @@ def analysis_rows(analysis: dict[str, object] | None) -> list[tuple[str, str]]:
     """The analysis as label/value pairs, in the order a person checks them."""
     if not analysis:
         return []
-    return [
+    rows = [
         (label, _analysis_value(name, analysis[name]))
         for name, label in ANALYSIS_LABELS.items()
         if name in analysis
     ]
+    if samples := _sample_bytes(analysis):
+        at = next((i for i, (label, _) in enumerate(rows) if label.startswith("SHA")), len(rows))
+        rows.insert(at, ("WAV audio data", size(samples)))
+    return rows
+
+
+def _sample_bytes(analysis: dict[str, object]) -> int | None:
+    """The bytes of samples the WAV holds (its header adds well under a kilobyte)."""
+    try:
+        frames, count, bits = (
+            int(str(analysis[name])) for name in ("frames", "outputChannels", "outputBitDepth")
+        )
+    except (KeyError, ValueError):
+        return None
+    return frames * count * bits // 8
 
 
 def _analysis_value(name: str, value: object) -> str:
@@ -122,7 +217,13 @@ def _analysis_value(name: str, value: object) -> str:
         case "sourceBitRate":
             return f"{int(value) // 1000} kb/s"  # type: ignore[call-overload]
         case "sourceSampleRate" | "outputSampleRate":
-            return f"{value} Hz"
+            return f"{int(value):,} Hz"  # type: ignore[call-overload]
+        case "sourceFormat":
+            return container(str(value))
+        case "sourceCodec" | "outputEncoding":
+            return codec(str(value))
+        case "sourceChannels" | "outputChannels":
+            return channels(int(value))  # type: ignore[call-overload]
         case "outputBitDepth":
             return f"{value}-bit"
         case "peakDbfs":
@@ -136,6 +237,10 @@ FILTERS = {
     "when": when,
     "iso": iso,
     "duration": duration,
+    "size": size,
+    "container": container,
+    "codec": codec,
+    "channels": channels,
     "percent": percent,
     "status_label": status_label,
     "status_tone": status_tone,

@@ -152,6 +152,13 @@ async def overview(request: Request, ctx: ContextDep, who: PrincipalDep) -> HTML
     return _fragment(request, "overview", **await ctx.db.run_in_thread(read))
 
 
+@router.get("/partials/service", response_class=HTMLResponse)
+async def service(request: Request, ctx: ContextDep, _: PrincipalDep) -> HTMLResponse:
+    """The banner every page shows while maintenance mode is on (empty otherwise)."""
+    on = await ctx.db.run_in_thread(maintenance.is_on, ctx.db)
+    return _fragment(request, "service", maintenance=on)
+
+
 @router.get("/partials/tracks", response_class=HTMLResponse)
 async def tracks(request: Request, ctx: ContextDep, who: PrincipalDep) -> HTMLResponse:
     """The page's frame; the list is a fragment of its own (wavforge.console.lists)."""
@@ -261,7 +268,7 @@ async def revoke_key(
 ) -> HTMLResponse:
     def run() -> dict[str, Any]:
         accounts.revoke_key(ctx.db, key_id, who.account_id)
-        return _keys(ctx, who)
+        return _keys(ctx, who) | {"just_revoked": key_id}
 
     return _fragment(request, "keys", **await ctx.db.run_in_thread(run))
 

@@ -18,7 +18,19 @@
 
   document.addEventListener("htmx:responseError", (event) => {
     const xhr = event.detail.xhr;
-    failed(xhr.status, envelopeMessage(xhr.responseText, xhr.statusText));
+    const message = envelopeMessage(xhr.responseText, xhr.statusText);
+    const loading = event.detail.requestConfig && event.detail.requestConfig.verb === "get";
+    if (xhr.status === 455) refreshService();
+    if (xhr.status !== 401 && loading && event.detail.target === $("#content")) {
+      showError(xhr.status, message); // a page that cannot open says so in its place
+    } else {
+      failed(xhr.status, message);
+    }
+  });
+
+  document.addEventListener("htmx:afterRequest", (event) => {
+    const path = (event.detail.requestConfig && event.detail.requestConfig.path) || "";
+    if (event.detail.successful && path.endsWith("/admin/maintenance")) refreshService();
   });
 
   document.addEventListener("htmx:sendError", () => {
@@ -44,6 +56,29 @@
       /* not JSON: fall through */
     }
     return fallback || "Something went wrong.";
+  }
+
+  const ERROR_TITLES = {
+    403: "Only an administrator's key opens this page.",
+    404: "This was not found: it may have been deleted, or belong to another account.",
+  };
+
+  function showError(status, message) {
+    const panel = document.createElement("section");
+    panel.className = "panel error-panel";
+    panel.setAttribute("role", "alert");
+    const title = document.createElement("h1");
+    title.textContent = ERROR_TITLES[status] || "This page could not be opened.";
+    const detail = document.createElement("p");
+    detail.className = "muted";
+    detail.textContent = `The server said: ${message} (${status}).`;
+    const back = document.createElement("p");
+    const link = document.createElement("a");
+    link.href = "/console";
+    link.textContent = "Back to the overview";
+    back.append(link);
+    panel.append(title, detail, back);
+    $("#content").replaceChildren(panel);
   }
 
   function failed(status, message) {
@@ -105,6 +140,7 @@
     $("#who-name").textContent = account.name;
     document.body.classList.toggle("is-admin", Boolean(account.admin));
     loadContent();
+    refreshService();
   }
 
   function loadContent() {
@@ -119,6 +155,7 @@
     for (const player of players.values()) if (player) player.destroy();
     players.clear();
     $("#content").replaceChildren();
+    $("#service").replaceChildren();
     $("#nav").hidden = true;
     $("#who").hidden = true;
     showSignIn(message);
@@ -132,12 +169,86 @@
 
   // --- messages -------------------------------------------------------------------------------
 
+  const MAX_TOASTS = 3;
+
   function toast(message, tone = "good") {
-    const item = document.createElement("p");
+    const item = document.createElement("div");
     item.className = `toast tone-${tone}`;
-    item.textContent = message;
-    $("#toasts").append(item);
+    const text = document.createElement("p");
+    text.textContent = message;
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "toast-close";
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "×";
+    close.addEventListener("click", () => item.remove());
+    item.append(text, close);
+    const stack = $("#toasts");
+    stack.append(item);
+    while (stack.children.length > MAX_TOASTS) stack.firstElementChild.remove();
     setTimeout(() => item.remove(), tone === "bad" ? 8000 : 4000);
+  }
+
+  // --- maintenance mode -----------------------------------------------------------------------
+
+  // What starts new work; a template may mark more with data-needs-service.
+  const NEEDS_SERVICE =
+    "[data-needs-service], [hx-post$='/convert'], [data-upload], [data-url-import] button";
+  let paused = false;
+
+  function refreshService() {
+    htmx.ajax("GET", "/console/partials/service", { target: "#service", swap: "innerHTML" });
+  }
+
+  document.addEventListener("htmx:afterSwap", (event) => {
+    if (event.detail.target !== $("#service")) return;
+    paused = Boolean($("#service [data-maintenance]"));
+    document.body.classList.toggle("paused", paused);
+    pauseControls(document);
+  });
+
+  function pauseControls(root) {
+    for (const control of $$(NEEDS_SERVICE, root)) {
+      if (paused && !control.disabled) {
+        control.disabled = true;
+        control.dataset.paused = "true";
+      } else if (!paused && control.dataset.paused) {
+        control.disabled = false;
+        delete control.dataset.paused;
+      }
+    }
+  }
+
+  // --- what the server renders once, shown for this reader ------------------------------------
+
+  const localTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+  function localTimes(root) {
+    // The server writes UTC; the reader sees their own zone, and the UTC on hover.
+    for (const element of $$("time[datetime]", root)) {
+      const date = new Date(element.dateTime);
+      if (element.dataset.local || Number.isNaN(date.getTime())) continue;
+      element.title = element.textContent.trim();
+      element.textContent = localTime.format(date);
+      element.dataset.local = "true";
+    }
+  }
+
+  function labelCells(root) {
+    // Each cell carries its column's name, which a phone shows beside it (a table turns
+    // into cards there: see console.css).
+    for (const table of $$("table", root)) {
+      const heads = $$("thead th", table).map((th) =>
+        $(".visually-hidden", th) ? "" : th.textContent.trim(),
+      );
+      for (const row of $$("tbody tr", table)) {
+        Array.from(row.cells).forEach((cell, index) => {
+          if (heads[index] && cell.colSpan === 1 && !cell.dataset.label) {
+            cell.dataset.label = heads[index];
+          }
+        });
+      }
+    }
   }
 
   // --- uploads and imports --------------------------------------------------------------------
@@ -261,6 +372,10 @@
     if (!zone) return;
     event.preventDefault();
     zone.classList.remove("dragging");
+    if (paused) {
+      toast("Maintenance mode is on: imports are refused for now.", "warn");
+      return;
+    }
     upload(Array.from(event.dataTransfer.files));
   });
 
@@ -378,7 +493,12 @@
   });
 
   document.addEventListener("DOMContentLoaded", () => {
-    htmx.onLoad((element) => mountPlayers(element));
+    htmx.onLoad((element) => {
+      mountPlayers(element);
+      localTimes(element);
+      labelCells(element);
+      pauseControls(element);
+    });
     start();
   });
 })();

@@ -1,0 +1,61 @@
+"""How the console shows lengths, sizes, containers and codecs (no server, no browser)."""
+
+from __future__ import annotations
+
+import pytest
+
+from wavforge.console import formatting
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(None, "—"), (0, "0:00"), (30.0, "0:30"), (29.6, "0:30"), (245, "4:05"), (3723, "1:02:03")],
+)
+def test_durations_read_like_a_clock(seconds: float | None, shown: str) -> None:
+    assert formatting.duration(seconds) == shown
+
+
+@pytest.mark.parametrize(
+    ("count", "shown"),
+    [
+        (1, "1 byte"),
+        (900, "900 bytes"),
+        (4_200, "4.2 KB"),
+        (529_200, "529 KB"),
+        (31_752_044, "31.8 MB"),
+    ],
+)
+def test_sizes_in_decimal_units(count: int, shown: str) -> None:
+    assert formatting.size(count) == shown
+
+
+def test_containers_and_codecs_by_the_names_people_use() -> None:
+    assert formatting.container("mov,mp4,m4a,3gp,3g2,mj2") == "MP4/M4A"
+    assert formatting.container("mp3") == "MP3"
+    assert formatting.container("dsf,other") == "DSF"
+    assert formatting.codec("aac") == "AAC (Advanced Audio Coding)"
+    assert formatting.codec("pcm_s24le") == "PCM, 24-bit signed integer, little-endian"
+    assert formatting.codec("pcm_f32be") == "PCM, 32-bit floating point, big-endian"
+    assert formatting.codec("tta") == "TTA"
+    assert formatting.channels(2) == "2 (stereo)" and formatting.channels(6) == "6"
+
+
+def test_the_analysis_shows_human_values_and_the_audio_data_size() -> None:
+    rows = dict(
+        formatting.analysis_rows(
+            {
+                "sourceCodec": "mp3float",
+                "duration": 30.0,
+                "frames": 1_323_000,
+                "outputEncoding": "pcm_s16le",
+                "outputChannels": 2,
+                "outputBitDepth": 16,
+                "sha256": "ab",
+            }
+        )
+    )
+    assert rows["Source codec"] == "MP3 (MPEG audio layer 3)"
+    assert rows["Duration"] == "0:30 (30.000 s)"
+    assert rows["WAV encoding"] == "PCM, 16-bit signed integer, little-endian"
+    assert rows["WAV audio data"] == "5.3 MB"
+    assert list(rows)[-2:] == ["WAV audio data", "SHA-256 of the WAV"]
