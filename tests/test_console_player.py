@@ -64,7 +64,7 @@ def test_an_hour_long_wav_plays_from_a_seek_point_without_downloading_it(
         )
         task = answer.json()["data"]["taskId"]
         record = wait_for_wav(api, task, timeout=120)
-    assert record["successFlag"] == "SUCCESS", record
+    assert record["successFlag"] == "SUCCESS", (record["errorCode"], record["errorMessage"])
     link = record["response"]["audioWavUrl"]
     size = int(httpx.head(link).headers["content-length"])
     assert size > 300_000_000  # 60 min x 16 kHz x 2 ch x 3 bytes, and its header
