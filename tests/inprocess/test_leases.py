@@ -3,11 +3,13 @@ time, a lease that runs out frees the row, and the sweep and hand-back give lost
 
 from __future__ import annotations
 
+import time as real_time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
-from wavforge.core import conversion, leases, recovery
+from wavforge.core import conversion, leases, peaks, recovery
 from wavforge.core.context import Context
 from wavforge.core.fair_share import claim_next
 from wavforge.core.records import TrackRecord
@@ -158,3 +160,36 @@ def test_a_free_slot_goes_to_the_account_with_the_fewest_running(
     assert next_slot(busy[2]) == busy[1]  # one each running: the one served longest ago
     assert next_slot(single) == busy[2]  # whichever task's message woke the worker
     assert next_slot(single) is None  # nothing left to run
+
+
+@pytest.mark.settings(lease_seconds=0.3)
+def test_the_lease_is_renewed_while_the_wav_is_stored(
+    ctx: Context,
+    account: Account,
+    track: TrackRecord,
+    clock: Clock,
+    dispatcher: RecordingDispatcher,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A WAV whose upload outlasts the lease stays its worker's: the sweep must not hand the
+    task to a second worker while the first still stores it."""
+    task_id = submit(ctx, account, track).id
+    store = ctx.storage.put
+    renewed_while_storing: list[bool] = []
+
+    def slow_put(key: str, source: Path) -> None:
+        if key == peaks.wav_key(task_id):
+            clock.advance(0.25)  # most of the lease passes during the upload
+            wanted = clock.now() + timedelta(seconds=ctx.settings.lease_seconds)
+            deadline = real_time.perf_counter() + 5
+            while task_row(ctx, task_id).lease_expires_at != wanted:
+                if real_time.perf_counter() > deadline:
+                    break
+                real_time.sleep(0.01)
+            renewed_while_storing.append(task_row(ctx, task_id).lease_expires_at == wanted)
+        store(key, source)
+
+    monkeypatch.setattr(ctx.storage, "put", slow_put)
+    work(ctx, dispatcher)
+    assert renewed_while_storing == [True]
+    assert task_row(ctx, task_id).status == WavStatus.SUCCESS

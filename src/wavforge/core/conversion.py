@@ -8,8 +8,10 @@ Each run that claimed the task is counted once its end is committed, by outcome
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import update
@@ -87,8 +89,9 @@ def _convert(
                 loudness=ctx.settings.measure_loudness,
             )
         wav_key = peaks.wav_key(task_id)
-        peaks.store(ctx, wav_key, result, scratch.with_suffix(".peaks"))
-        ctx.storage.put(wav_key, scratch)
+        with _lease_kept(ctx, task_id, owner):
+            peaks.store(ctx, wav_key, result, scratch.with_suffix(".peaks"))
+            ctx.storage.put(wav_key, scratch)
     except LeaseLost:
         log.warning("task %s: lease lost, leaving it to its new owner", task_id)
         return Outcome.LEASE_LOST
@@ -161,6 +164,37 @@ def _heartbeat(ctx: Context, task_id: str, owner: str) -> Callable[[float], None
             renew_wav(session, task_id, owner, ctx.settings.lease_seconds, round(fraction, 4))
 
     return beat
+
+
+@contextmanager
+def _lease_kept(ctx: Context, task_id: str, owner: str) -> Iterator[None]:
+    """Renews the lease while the finished WAV is stored.
+
+    Storing a large WAV (a multipart upload of hundreds of MB) can outlast a lease, and the
+    conversion's heartbeat has stopped by then: without this, the sweep would hand the task to
+    a second worker while the first still uploads. A lease lost anyway ends the renewals; the
+    guarded update that records the end then finds another owner and records nothing.
+    """
+    stopped = threading.Event()
+    interval = min(RENEW_EVERY_SECONDS, ctx.settings.lease_seconds / 3)
+
+    def renew() -> None:
+        while not stopped.wait(interval):
+            try:
+                with ctx.db.write() as session:
+                    renew_wav(session, task_id, owner, ctx.settings.lease_seconds, 1.0)
+            except LeaseLost:
+                return
+            except TRANSIENT:  # the database is away for a moment: try at the next beat
+                log.warning("task %s: could not renew the lease while storing", task_id)
+
+    keeper = threading.Thread(target=renew, name=f"lease-{task_id}", daemon=True)
+    keeper.start()
+    try:
+        yield
+    finally:
+        stopped.set()
+        keeper.join()
 
 
 def _succeed(
