@@ -12,14 +12,9 @@ import httpx
 import pytest
 
 from audiogen import make_mp3
-from conftest import (
-    Receiver,
-    Server,
-    assert_envelope,
-    break_stored_source,
-    import_tracks,
-    wait_for_wav,
-)
+from conftest import Server, assert_envelope, break_stored_source, wait_for_wav
+from support.imports import import_tracks
+from support.receiver import Receiver
 
 ARCHIVE = "/api/v1/account/wav-tasks/archive"
 LINK = "/api/v1/account/wav-tasks/archive-link"

@@ -52,13 +52,19 @@ GARBAGE_KEYS = (None, "Bearer", "Bearer wf_not-a-key", "Basic d2F2OmZvcmdl", "To
 # The envelope check --------------------------------------------------------------------------
 
 
+API_DOWNLOADS = {"/api/v1/account/wav-tasks/archive"}  # a file, not an envelope, on success
+
+
 def envelope_problem(path: str, status: int, content_type: str, body: Any) -> str | None:
     """What is wrong with an answer's envelope (CONTRACT §2), or None.
 
     Every ``/api/...`` answer and every error anywhere is an envelope; the unified dialect's
     under ``/api/generate/`` and ``/api/user/``, Suno's everywhere else. Exempt: downloads
-    (the file) and their 416 (no body), and ``/healthz`` (its own small body).
+    (the file; the WAV archive's ZIP) and their 416 (no body), and ``/healthz`` (its own small
+    body).
     """
+    if status < 400 and path in API_DOWNLOADS:
+        return None
     if not (path.startswith("/api/") or (status >= 400 and status != 416)):
         return None
     if not content_type.startswith("application/json"):
@@ -237,6 +243,7 @@ def world(fuzz_server: Server, callbacks: Receiver, mp3: Path) -> World:
         "audioId": tracks[:3],  # not the fourth track: the unified example converts it
         "audio_id": [*tracks[:2], tracks[3]],  # nor the third: the Suno example's
         "before": tracks + wavs,
+        "taskIds": [wavs, wavs[:1]],
         "callBackUrl": [callbacks.url],
         "callback_url": [callbacks.url],
         "model": ["convert-to-wav"],
@@ -260,6 +267,8 @@ def world(fuzz_server: Server, callbacks: Receiver, mp3: Path) -> World:
     examples = {
         "/api/v1/wav/generate": {"audioId": tracks[2], "callBackUrl": callbacks.url},
         "/api/generate/submit": {"model": "convert-to-wav", "input": {"audio_id": tracks[3]}},
+        "/api/v1/account/wav-tasks/archive": {"taskIds": wavs},
+        "/api/v1/account/wav-tasks/archive-link": {"taskIds": wavs},
     }
     return World(fuzz_server.url, customer, admin, hints, by_path, examples)
 
