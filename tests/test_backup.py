@@ -93,7 +93,7 @@ def test_the_embedded_mode_moves_to_postgresql_and_s3_whole(
             "migrate-to", "--database-url", url, "--storage-url", storage, "--json", env=env
         )  # fmt: skip
         facts = json.loads(moved.stdout)
-        assert facts["files"] == 2 and facts["rows"]["accounts"] == 1
+        assert facts["files"] == 3 and facts["rows"]["accounts"] == 1  # source, WAV, peaks
         again = wavforge("migrate-to", "--database-url", url, "--storage-url", storage, env=env,
                          check=False)  # fmt: skip
         assert again.returncode == 1 and "already holds accounts" in again.stderr

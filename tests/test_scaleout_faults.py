@@ -19,6 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from wavforge.core.peaks import peaks_key
 from wavforge.db.models import LedgerEntry, Track, WavTask
 from wavforge.storage.s3 import S3Storage
 
@@ -177,9 +178,8 @@ def check_bucket(machine: Server, deployment: Deployment) -> None:
     """The bucket holds exactly the sources of the tracks and the WAVs of the tasks."""
     with machine.database() as db, db.read() as session:
         expected = set(session.scalars(select(Track.source_key)))
-        expected |= set(
-            session.scalars(select(WavTask.wav_key).where(WavTask.wav_key.is_not(None)))
-        )
+        wavs = set(session.scalars(select(WavTask.wav_key).where(WavTask.wav_key.is_not(None))))
+        expected |= wavs | {peaks_key(wav) for wav in wavs}  # each WAV with its peaks
         ledger_rows = session.scalar(select(func.count()).select_from(LedgerEntry))
     assert ledger_rows == 1 + TASKS  # the opening grant and one charge per task
     storage = machine.storage()

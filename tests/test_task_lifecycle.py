@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
+from wavforge.core.peaks import peaks_key
 from wavforge.db.models import Delivery, WavTask
 
 from audiogen import make_mp3
@@ -160,5 +161,6 @@ def test_sigkill_mid_conversion_finishes_exactly_once(
     assert len(receiver.calls) == 1 and call["body"]["data"]["task_id"] == task_id
     row = task_row(own_server, task_id)
     assert row["attempts"] == 2 and deliveries(own_server, task_id) == 1
-    assert own_server.stored("wav/") == [row["wav_key"]]
+    # One WAV and its peaks: the run killed mid-conversion left nothing of its own.
+    assert set(own_server.stored("wav/")) == {row["wav_key"], peaks_key(row["wav_key"])}
     assert not list((own_server.data_dir / "tmp").iterdir())
