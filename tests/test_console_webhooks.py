@@ -3,13 +3,11 @@ receiver: send a test event, watch its try appear, resend it and see the second 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from standardwebhooks.webhooks import Webhook
 
-from test_console import CHROMIUM, CHROMIUM_ARGS, sign_in
+from test_console import browser, page, sign_in  # noqa: F401 (the journey's fixtures)
 
 from conftest import Server
 from support.receiver import Receiver
@@ -18,27 +16,10 @@ from support.receiver import Receiver
 pytestmark = pytest.mark.embedded_only
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda error: errors.append(str(error)))
-    opened.on("dialog", lambda dialog: dialog.accept())  # hx-confirm's questions
-    yield opened
-    context.close()
-    assert not errors, f"the page raised: {errors}"
-
-
-def test_send_a_test_event_see_its_try_and_resend_it(server: Server, page: Page) -> None:
+def test_send_a_test_event_see_its_try_and_resend_it(
+    server: Server,
+    page: Page,  # noqa: F811 (the fixture imported above)
+) -> None:
     receiver = Receiver([(200, {"X-Receipt": "r-7"}, b"<b>thanks</b>")])
     try:
         account = server.create_key()
