@@ -227,6 +227,8 @@ def test_distribution_preset_warns_about_a_hot_master(tmp_path: Path) -> None:
         ({"preset": "streaming"}, 'preset must be one of "distribution"'),
         ({"dither": "rpdf"}, 'dither must be one of "none", "tpdf"'),
         ({"dither": 1}, "dither must be one of"),
+        ({"loudness": "true"}, "loudness must be true or false"),
+        ({"loudness": 0}, "loudness must be true or false"),
     ],
 )
 def test_option_rules(values: dict[str, object], message: str) -> None:
@@ -240,6 +242,23 @@ def test_preset_agrees_with_its_own_values() -> None:
     parsed = OutputOptions.parse(given, {})
     assert parsed.resolved() == OutputOptions(16, "int", 44_100, "tpdf", "distribution")
     assert OutputOptions.parse({"dither": "none"}, {}) == OutputOptions()
+
+
+def test_loudness_is_asked_for_but_is_no_format() -> None:
+    """Asking for the meter changes what is measured, never a sample: same format key (one
+    live WAV per track and format), but it is kept with the task so its worker measures."""
+    asked = OutputOptions.parse({"bit_depth": 24, "loudness": True}, {})
+    assert asked.key() == OutputOptions(bit_depth=24).key() != ""
+    assert OutputOptions.parse({"loudness": True}, {}).key() == ""
+    assert asked.as_dict() == {"bit_depth": 24, "loudness": True}
+    assert OutputOptions.parse({"loudness": False}, {}) == OutputOptions()
+    assert [asked.measures_loudness(False), OutputOptions().measures_loudness(False)] == [
+        True,
+        False,
+    ]
+    assert OutputOptions().measures_loudness(True)  # the operator measures everything
+    preset = OutputOptions.parse({"preset": "distribution"}, {})
+    assert preset.measures_loudness(False) and preset.resolved().measures_loudness(False)
 
 
 @needs_two_cpus

@@ -96,6 +96,7 @@ def test_failures_are_named_and_the_rest_still_convert(
         str(out),
         "--bit-depth",
         "24",
+        "--loudness",
         "--json",
         env=client_env(server, account["key"]),
         check=False,
@@ -113,6 +114,7 @@ def test_failures_are_named_and_the_rest_still_convert(
         info = soundfile.info(converted["output"])
         assert info.subtype == "PCM_24" and info.frames == converted["analysis"]["frames"]
         assert converted["status"] == "SUCCESS" and converted["task_id"]
+        assert converted["analysis"]["integrated_loudness"] < 0  # --loudness reached the server
     assert sorted(p.name for p in out.iterdir()) == ["good.wav", "lossless.wav"]  # no .part
 
 

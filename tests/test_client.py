@@ -63,10 +63,12 @@ def test_sync_client_both_dialects(
 
         # the unified dialect, through the high-level helpers
         seen: list[WavTask] = []
-        task = wf.wait(wf.convert(first, bit_depth=24), timeout=60, on_progress=seen.append)
+        converting = wf.convert(first, bit_depth=24, loudness=True)
+        task = wf.wait(converting, timeout=60, on_progress=seen.append)
         assert task.status is WavStatus.SUCCESS and task.progress == 100
         assert task.track_id == first.id and task.error is None
         assert task.analysis is not None and task.analysis.output_bit_depth == 24
+        assert task.analysis.integrated_loudness is not None  # asked for, and measured
         assert seen and seen[-1] == task  # every change was told, the end included
         saved = wf.download_wav(task, tmp_path)  # a directory: the server's file name
         assert saved.parent == tmp_path and saved.suffix == ".wav"

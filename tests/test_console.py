@@ -168,6 +168,7 @@ def test_console_journey(server: Server, page: Page, tmp_path: Path) -> None:
     signal_all(converters, signal.SIGSTOP)
     try:
         page.get_by_label("WAV format").select_option(label="24-bit PCM")
+        page.get_by_label("Measure loudness").check()
         row.get_by_role("button", name="Convert Evening Song to WAV").click()
         page.wait_for_url("**/console/tasks/*")
         page.evaluate("window.stillThisPage = true")

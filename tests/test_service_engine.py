@@ -41,6 +41,8 @@ def generate(api: httpx.Client, receiver: Receiver, track_id: str, **extra: Any)
         ({"dither": "rpdf"}, "dither"),
         ({"preset": "loud"}, "preset"),
         ({"preset": "distribution", "bitDepth": 24}, "preset"),
+        ({"loudness": "yes"}, "loudness"),
+        ({"loudness": 1}, "loudness"),
     ],
 )
 def test_bad_output_options_are_400_and_leave_the_track_free(
@@ -59,7 +61,8 @@ def test_24_bit_request_is_exact_and_analysed(
 ) -> None:
     source = make_mp3(tmp_path / "deep.mp3", 2.0, loud=True)
     track = import_file(api, source)["tracks"][0]
-    task_id = generate(api, receiver, track["id"], bitDepth=24).json()["data"]["taskId"]
+    task_id = generate(api, receiver, track["id"], bitDepth=24, loudness=True)
+    task_id = task_id.json()["data"]["taskId"]
     (call,) = receiver.wait_for(1)
     wav = httpx.get(call["body"]["data"]["audioWavUrl"], timeout=30).content
 
@@ -75,6 +78,30 @@ def test_24_bit_request_is_exact_and_analysed(
     assert analysis["sha256"] == hashlib.sha256(wav).hexdigest()
     assert analysis["sourceLossy"] is True and analysis["integratedLoudness"] < 0
     assert analysis["truePeakDbtp"] > 0 and analysis["warnings"][0].startswith("clipping")
+
+
+def test_loudness_is_measured_only_when_asked_and_is_not_a_format(
+    api: httpx.Client, receiver: Receiver, tmp_path: Path
+) -> None:
+    """A plain request (every vendor client's) leaves the three loudness figures null; asking
+    for them on the same track and format is still the same WAV (409 naming the live task);
+    the unified dialect's ``loudness: true`` on another track measures them."""
+    source = make_mp3(tmp_path / "plain.mp3", 2.0)
+    plain, asked = (import_file(api, source)["tracks"][0] for _ in range(2))
+    first = generate(api, receiver, plain["id"]).json()["data"]["taskId"]
+    analysis = wait_for_wav(api, first)["analysis"]
+    assert analysis["sha256"] and analysis["peakDbfs"] is not None
+    loudness = ("integratedLoudness", "loudnessRange", "truePeakDbtp")
+    assert [analysis[name] for name in loudness] == [None, None, None]
+
+    again = generate(api, receiver, plain["id"], loudness=True)
+    assert again.status_code == 409 and again.json()["data"] == {"taskId": first}
+
+    body = {"model": "convert-to-wav", "input": {"audio_id": asked["id"], "loudness": True}}
+    second = api.post("/api/generate/submit", json=body).json()["data"]["task_id"]
+    measured = wait_for_wav(api, second)["analysis"]
+    assert -40 < measured["integratedLoudness"] < 0 and measured["loudnessRange"] is not None
+    assert measured["truePeakDbtp"] < 1 and measured["sha256"] == analysis["sha256"]
 
 
 def test_distribution_preset_over_the_unified_dialect(

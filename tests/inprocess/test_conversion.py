@@ -40,6 +40,7 @@ def test_a_success_records_the_wav_and_its_analysis(
     assert call.options["options"] == OutputOptions(bit_depth=24)
     assert call.options["dither_seed"] == dither_seed(task_id)
     assert call.options["limits"] == ctx.settings.audio_limits()
+    assert call.options["loudness"] is False  # not asked for, and off by default
     assert not call.dst.exists()  # the scratch file became the stored WAV
 
     row = task_row(ctx, task_id)
@@ -238,3 +239,37 @@ def test_the_heartbeat_renews_the_lease_and_stores_progress(
     assert seen[0][0] == 0.0
     assert seen[1] == (0.1235, clock.now() + lease)
     assert task_row(ctx, task_id).status == WavStatus.SUCCESS
+
+
+@pytest.mark.parametrize(
+    ("options", "measured"),
+    [({"loudness": True}, True), ({"preset": "distribution"}, True), ({"bit_depth": 24}, False)],
+    ids=["asked", "distribution-preset", "not-asked"],
+)
+def test_the_worker_measures_loudness_only_when_asked(
+    ctx: Context,
+    account: Account,
+    track: TrackRecord,
+    converter: FakeConverter,
+    dispatcher: RecordingDispatcher,
+    options: dict[str, object],
+    measured: bool,
+) -> None:
+    submit(ctx, account, track, options=options)
+    work(ctx, dispatcher)
+    (call,) = converter.calls
+    assert call.options["loudness"] is measured
+
+
+@pytest.mark.settings(measure_loudness=True)
+def test_the_operator_can_measure_loudness_in_every_conversion(
+    ctx: Context,
+    account: Account,
+    track: TrackRecord,
+    converter: FakeConverter,
+    dispatcher: RecordingDispatcher,
+) -> None:
+    submit(ctx, account, track)
+    work(ctx, dispatcher)
+    (call,) = converter.calls
+    assert call.options["loudness"] is True

@@ -319,6 +319,7 @@ def output_options(
     sample_rate: int | None,
     dither: str | None = None,
     preset: str | None = None,
+    loudness: bool | None = None,
 ) -> dict[str, Any]:
     """The output options (CONTRACT §9) that were given, by their unified names; the server
     validates them (one rule for every front end) and answers 400 naming a bad one."""
@@ -328,6 +329,7 @@ def output_options(
         "sample_rate": sample_rate,
         "dither": dither,
         "preset": preset,
+        "loudness": loudness,
     }
     return _present(given)
 

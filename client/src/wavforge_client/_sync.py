@@ -145,11 +145,14 @@ class Client:
         sample_rate: int | None = None,
         dither: str | None = None,
         preset: str | None = None,
+        loudness: bool | None = None,
         idempotency_key: str | None = None,
     ) -> str:
         """``POST /api/v1/wav/generate`` (a callback URL is required in this dialect); the
         new task's id."""
-        options = _protocol.output_options(bit_depth, sample_format, sample_rate, dither, preset)
+        options = _protocol.output_options(
+            bit_depth, sample_format, sample_rate, dither, preset, loudness
+        )
         call = _protocol.generate_wav(
             task_id=task_id,
             audio_id=audio_id,
@@ -268,10 +271,13 @@ class Client:
         sample_rate: int | None = None,
         dither: str | None = None,
         preset: str | None = None,
+        loudness: bool | None = None,
         idempotency_key: str | None = None,
     ) -> WavTask:
         """``POST /api/generate/submit`` with model ``convert-to-wav``; the callback is optional."""
-        options = _protocol.output_options(bit_depth, sample_format, sample_rate, dither, preset)
+        options = _protocol.output_options(
+            bit_depth, sample_format, sample_rate, dither, preset, loudness
+        )
         call = _protocol.submit(
             task_id=task_id,
             audio_id=audio_id,
@@ -300,6 +306,7 @@ class Client:
         sample_rate: int | None = None,
         dither: str | None = None,
         preset: str | None = None,
+        loudness: bool | None = None,
         callback_url: str | None = None,
         idempotency_key: str | None = None,
     ) -> str:
@@ -312,6 +319,7 @@ class Client:
             sample_rate=sample_rate,
             dither=dither,
             preset=preset,
+            loudness=loudness,
             idempotency_key=idempotency_key,
         )
         return submitted.id

@@ -31,6 +31,9 @@ PRESETS = ("distribution",)
 # What the distribution preset stands for: what most distributors take (CD audio), with
 # triangular dither for the bits it drops.
 DISTRIBUTION = {"bit_depth": 16, "sample_format": "int", "sample_rate": 44_100, "dither": "tpdf"}
+# Options that change the analysis, not the samples: a WAV asked for with them is the same
+# format as one without, so a track still holds one live WAV of it.
+_NOT_FORMAT = frozenset({"loudness"})
 MIN_SAMPLE_RATE = 8_000
 MAX_SAMPLE_RATE = 192_000
 GIB = 1 << 30
@@ -48,6 +51,9 @@ class OutputOptions:
     sample_rate: int | None = None
     dither: str | None = None  # "tpdf", or None for none (bit-identical to FFmpeg)
     preset: str | None = None  # "distribution": 44.1 kHz, 16-bit, TPDF, soxr resampling
+    # Measure loudness, range and true peak of this WAV. Not part of the format: it changes
+    # the analysis, never a sample, so it is left out of :meth:`key`.
+    loudness: bool | None = None
 
     @classmethod
     def parse(cls, values: Mapping[str, object], names: Mapping[str, str]) -> OutputOptions:
@@ -62,6 +68,7 @@ class OutputOptions:
         rate = _optional_int(values.get("sample_rate"), name["sample_rate"])
         dither = _choice(values.get("dither"), DITHERS, name["dither"])
         preset = _choice(values.get("preset"), PRESETS, name["preset"])
+        loudness = _optional_bool(values.get("loudness"), name["loudness"])
         if depth is not None and depth not in BIT_DEPTHS:
             raise ValueError(f"{name['bit_depth']} must be 16, 24 or 32")
         if fmt is not None and fmt not in SAMPLE_FORMATS:
@@ -78,6 +85,7 @@ class OutputOptions:
             sample_rate=rate,
             dither=None if dither == "none" else dither,
             preset=preset,
+            loudness=loudness or None,
         )
         if preset is not None:
             if dither == "none":
@@ -89,7 +97,18 @@ class OutputOptions:
         """The options with the preset's values filled in: what the engine applies."""
         if self.preset != "distribution":
             return self
-        return OutputOptions(**{**DISTRIBUTION, "preset": self.preset})  # type: ignore[arg-type]
+        resolved = {**DISTRIBUTION, "preset": self.preset, "loudness": self.loudness}
+        return OutputOptions(**resolved)  # type: ignore[arg-type]
+
+    def measures_loudness(self, by_default: bool) -> bool:
+        """Whether the conversion measures loudness: when asked, when the operator measures
+        every conversion (``by_default``), and always for the distribution preset, whose
+        warnings are about the true peak.
+
+        Off otherwise because it is dear: FFmpeg's own ``ebur128`` with true peak costs about
+        three times the decoding of an MP3 (bench/README.md has the figures).
+        """
+        return bool(self.loudness) or by_default or self.preset == "distribution"
 
     def as_dict(self) -> dict[str, object]:
         """Only the fields that were asked for, for storing with a task."""
@@ -99,12 +118,12 @@ class OutputOptions:
         """The format's identity: a track holds one live WAV per key.
 
         Built from :meth:`as_dict` alone (compact JSON, sorted keys), so a field added to this
-        class takes part with no other change; ``""`` for the default format, the one every
-        vendor client asks for by sending no options.
+        class takes part with no other change (unless listed in ``_NOT_FORMAT``); ``""`` for
+        the default format, the one every vendor client asks for by sending no options.
         """
         import json  # here, as hashlib below: `wavforge convert-file` should start in a blink
 
-        asked = self.as_dict()
+        asked = {k: v for k, v in self.as_dict().items() if k not in _NOT_FORMAT}
         return json.dumps(asked, sort_keys=True, separators=(",", ":")) if asked else ""
 
 
@@ -135,6 +154,13 @@ def _choice(value: object, allowed: tuple[str, ...], name: str) -> str | None:
         listed = ", ".join(f'"{word}"' for word in allowed)
         raise ValueError(f"{name} must be one of {listed}")
     return value
+
+
+def _optional_bool(value: object, name: str) -> bool | None:
+    """``true``, ``false`` or absent; JSON booleans only (``"yes"`` or ``1`` is a mistake)."""
+    if value is None or isinstance(value, bool):
+        return value
+    raise ValueError(f"{name} must be true or false")
 
 
 def _check_preset(asked: OutputOptions, name: Mapping[str, str]) -> None:

@@ -65,6 +65,7 @@ class Job:
     sample_rate: int | None = None
     dither: str | None = None
     preset: str | None = None
+    loudness: bool | None = None
     timeout: float | None = None
     force: bool = False  # replace WAVs already in ``out`` (else such items are skipped)
 
@@ -75,6 +76,7 @@ class Job:
             "sample_rate": self.sample_rate,
             "dither": self.dither,
             "preset": self.preset,
+            "loudness": self.loudness or None,
         }
         return {name: value for name, value in given.items() if value is not None}
 

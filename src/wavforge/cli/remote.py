@@ -128,6 +128,12 @@ def convert(
     ] = None,
     dither: DitherOption = None,
     preset: PresetOption = None,
+    loudness: Annotated[
+        bool,
+        typer.Option(
+            "--loudness", help="Measure loudness and true peak too (several times the work)."
+        ),
+    ] = False,
     timeout: Annotated[
         float, typer.Option(min=1, help="Seconds to wait for each conversion.")
     ] = 3600,
@@ -157,6 +163,7 @@ def convert(
         sample_rate=sample_rate,
         dither=dither,
         preset=preset,
+        loudness=loudness,
         timeout=timeout,
         force=force,
     )

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse
 from starlette.datastructures import FormData
 
-from wavforge.console.routes import CONSOLE_NAMES, OUTPUTS, _fragment
+from wavforge.console.routes import CONSOLE_NAMES, _fragment, output_options
 from wavforge.core import archive, deletion, history, ledger, listing, wav_tasks
 from wavforge.core.context import Context
 from wavforge.core.requests import WavRequest
@@ -112,13 +112,11 @@ async def convert_many(request: Request, ctx: ContextDep, who: SubmitterDep) -> 
     that track was not converted."""
     form = await request.form()
     chosen = _chosen(form)
-    output = str(form.get("output") or "source")
-    if output not in OUTPUTS:
-        raise InvalidRequest(f"unknown output {output!r}")
+    options = output_options(str(form.get("output") or "source"), form.get("loudness") == "true")
     notes: dict[str, str] = {}
     for track_id in chosen:
         try:
-            await submissions.submit(ctx, who.account_id, _request(track_id, OUTPUTS[output][1]))
+            await submissions.submit(ctx, who.account_id, _request(track_id, options))
         except Conflict:
             notes[track_id] = "Already has a WAV in this format."
         except WavforgeError as error:

@@ -82,6 +82,14 @@ CONSOLE_NAMES = {
     "sample_rate": "sample rate",
 }
 
+
+def output_options(output: str, loudness: bool) -> dict[str, object]:
+    """The options of a named output choice, with loudness measured when ticked."""
+    if output not in OUTPUTS:
+        raise InvalidRequest(f"unknown output {output!r}")
+    return {**OUTPUTS[output][1], **({"loudness": True} if loudness else {})}
+
+
 TaskIdPath = Path(..., max_length=128)
 KeyIdPath = Path(..., max_length=128)
 AccountIdPath = Path(..., max_length=128)
@@ -172,15 +180,14 @@ async def convert(
     ctx: ContextDep,
     who: SubmitterDep,
     output: Annotated[str, Form(max_length=20)] = "source",
+    loudness: Annotated[bool, Form()] = False,
     track_id: str = TrackIdPath,
 ) -> Response:
     """Start a conversion and open its page, where the progress shows."""
-    if output not in OUTPUTS:
-        raise InvalidRequest(f"unknown output {output!r}")
     request = WavRequest(
         dialect=DIALECTS.default.name,
         audio_id=track_id,
-        options=OUTPUTS[output][1],
+        options=output_options(output, loudness),
         names=CONSOLE_NAMES,
     )
     record = await submissions.submit(ctx, who.account_id, request)

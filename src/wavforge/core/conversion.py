@@ -86,7 +86,7 @@ def _convert(
                 options=output,
                 limits=ctx.settings.audio_limits(),
                 dither_seed=dither_seed(task_id),  # converting again writes the same WAV
-                loudness=ctx.settings.measure_loudness,
+                loudness=output.measures_loudness(ctx.settings.measure_loudness),
             )
         wav_key = peaks.wav_key(task_id)
         with _lease_kept(ctx, task_id, owner):

@@ -8,7 +8,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-FIELDS = ("task_id", "audio_id", "bit_depth", "sample_format", "sample_rate", "dither", "preset")
+FIELDS = (
+    "task_id",
+    "audio_id",
+    "bit_depth",
+    "sample_format",
+    "sample_rate",
+    "dither",
+    "preset",
+    "loudness",
+)
 
 
 @dataclass(frozen=True)
@@ -21,7 +30,7 @@ class WavRequest:
     audio_id: str | None = None
     callback_url: str | None = None
     # Output options (CONTRACT §9) as sent, keyed bit_depth/sample_format/sample_rate/
-    # dither/preset.
+    # dither/preset/loudness.
     options: Mapping[str, object] = field(default_factory=dict)
     # How the front end spells each field, so messages name what the client sent.
     names: Mapping[str, str] = field(default_factory=lambda: {f: f for f in FIELDS})

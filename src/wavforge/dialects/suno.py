@@ -46,6 +46,7 @@ FIELD_NAMES = {
     "sample_rate": "sampleRate",
     "dither": "dither",
     "preset": "preset",
+    "loudness": "loudness",
 }
 
 
@@ -104,6 +105,7 @@ class WavGenerateBody(BaseModel):
     sampleRate: Any = option("sample_rate")
     dither: Any = option("dither")
     preset: Any = option("preset")
+    loudness: Any = option("loudness")
 
     def to_request(self) -> WavRequest:
         return WavRequest(

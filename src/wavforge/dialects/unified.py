@@ -111,6 +111,7 @@ class SubmitInput(BaseModel):
     sample_rate: Any = option("sample_rate")
     dither: Any = option("dither")
     preset: Any = option("preset")
+    loudness: Any = option("loudness")
 
 
 class SubmitBody(BaseModel):

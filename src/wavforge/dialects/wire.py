@@ -44,6 +44,13 @@ OPTION_SCHEMAS: dict[str, dict[str, JsonValue]] = {
         "anyOf": [{"enum": list(PRESETS)}, {"type": "null"}],
         "description": '"distribution": 44.1 kHz, 16-bit, TPDF dither, soxr resampling.',
     },
+    "loudness": {
+        "anyOf": [{"type": "boolean"}, {"type": "null"}],
+        "description": (
+            "true: measure integrated loudness, loudness range and true peak (several times "
+            "the cost of the conversion; always on for the distribution preset)."
+        ),
+    },
 }
 OPTIONS = tuple(OPTION_SCHEMAS)
 
