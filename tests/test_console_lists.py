@@ -59,14 +59,21 @@ def test_a_thousand_tracks_are_paged_and_searched(server: Server, page: Page, mp
     expect(rows.first).to_contain_text("Batch 49")  # newest first
 
     seen: set[str] = set()
+    tops: list[str] = []
+    expect(page.get_by_test_id("previous-page")).to_have_count(0)  # none before the first
     for _ in range(3):  # the next pages: 50 new rows each, none seen before
         top = rows.first.get_attribute("data-track-id") or ""
+        tops.append(top)
         shown = {row.get_attribute("data-track-id") or "" for row in rows.all()}
         assert len(shown) == 50 and not shown & seen
         seen |= shown
         page.get_by_test_id("next-page").click()
         expect(rows.first).not_to_have_attribute("data-track-id", top)
     assert seen == set(newest)  # the newest 150, each once, as the API lists them
+    for top in reversed(tops[1:]):  # back, page by page, to the same rows
+        page.get_by_test_id("previous-page").click()
+        expect(rows.first).to_have_attribute("data-track-id", top)
+        expect(rows).to_have_count(50)
     page.get_by_test_id("first-page").click()
     expect(rows.first).to_have_attribute("data-track-id", first_page or "")
 

@@ -3,6 +3,8 @@ receiver: send a test event, watch its try appear, resend it and see the second 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from playwright.sync_api import Page, expect
 from standardwebhooks.webhooks import Webhook
@@ -58,5 +60,26 @@ def test_send_a_test_event_see_its_try_and_resend_it(
         row = portal.locator(f'tr[data-webhook-id="{webhook_id}"]')
         expect(row).to_contain_text("delivered")
         expect(row.locator("td.num")).to_have_text("2")
+
+        # Searched by the start of its id, and filtered out by a date range before it. Each
+        # answer replaces the form, so the next field is filled only once it has come.
+        def filtered() -> Any:
+            return page.expect_response(lambda r: "/console/partials/webhooks?" in r.url)
+
+        page.get_by_label("Search", exact=True).fill(webhook_id[:-2])
+        with filtered():
+            page.get_by_role("button", name="Filter").click()
+        expect(portal.get_by_test_id("delivery-count")).to_have_text("1 delivery")
+        expect(row).to_be_visible()
+        page.get_by_label("Search", exact=True).fill("msg_nothing")
+        with filtered():
+            page.get_by_role("button", name="Filter").click()
+        expect(portal.get_by_test_id("delivery-count")).to_have_text("0 deliveries")
+        page.get_by_label("Search", exact=True).fill("")
+        page.get_by_label("To", exact=True).fill("2000-01-01")
+        with filtered():
+            page.get_by_role("button", name="Filter").click()
+        expect(portal.get_by_test_id("delivery-count")).to_have_text("0 deliveries")
+        expect(portal.locator("tbody")).to_contain_text("No deliveries match")
     finally:
         receiver.close()

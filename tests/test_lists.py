@@ -16,8 +16,9 @@ TASKS = "/api/v1/account/wav-tasks/search"
 LEDGER = "/api/v1/account/ledger/search"
 
 
-def page(api: httpx.Client, path: str, **params: Any) -> dict[str, Any]:
-    return dict(assert_envelope(api.get(path, params=params), 200)["data"])
+def page(api: httpx.Client, path: str, _expect: int = 200, **params: Any) -> Any:
+    data = assert_envelope(api.get(path, params=params), _expect)["data"]
+    return dict(data) if data is not None else None
 
 
 def every_page(
@@ -66,6 +67,23 @@ def test_paging_returns_each_track_once_in_order_even_with_inserts_between_pages
     again, (total,) = every_page(api, TRACKS, "id", limit=200)
     assert set(again[:6]) == set(inserted) and again[6:] == found
     assert total == 31
+
+
+def test_prev_cursor_walks_back_over_the_same_pages(api: httpx.Client, mp3: Path) -> None:
+    """Four pages on by nextCursor, then back by prevCursor: the same tracks on each page, and
+    none before the first. The filters travel with the caller, as they do going on."""
+    import_tracks(api, mp3, 14)
+    forward = [page(api, TRACKS, limit=4, q="")]
+    while forward[-1]["nextCursor"]:
+        forward.append(page(api, TRACKS, limit=4, cursor=forward[-1]["nextCursor"]))
+    assert [len(p["items"]) for p in forward] == [4, 4, 4, 2]
+    assert forward[0]["prevCursor"] is None
+    back = [forward[-1]]
+    while back[-1]["prevCursor"]:
+        back.append(page(api, TRACKS, limit=4, cursor=back[-1]["prevCursor"]))
+    ids = [[t["id"] for t in p["items"]] for p in forward]
+    assert [[t["id"] for t in p["items"]] for p in reversed(back)] == ids
+    assert page(api, TASKS, cursor=forward[1]["prevCursor"], _expect=400) is None
 
 
 def test_search_by_title_and_id_prefix_with_counts(api: httpx.Client, mp3: Path) -> None:
@@ -127,7 +145,8 @@ def test_another_accounts_rows_never_appear(server: Server, api: httpx.Client, m
     cursor = page(api, TRACKS, limit=1)["nextCursor"]
     with server.client(server.create_key()["key"]) as stranger:
         for path in (TRACKS, TASKS):
-            assert page(stranger, path) == {"items": [], "total": 0, "nextCursor": None}
+            empty = {"items": [], "total": 0, "nextCursor": None, "prevCursor": None}
+            assert page(stranger, path) == empty
         assert page(stranger, TRACKS, q=mine[0])["total"] == 0
         assert page(stranger, TRACKS, cursor=cursor)["items"] == []  # a position, not a key
         assert [e["reason"] for e in page(stranger, LEDGER)["items"]] == ["grant"]

@@ -131,11 +131,20 @@ def test_deliveries_page_by_cursor_with_counts_and_filters(
         first = assert_envelope(api.get(DELIVERIES, params={"limit": 2}), 200)["data"]
         assert first["counts"] == {"PENDING": 0, "DELIVERED": 3, "FAILED": 0}
         assert len(first["deliveries"]) == 2 and first["nextCursor"]
+        assert first["prevCursor"] is None and first["total"] == 3
         rest = api.get(DELIVERIES, params={"limit": 2, "cursor": first["nextCursor"]})
         second = assert_envelope(rest, 200)["data"]
-        assert second["nextCursor"] is None
+        assert second["nextCursor"] is None and second["prevCursor"]
         seen = [row["webhookId"] for row in first["deliveries"] + second["deliveries"]]
         assert sorted(seen) == sorted(sent) and seen[0] == sent[-1]  # newest first, once each
+        back = api.get(DELIVERIES, params={"limit": 2, "cursor": second["prevCursor"]})
+        assert assert_envelope(back, 200)["data"]["deliveries"] == first["deliveries"]
+        (found,) = api.get(DELIVERIES, params={"q": sent[1]}).json()["data"]["deliveries"]
+        assert found["webhookId"] == sent[1]
+        today = found["createTime"][:10]
+        assert api.get(DELIVERIES, params={"since": today}).json()["data"]["total"] == 3
+        assert api.get(DELIVERIES, params={"until": "2000-01-01"}).json()["data"]["total"] == 0
+        assert_envelope(api.get(DELIVERIES, params={"since": "soon"}), 400)
         by_task = api.get(DELIVERIES, params={"taskId": "no-such-task"}).json()["data"]
         assert by_task["deliveries"] == [] and by_task["counts"]["DELIVERED"] == 0
         assert_envelope(api.get(DELIVERIES, params={"cursor": "not-a-cursor"}), 400)

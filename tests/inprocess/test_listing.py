@@ -4,6 +4,8 @@ of the account's rows)."""
 
 from __future__ import annotations
 
+import base64
+import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,8 +32,12 @@ def test_a_cursor_names_its_list_and_position_and_nothing_else() -> None:
     cursor = listing.encode("tracks", listing.parse("x", since="2026-01-02").since, "abc")
     assert listing.decode("tracks", cursor).row_id == "abc"
     assert listing.decode("ledger", listing.encode("ledger", None, 12)).row_id == 12
+    moment = listing.decode("tracks", cursor).created_at
+    backward = listing.decode("tracks", listing.encode("tracks", moment, "abc", backward=True))
+    assert backward.backward and not listing.decode("tracks", cursor).backward
     for kind, bad in [
         ("wav-tasks", cursor),  # another list's
+        ("tracks", _raw_cursor(["tracks", "2026-01-02T00:00:00", "abc", "next"])),
         ("tracks", cursor[:-2]),
         ("tracks", "%%%"),
         ("ledger", listing.encode("ledger", None, True)),  # JSON's true is not an id
@@ -40,6 +46,11 @@ def test_a_cursor_names_its_list_and_position_and_nothing_else() -> None:
     ]:
         with pytest.raises(InvalidRequest, match="cursor"):
             listing.decode(kind, bad)
+
+
+def _raw_cursor(fields: list[Any]) -> str:
+    raw = json.dumps(fields).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 @pytest.mark.parametrize(
@@ -150,23 +161,49 @@ INDEXES = {
 }
 
 
+@pytest.mark.parametrize("backward", [False, True], ids=["next", "previous"])
 @pytest.mark.parametrize("kind", INDEXES)
 def test_a_page_deep_in_ten_thousand_rows_seeks_by_index(
-    ctx: Context, crowded: Account, kind: str
+    ctx: Context, crowded: Account, kind: str, backward: bool
 ) -> None:
     page = pages(ctx, crowded)[kind]
     first = page(None)
     assert first.total >= ROWS and len(first.items) == listing.DEFAULT_LIMIT
-    deep = listing.encode(kind, *_position(kind, first, ROWS // 2))
+    deep = listing.encode(kind, *_position(kind, first, ROWS // 2), backward=backward)
     count, rows = plans(ctx, lambda: page(deep))
     print("\nPLAN", kind, "\n  COUNT:", count, "\n  ROWS:", rows)
     assert "INDEX" in count and "(account_id=?)" in count, count  # the total: by an index
     assert "SCAN" not in count.replace("SCAN (subquery", "")
     assert f"INDEX {INDEXES[kind]} (account_id=? AND " in rows or (
-        kind == "ledger" and f"INDEX {INDEXES[kind]} (account_id=? AND rowid<?)" in rows
+        kind == "ledger"
+        and f"INDEX {INDEXES[kind]} (account_id=? AND rowid{'>' if backward else '<'}?)" in rows
     ), rows
     assert "TEMP B-TREE" not in rows.split(" | ")[0], rows  # the page's order is the index's
     assert "SCAN tracks" not in rows and "SCAN wav_tasks" not in rows, rows
+
+
+def _keys(kind: str, found: Any) -> list[Any]:
+    return [row.track.id if kind == "tracks" else row.id for row in found.items]
+
+
+@pytest.mark.parametrize("kind", INDEXES)
+def test_going_back_gives_the_pages_going_on_gave(
+    ctx: Context, crowded: Account, kind: str
+) -> None:
+    """On by nextCursor for four pages, then back by prevCursor to the first: the same rows in
+    the same order on each page, no prevCursor on the first page, and going on again from a
+    page reached backwards gives the page that followed it."""
+    page = pages(ctx, crowded)[kind]
+    forward = [page(None)]
+    for _ in range(3):
+        forward.append(page(forward[-1].next_cursor))
+    assert forward[0].prev_cursor is None and all(p.prev_cursor for p in forward[1:])
+    back = [forward[-1]]
+    while back[-1].prev_cursor is not None:
+        back.append(page(back[-1].prev_cursor))
+    assert [_keys(kind, p) for p in reversed(back)] == [_keys(kind, p) for p in forward]
+    assert _keys(kind, page(back[-1].next_cursor)) == _keys(kind, forward[1])
+    assert all(len(p.items) == listing.DEFAULT_LIMIT for p in back)
 
 
 def _position(kind: str, first: Any, n: int) -> tuple[Any, Any]:

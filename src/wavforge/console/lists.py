@@ -55,14 +55,19 @@ def _query(kind: str, raw: Mapping[str, str], statuses: frozenset[str]) -> listi
 
 
 def _links(raw: Mapping[str, str], page: listing.Page[Any]) -> dict[str, Any]:
-    """The query strings of this page (to re-render it), the first and the next one."""
+    """The query strings of this page (to re-render it), the first, previous and next one."""
     filters = {name: value for name, value in raw.items() if name != "cursor"}
+
+    def at(cursor: str | None) -> str | None:
+        return urlencode(filters | {"cursor": cursor}) if cursor else None
+
     return {
         "filters": filters,
         "cursor": raw.get("cursor", ""),
         "here": urlencode(raw),
-        "first": urlencode(filters) if raw.get("cursor") else None,
-        "next": urlencode(filters | {"cursor": page.next_cursor}) if page.next_cursor else None,
+        "first": urlencode(filters) if page.prev_cursor else None,
+        "previous": at(page.prev_cursor),
+        "next": at(page.next_cursor),
     }
 
 

@@ -90,6 +90,8 @@ def output_options(output: str, loudness: bool) -> dict[str, object]:
     return {**OUTPUTS[output][1], **({"loudness": True} if loudness else {})}
 
 
+PORTAL_PAGE = 20  # webhook deliveries per page on the Keys and webhooks page
+
 TaskIdPath = Path(..., max_length=128)
 KeyIdPath = Path(..., max_length=128)
 AccountIdPath = Path(..., max_length=128)
@@ -238,9 +240,8 @@ def _keys(ctx: Context, who: Principal, issued: IssuedKey | None = None) -> dict
         "current_key_id": who.key_id,
         "issued": issued,
         # The webhook portal (console/webhooks.py), first page, unfiltered.
-        "found": delivery_log.page(ctx, who.account_id),
-        "state": "",
-        "task": "",
+        "found": delivery_log.page(ctx, who.account_id, delivery_log.parse(limit=PORTAL_PAGE)),
+        "filters": {},
     }
 
 

@@ -7,12 +7,13 @@ Each fragment calls the same core functions as ``/api/v1/account/deliveries`` an
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse
 
-from wavforge.console.routes import FRAGMENT_HEADERS, templates
+from wavforge.console.routes import FRAGMENT_HEADERS, PORTAL_PAGE, templates
 from wavforge.core import delivery_log, webhook_events
 from wavforge.core.context import Context
 from wavforge.core.states import DeliveryStatus
@@ -22,7 +23,6 @@ from wavforge.offload import in_thread
 router = APIRouter(prefix="/console/partials/webhooks", include_in_schema=False)
 
 WebhookIdPath = Path(..., max_length=128)
-PAGE = 20
 
 
 def _render(request: Request, name: str, **context: Any) -> HTMLResponse:
@@ -31,30 +31,29 @@ def _render(request: Request, name: str, **context: Any) -> HTMLResponse:
     return response
 
 
-def _portal(
-    ctx: Context, account_id: str, state: str, task: str, cursor: str, **extra: Any
-) -> dict[str, Any]:
-    found = delivery_log.page(
-        ctx,
-        account_id,
-        limit=PAGE,
-        cursor=cursor or None,
-        state=delivery_log.parse_state(state),
-        task_id=task.strip() or None,
-    )
-    return {"found": found, "state": state.lower(), "task": task.strip(), **extra}
+FILTERS = ("q", "state", "since", "until")
+
+
+def _portal(ctx: Context, account_id: str, raw: Mapping[str, str], **extra: Any) -> dict[str, Any]:
+    """A page of the portal's deliveries for the filters as the form sent them (the same
+    rules as the API's), and those filters, for the links to the pages around it."""
+    query = delivery_log.parse(limit=PORTAL_PAGE, **raw)
+    found = delivery_log.page(ctx, account_id, query)
+    filters = {name: raw[name] for name in FILTERS if raw.get(name)}
+    return {"found": found, "filters": filters, **extra}
+
+
+def _raw(request: Request) -> dict[str, str]:
+    return {
+        name: request.query_params[name][:400]
+        for name in (*FILTERS, "cursor")
+        if request.query_params.get(name)
+    }
 
 
 @router.get("", response_class=HTMLResponse)
-async def portal(
-    request: Request,
-    ctx: ContextDep,
-    who: PrincipalDep,
-    state: Annotated[str, Query(max_length=20)] = "",
-    task: Annotated[str, Query(max_length=128)] = "",
-    cursor: Annotated[str, Query(max_length=300)] = "",
-) -> HTMLResponse:
-    found = await ctx.db.run_in_thread(_portal, ctx, who.account_id, state, task, cursor)
+async def portal(request: Request, ctx: ContextDep, who: PrincipalDep) -> HTMLResponse:
+    found = await ctx.db.run_in_thread(_portal, ctx, who.account_id, _raw(request))
     return _render(request, "webhooks", **found)
 
 
@@ -67,7 +66,7 @@ async def send_test(
 ) -> HTMLResponse:
     """Queue a test event (the URL checked as the API checks it) and open it."""
     sent = await in_thread(webhook_events.send_test, ctx, who.account_id, url.strip())
-    found = await ctx.db.run_in_thread(_portal, ctx, who.account_id, "", "", "", opened=sent)
+    found = await ctx.db.run_in_thread(_portal, ctx, who.account_id, {}, opened=sent)
     return _render(request, "webhooks", **found)
 
 

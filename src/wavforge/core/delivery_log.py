@@ -1,29 +1,29 @@
 """The delivery log an account can read: every webhook it was sent, every try, as it happened.
 
-A task's deliveries (``for_task``), all of the account's newest first in pages
-(``page``: keyset paging on creation time and id behind an opaque cursor, filtered by state
-and task, with a count per state), and one delivery in full (``detail``: the body sent, and
-per try the headers sent with signatures masked, the answer's status, headers and first
-bytes). Another account's delivery or task is a 404, as an unknown one is.
+A task's deliveries (``for_task``); all of the account's newest first in pages (``page``:
+keyset paging on creation time and id, as every listing pages in ``core.listing``, searched
+by id and filtered by state, date and task, with a count per state); and one delivery in full
+(``detail``: the body sent, and per try the headers sent with signatures masked, the answer's
+status, headers and first bytes). Another account's delivery or task is a 404, as an unknown one is.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
+from wavforge.core import listing
 from wavforge.core.context import Context
 from wavforge.core.states import DeliveryStatus
 from wavforge.db.models import Delivery, DeliveryAttempt, WavTask
-from wavforge.errors import InvalidRequest, NotFound
+from wavforge.errors import NotFound
 from wavforge.outbound import canonical_body
 
-MAX_PAGE = 100
+MAX_PAGE = listing.MAX_LIMIT
+KIND = "deliveries"
 STATES = {status.value.lower(): status for status in DeliveryStatus}
 
 
@@ -64,7 +64,9 @@ class DeliverySummary:
 class DeliveryPage:
     deliveries: list[DeliverySummary]
     next_cursor: str | None  # None: this is the last page
-    counts: dict[str, int]  # per state, under the task filter but not the state filter
+    counts: dict[str, int]  # per state, under every filter but the state
+    prev_cursor: str | None = None  # None: this is the first page
+    total: int = 0  # matching every filter, on all pages
 
 
 @dataclass(frozen=True)
@@ -98,42 +100,57 @@ def for_task(ctx: Context, account_id: str, task_id: str) -> list[DeliveryRecord
     ]
 
 
-def parse_state(text: str | None) -> DeliveryStatus | None:
-    """A state filter as the API and console take it (any case); empty: no filter."""
-    if not text:
-        return None
-    try:
-        return STATES[text.lower()]
-    except KeyError:
-        raise InvalidRequest(f"state must be one of {', '.join(STATES)}") from None
-
-
 def page(
-    ctx: Context,
-    account_id: str,
-    *,
-    limit: int = 20,
-    cursor: str | None = None,
-    state: DeliveryStatus | None = None,
-    task_id: str | None = None,
+    ctx: Context, account_id: str, query: listing.Query, task_id: str | None = None
 ) -> DeliveryPage:
-    """The account's deliveries newest first, ``limit`` at a time after ``cursor``."""
-    limit = max(1, min(limit, MAX_PAGE))
+    """The account's deliveries matching ``query``, newest first: ``search`` is the start of a
+    webhook id or a task id, ``status`` a state (any case), ``since``/``until`` the creation
+    time; ``task_id`` keeps one task's. The counts per state obey every filter but the state,
+    so a filter's tabs say what each would show."""
     mine: list[ColumnElement[bool]] = [Delivery.account_id == account_id]
     if task_id:
         mine.append(Delivery.wav_task_id == task_id)
-    query = select(Delivery).where(*mine)
-    if state is not None:
-        query = query.where(Delivery.status == state)
-    if cursor:
-        query = _after(query, *_read_cursor(cursor))
-    query = query.order_by(Delivery.created_at.desc(), Delivery.id.desc()).limit(limit + 1)
+    if query.search is not None:
+        mine.append(
+            or_(
+                Delivery.id.startswith(query.search, autoescape=True),
+                Delivery.wav_task_id.startswith(query.search, autoescape=True),
+            )
+        )
+    if query.since is not None:
+        mine.append(Delivery.created_at >= query.since)
+    if query.until is not None:
+        mine.append(Delivery.created_at < query.until)
+    where = [*mine, *([Delivery.status == STATES[query.status]] if query.status else [])]
+    found = listing.seek(select(Delivery).where(*where), (Delivery.created_at, Delivery.id), query)
     with ctx.db.read() as session:
-        rows = session.scalars(query).all()
+        rows = [_summary(row) for row in session.scalars(found).all()]
         counts = _counts(session, mine)
-    shown = [_summary(row) for row in rows[:limit]]
-    more = len(rows) > limit
-    return DeliveryPage(shown, _cursor(shown[-1]) if more else None, counts)
+    total = counts[STATES[query.status].value] if query.status else sum(counts.values())
+    shown = listing.cut(KIND, rows, query, total, lambda row: (row.created_at, row.id))
+    return DeliveryPage(shown.items, shown.next_cursor, counts, shown.prev_cursor, total)
+
+
+def parse(
+    *,
+    limit: int | str | None = None,
+    cursor: str | None = None,
+    q: str | None = None,
+    state: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> listing.Query:
+    """A delivery listing request as sent; a bad value is a 400 naming it."""
+    return listing.parse(
+        KIND,
+        limit=limit,
+        cursor=cursor,
+        q=q,
+        status=(state or "").lower() or None,
+        statuses=STATES,
+        since=since,
+        until=until,
+    )
 
 
 def detail(ctx: Context, account_id: str, webhook_id: str) -> DeliveryDetail:
@@ -147,31 +164,6 @@ def detail(ctx: Context, account_id: str, webhook_id: str) -> DeliveryDetail:
         attempts = _attempts(session, [row.id])
         body = canonical_body(row.payload).decode()
         return DeliveryDetail(_summary(row), body, [_attempt(a) for a in attempts])
-
-
-def _after(query: Select[Delivery], at: datetime, last_id: str) -> Select[Delivery]:
-    return query.where(
-        or_(
-            Delivery.created_at < at,
-            and_(Delivery.created_at == at, Delivery.id < last_id),
-        )
-    )
-
-
-def _cursor(last: DeliverySummary) -> str:
-    raw = f"{last.created_at.isoformat()}|{last.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _read_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, _, last_id = raw.partition("|")
-        if not last_id:
-            raise ValueError(cursor)
-        return datetime.fromisoformat(at), last_id
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidRequest("cursor is not one this server gave (pass nextCursor)") from None
 
 
 def _counts(session: Session, mine: list[ColumnElement[bool]]) -> dict[str, int]:

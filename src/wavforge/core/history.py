@@ -19,7 +19,6 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    tuple_,
 )
 from sqlalchemy.orm import aliased
 
@@ -230,7 +229,7 @@ def track_page(ctx: Context, account_id: str, query: listing.Query) -> Page[Trac
         where.append(_newest_task(live=False, column="status") == query.status)
     counted = select(func.count()).select_from(Track).where(*where)
     page = _keyset(ctx, "tracks", _track_query(account_id).where(*where), counted, Track, query)
-    return Page(_listings(ctx, page.items), page.total, page.next_cursor)
+    return page.showing(_listings(ctx, page.items))
 
 
 def wav_task_page(ctx: Context, account_id: str, query: listing.Query) -> Page[WavRecord]:
@@ -255,7 +254,7 @@ def wav_task_page(ctx: Context, account_id: str, query: listing.Query) -> Page[W
     found = select(WavTask, Track).join(Track, Track.id == WavTask.track_id).where(*where)
     page = _keyset(ctx, "wav-tasks", found, counted, WavTask, query)
     items = [to_wav_record(task, track, ctx.links) for task, track in page.items]
-    return Page(items, page.total, page.next_cursor)
+    return page.showing(items)
 
 
 def _dated(table: ListedTable, query: listing.Query) -> list[ColumnElement[bool]]:
@@ -275,24 +274,13 @@ def _keyset(
     table: ListedTable,
     query: listing.Query,
 ) -> Page[tuple[Any, ...]]:
-    """One page of ``found`` newest first, after ``query.after``, and ``counted``: how many
-    match on all pages. The row-value comparison lets the (account, created_at, id) index seek
-    to the cursor; the count reads no more tables than the filters need."""
-    if query.after is not None:
-        position = (query.after.created_at, query.after.row_id)
-        found = found.where(tuple_(table.created_at, table.id) < tuple_(*position))
-    found = found.order_by(table.created_at.desc(), table.id.desc()).limit(query.limit + 1)
+    """One page of ``found`` newest first, at ``query.after``, and ``counted``: how many
+    match on all pages (the count reads no more tables than the filters need)."""
+    found = listing.seek(found, (table.created_at, table.id), query)
     with ctx.db.read() as session:
         total = session.scalar(counted) or 0
-        rows = session.execute(found).all()
-    if len(rows) <= query.limit:
-        return Page([tuple(row) for row in rows], total, None)
-    last = rows[query.limit - 1][0]
-    return Page(
-        [tuple(row) for row in rows[: query.limit]],
-        total,
-        listing.encode(kind, last.created_at, last.id),
-    )
+        rows = [tuple(row) for row in session.execute(found).all()]
+    return listing.cut(kind, rows, query, total, lambda row: (row[0].created_at, row[0].id))
 
 
 def usage(ctx: Context, account_id: str) -> Usage:

@@ -156,16 +156,11 @@ def entry_page(db: Database, account_id: str, query: listing.Query) -> listing.P
     if query.until is not None:
         found = found.where(LedgerEntry.created_at < query.until)
     counted = found.with_only_columns(LedgerEntry.id).subquery()
-    if query.after is not None:
-        found = found.where(LedgerEntry.id < query.after.row_id)
-    found = found.order_by(LedgerEntry.id.desc()).limit(query.limit + 1)
+    found = listing.seek(found, (LedgerEntry.id,), query)
     with db.read() as session:
         total = session.scalar(select(func.count()).select_from(counted)) or 0
         rows = [_as_entry(row) for row in session.scalars(found)]
-    if len(rows) <= query.limit:
-        return listing.Page(rows, total, None)
-    rows = rows[: query.limit]
-    return listing.Page(rows, total, listing.encode("ledger", None, rows[-1].id))
+    return listing.cut("ledger", rows, query, total, lambda entry: (None, entry.id))
 
 
 def total(db: Database, account_id: str) -> int:

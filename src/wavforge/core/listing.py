@@ -3,8 +3,11 @@
 A listing is newest first and paged by keyset, never by offset: the cursor is the position of
 the last row already seen (its ``created_at`` and id, or a ledger row's id), so a page costs
 the same at row 10 and at row 10,000, and rows inserted meanwhile (newer ones, at the top)
-neither repeat nor skip a row on later pages. The cursor is opaque to clients: base64url of a
-small JSON array naming the list it belongs to, so one list's cursor is refused by another.
+neither repeat nor skip a row on later pages. A page also gives the cursor of the page before
+it: the position of its first row, marked to read backwards (the rows just newer than it,
+read oldest first and turned round), so going back costs the same as going on. The cursor is
+opaque to clients: base64url of a small JSON array naming the list it belongs to, so one
+list's cursor is refused by another.
 """
 
 from __future__ import annotations
@@ -12,16 +15,19 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, tuple_
 
 from wavforge.audio.options import OutputOptions
 from wavforge.core.requests import FIELDS
 from wavforge.errors import InvalidRequest
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -50,6 +56,11 @@ class Position:
 
     created_at: datetime | None
     row_id: str | int
+    backward: bool = False  # the page before this position, not the one after it
+
+    def values(self) -> tuple[Any, ...]:
+        """The position in the order's columns: (created_at, id), or (id,) for the ledger."""
+        return (self.row_id,) if self.created_at is None else (self.created_at, self.row_id)
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,11 @@ class Page(Generic[T]):
     items: list[T]
     total: int  # every row matching the search and filters, on all pages
     next_cursor: str | None  # None on the last page
+    prev_cursor: str | None = None  # None on the first page
+
+    def showing(self, items: list[U]) -> Page[U]:
+        """The same page with its rows made into what the caller shows."""
+        return Page(items, self.total, self.next_cursor, self.prev_cursor)
 
 
 def parse(
@@ -141,9 +157,15 @@ def _time(name: str, value: str | None, end_of_day: bool = False) -> datetime | 
     return moment
 
 
-def encode(kind: str, created_at: datetime | None, row_id: str | int) -> str:
+_BACKWARD = "prev"
+
+
+def encode(
+    kind: str, created_at: datetime | None, row_id: str | int, backward: bool = False
+) -> str:
     stamp = created_at.isoformat() if created_at is not None else None
-    raw = json.dumps([kind, stamp, row_id], separators=(",", ":")).encode()
+    fields: list[Any] = [kind, stamp, row_id, *([_BACKWARD] if backward else [])]
+    raw = json.dumps(fields, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -154,19 +176,61 @@ def decode(kind: str, cursor: str) -> Position:
         raise bad
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        found, stamp, row_id = json.loads(raw)
+        found, stamp, row_id, *direction = json.loads(raw)
         created_at = datetime.fromisoformat(stamp) if stamp is not None else None
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
         raise bad from None
     if found != kind or not _id_ok(kind, row_id) or (created_at is None) != (kind == "ledger"):
         raise bad
-    return Position(created_at, row_id)
+    if direction not in ([], [_BACKWARD]):
+        raise bad
+    return Position(created_at, row_id, backward=bool(direction))
 
 
 def _id_ok(kind: str, row_id: Any) -> bool:
     if kind == "ledger":  # an integer id; JSON's true and false are not ids
         return isinstance(row_id, int) and not isinstance(row_id, bool)
     return isinstance(row_id, str) and 0 < len(row_id) <= 128
+
+
+def seek(found: Select[Any], order: tuple[Any, ...], query: Query) -> Select[Any]:
+    """``found`` limited to the page ``query`` asks for, in the order of the columns ``order``
+    (``created_at`` and id, or the ledger's id), plus one row that tells whether there is
+    more. A row-value comparison, so the (account, created_at, id) index seeks to it."""
+    position = query.after
+    if position is None:
+        return found.order_by(*(column.desc() for column in order)).limit(query.limit + 1)
+    here = tuple_(*order), tuple_(*position.values())
+    if position.backward:  # the rows just newer than the position, nearest first
+        found = found.where(here[0] > here[1]).order_by(*(column.asc() for column in order))
+    else:
+        found = found.where(here[0] < here[1]).order_by(*(column.desc() for column in order))
+    return found.limit(query.limit + 1)
+
+
+def cut(
+    kind: str,
+    rows: list[T],
+    query: Query,
+    total: int,
+    position_of: Callable[[T], tuple[datetime | None, str | int]],
+) -> Page[T]:
+    """The page of the rows :func:`seek` found (newest first), with the cursors around it."""
+    backward = query.after is not None and query.after.backward
+    more = len(rows) > query.limit
+    shown = rows[: query.limit]
+    if backward:
+        shown.reverse()
+    if not shown:
+        return Page([], total, None, None)
+    has_next = more if not backward else True  # came back from a later page
+    has_prev = more if backward else query.after is not None
+    return Page(
+        shown,
+        total,
+        encode(kind, *position_of(shown[-1])) if has_next else None,
+        encode(kind, *position_of(shown[0]), backward=True) if has_prev else None,
+    )
 
 
 def params(query: Query, **extra: str | None) -> Mapping[str, str]:

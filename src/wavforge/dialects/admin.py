@@ -162,11 +162,13 @@ def archive_link(found: ArchiveLink) -> dict[str, Any]:
 
 
 def page(found: Page[Item], render: Callable[[Item], dict[str, Any]]) -> dict[str, Any]:
-    """A page of a listing: its rows, how many match on all pages, and the next page's cursor."""
+    """A page of a listing: its rows, how many match on all pages, and the cursors of the
+    pages after and before it."""
     return {
         "items": [render(item) for item in found.items],
         "total": found.total,
         "nextCursor": found.next_cursor,
+        "prevCursor": found.prev_cursor,
     }
 
 
@@ -324,6 +326,9 @@ class PageShape(Shape):
     total: int = Field(ge=0, description="Rows matching the search and filters, on all pages.")
     nextCursor: str | None = Field(
         description="Pass as ``cursor`` for the next page; null on the last page."
+    )
+    prevCursor: str | None = Field(
+        description="Pass as ``cursor`` for the page before; null on the first page."
     )
 
 

@@ -43,7 +43,9 @@ class DeliveryCounts(Shape):
 
 class DeliveryList(Shape):
     deliveries: list[ListedDelivery]
-    nextCursor: str | None
+    total: int = Field(ge=0, description="Deliveries matching every filter, on all pages.")
+    nextCursor: str | None = Field(description="``cursor`` of the next page; null on the last.")
+    prevCursor: str | None = Field(description="``cursor`` of the page before; null on the first.")
     counts: DeliveryCounts
 
 
@@ -84,7 +86,9 @@ def listed(row: DeliverySummary) -> dict[str, Any]:
 def delivery_page(found: DeliveryPage) -> dict[str, Any]:
     return {
         "deliveries": [listed(row) for row in found.deliveries],
+        "total": found.total,
         "nextCursor": found.next_cursor,
+        "prevCursor": found.prev_cursor,
         "counts": found.counts,
     }
 

@@ -35,7 +35,7 @@ PageLimit = Query(
     None, description=f"Rows per page, 1 to {listing.MAX_LIMIT} (default {listing.DEFAULT_LIMIT})."
 )
 CursorQuery = Query(
-    None, max_length=listing.MAX_CURSOR, description="The previous page's ``nextCursor``."
+    None, max_length=listing.MAX_CURSOR, description="A page's ``nextCursor`` or ``prevCursor``."
 )
 SearchQuery = Query(
     None, max_length=listing.MAX_SEARCH, description="Part of the title, or the start of an id."

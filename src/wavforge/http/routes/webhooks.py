@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Path, Query
 
-from wavforge.core import delivery_log, webhook_events
+from wavforge.core import delivery_log, listing, webhook_events
 from wavforge.dialects import SUNO, webhooks
 from wavforge.errors import Conflict
 from wavforge.http.deps import ContextDep, PrincipalDep
@@ -18,9 +18,16 @@ router = APIRouter(prefix="/api/v1/account", tags=["Your account"])
 
 WebhookIdPath = Path(..., max_length=128, description="A delivery's id (its webhook-id).")
 PageLimit = Query(20, ge=1, le=delivery_log.MAX_PAGE, description="Deliveries per page.")
-CursorQuery = Query(None, max_length=300, description="nextCursor of the previous page.")
+CursorQuery = Query(
+    None, max_length=listing.MAX_CURSOR, description="A page's nextCursor or prevCursor."
+)
 StateQuery = Query(None, max_length=20, description="delivered, failed or pending.")
 TaskQuery = Query(None, alias="taskId", max_length=128, description="Only this task's.")
+SearchQuery = Query(
+    None, max_length=listing.MAX_SEARCH, description="The start of a webhook id or a task id."
+)
+SinceQuery = Query(None, max_length=40, description="Created at or after (ISO 8601 date/time).")
+UntilQuery = Query(None, max_length=40, description="Created before; a date covers its day.")
 
 
 @router.get(
@@ -35,13 +42,14 @@ async def list_deliveries(
     cursor: str | None = CursorQuery,
     state: str | None = StateQuery,
     task_id: str | None = TaskQuery,
+    q: str | None = SearchQuery,
+    since: str | None = SinceQuery,
+    until: str | None = UntilQuery,
 ) -> dict[str, Any]:
-    chosen = delivery_log.parse_state(state)
-    found = await ctx.db.run_in_thread(
-        lambda: delivery_log.page(
-            ctx, who.account_id, limit=limit, cursor=cursor, state=chosen, task_id=task_id
-        )
+    query = delivery_log.parse(
+        limit=limit, cursor=cursor, q=q, state=state, since=since, until=until
     )
+    found = await ctx.db.run_in_thread(delivery_log.page, ctx, who.account_id, query, task_id)
     return SUNO.success(webhooks.delivery_page(found))
 
 
