@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from wavforge.console import formatting
+from wavforge.core.states import WavStatus
 
 
 @pytest.mark.parametrize(
@@ -59,3 +60,10 @@ def test_the_analysis_shows_human_values_and_the_audio_data_size() -> None:
     assert rows["WAV encoding"] == "PCM, 16-bit signed integer, little-endian"
     assert rows["WAV audio data"] == "5.3 MB"
     assert list(rows)[-2:] == ["WAV audio data", "SHA-256 of the WAV"]
+
+
+def test_counted_states_tell_the_two_failures_apart() -> None:
+    labels = [formatting.state_label(status) for status in WavStatus]
+    assert len(set(labels)) == len(labels)
+    assert formatting.state_label("CREATE_TASK_FAILED") == "Failed to start"
+    assert formatting.state_label(WavStatus.GENERATE_WAV_FAILED) == "Conversion failed"

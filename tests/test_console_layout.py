@@ -169,6 +169,7 @@ def test_every_page_fits_a_phone_and_passes_axe(
         "task": f"/console/tasks/{site['task_id']}",
         "keys": "/console/keys",
         "admin": "/console/admin",
+        "account": f"/console/admin/accounts/{site['admin']['account_id']}",
     }
     found: dict[str, Any] = {}
     for viewport in VIEWPORTS:

@@ -155,6 +155,11 @@ def status_label(status: WavStatus | str | None) -> str:
     return STATUS_LABELS[WavStatus(status)][0] if status else "Not converted"
 
 
+def state_label(status: WavStatus | str) -> str:
+    """A state's name where states are counted side by side: the two failures told apart."""
+    return STATE_CHOICES[WavStatus(status)]
+
+
 def state_choices(allowed: Collection[str]) -> list[tuple[str, str]]:
     """The filter's options (value, label) for the states a list accepts, in a fixed order."""
     return [(str(value), label) for value, label in STATE_CHOICES.items() if value in allowed]
@@ -243,6 +248,7 @@ FILTERS = {
     "channels": channels,
     "percent": percent,
     "status_label": status_label,
+    "state_label": state_label,
     "status_tone": status_tone,
 }
 TESTS = {"unfinished": is_unfinished, "failed": is_failed}

@@ -35,7 +35,7 @@ CONSOLE_LIMIT = 50
 LEDGER_LIMIT = 10
 
 
-def _raw(values: Mapping[str, Any]) -> dict[str, str]:
+def raw_filters(values: Mapping[str, Any]) -> dict[str, str]:
     """The list fields of a query string or form, as sent (checked by listing.parse)."""
     return {name: str(values[name]) for name in (*FILTERS, "cursor") if values.get(name)}
 
@@ -82,7 +82,7 @@ def _tracks(ctx: Context, account_id: str, raw: Mapping[str, str]) -> dict[str, 
 
 @router.get("/tracks/list", response_class=HTMLResponse)
 async def track_list(request: Request, ctx: ContextDep, who: PrincipalDep) -> HTMLResponse:
-    raw = _raw(request.query_params)
+    raw = raw_filters(request.query_params)
     found = await ctx.db.run_in_thread(_tracks, ctx, who.account_id, raw)
     return _fragment(request, "tracks_list", **found)
 
@@ -101,7 +101,7 @@ async def delete_track(
     request: Request, ctx: ContextDep, who: PrincipalDep, track_id: str = TrackIdPath
 ) -> HTMLResponse:
     """Delete the track and its files (the page asked first), then show the list again."""
-    raw = _raw(await request.form())
+    raw = raw_filters(await request.form())
 
     def run() -> dict[str, Any]:
         deletion.delete_track(ctx, who.account_id, track_id)
@@ -126,7 +126,7 @@ async def convert_many(request: Request, ctx: ContextDep, who: SubmitterDep) -> 
             notes[track_id] = "Already has a WAV in this format."
         except WavforgeError as error:
             notes[track_id] = error.message
-    found = await ctx.db.run_in_thread(_tracks, ctx, who.account_id, _raw(form))
+    found = await ctx.db.run_in_thread(_tracks, ctx, who.account_id, raw_filters(form))
     converted = len(chosen) - len(notes)
     return _fragment(request, "tracks_list", **found, notes=notes, converted=converted)
 
@@ -168,7 +168,7 @@ def _tasks(ctx: Context, account_id: str, raw: Mapping[str, str]) -> dict[str, A
 
 @router.get("/tasks/list", response_class=HTMLResponse)
 async def task_list(request: Request, ctx: ContextDep, who: PrincipalDep) -> HTMLResponse:
-    raw = _raw(request.query_params)
+    raw = raw_filters(request.query_params)
     found = await ctx.db.run_in_thread(_tasks, ctx, who.account_id, raw)
     return _fragment(request, "tasks_list", **found, max_archive=archive.MAX_MEMBERS)
 
@@ -183,17 +183,20 @@ async def task_row(
     return _fragment(request, "_task_row", task=task)
 
 
+def ledger_page(ctx: Context, account_id: str, raw: dict[str, str]) -> dict[str, Any]:
+    """A page of an account's credit history for ``ledger_list.html``: the account's own
+    (below) or, for an operator, any account's (wavforge.console.admin)."""
+    query = _query("ledger", {"limit": str(LEDGER_LIMIT)} | raw, ledger.REASONS)
+    page = ledger.entry_page(ctx.db, account_id, query)
+    return {"page": page} | _links(raw, page)
+
+
 @router.get("/ledger", response_class=HTMLResponse)
 async def ledger_list(
     request: Request,
     ctx: ContextDep,
     who: PrincipalDep,
 ) -> HTMLResponse:
-    raw = _raw(request.query_params)
-
-    def read() -> dict[str, Any]:
-        query = _query("ledger", {"limit": str(LEDGER_LIMIT)} | raw, ledger.REASONS)
-        page = ledger.entry_page(ctx.db, who.account_id, query)
-        return {"page": page} | _links(raw, page)
-
-    return _fragment(request, "ledger_list", **await ctx.db.run_in_thread(read))
+    raw = raw_filters(request.query_params)
+    found = await ctx.db.run_in_thread(ledger_page, ctx, who.account_id, raw)
+    return _fragment(request, "ledger_list", **found)

@@ -23,19 +23,17 @@ from wavforge.core import (
     accounts,
     delivery_log,
     history,
-    ledger,
     listing,
     maintenance,
     wav_tasks,
 )
 from wavforge.core.accounts import IssuedKey, Principal
 from wavforge.core.context import Context
-from wavforge.core.ledger import MAX_GRANT
 from wavforge.core.requests import WavRequest
 from wavforge.dialects import DIALECTS
 from wavforge.errors import InvalidRequest
 from wavforge.http import submissions
-from wavforge.http.deps import AdminDep, ContextDep, PrincipalDep, SubmitterDep
+from wavforge.http.deps import ContextDep, PrincipalDep, SubmitterDep
 from wavforge.profiles import PROFILES
 
 HERE = FilePath(__file__).parent
@@ -138,6 +136,13 @@ async def keys_page(request: Request) -> HTMLResponse:
 @router.get("/admin", response_class=HTMLResponse)
 async def admin_page(request: Request) -> HTMLResponse:
     return _page(request, "admin", "/console/partials/admin")
+
+
+@router.get("/admin/accounts/{account_id}", response_class=HTMLResponse)
+async def account_page(request: Request, account_id: str = AccountIdPath) -> HTMLResponse:
+    """One account in detail (its fragment is in wavforge.console.admin)."""
+    partial = f"/console/partials/admin/accounts/{account_id}"
+    return _page(request, "admin", partial, title="Account")
 
 
 # --- fragments --------------------------------------------------------------------------------
@@ -288,65 +293,3 @@ async def rotate_secret(request: Request, ctx: ContextDep, who: PrincipalDep) ->
         return _keys(ctx, who) | {"rotated": True}
 
     return _fragment(request, "keys", **await ctx.db.run_in_thread(run))
-
-
-@router.get("/partials/admin", response_class=HTMLResponse)
-async def admin(request: Request, ctx: ContextDep, _: AdminDep) -> HTMLResponse:
-    return _fragment(request, "admin", **await ctx.db.run_in_thread(_admin, ctx))
-
-
-def _admin(ctx: Context, **extra: Any) -> dict[str, Any]:
-    return {
-        "accounts": accounts.list_accounts(ctx.db),
-        "maintenance": maintenance.is_on(ctx.db),
-        "max_grant": MAX_GRANT,
-        **extra,
-    }
-
-
-@router.post("/partials/admin/accounts", response_class=HTMLResponse)
-async def create_account(
-    request: Request,
-    ctx: ContextDep,
-    _: AdminDep,
-    name: Annotated[str, Form(min_length=1, max_length=200)],
-    credits: Annotated[int, Form(ge=0, le=MAX_GRANT)] = 0,
-    profile: Annotated[str, Form(max_length=20)] = "",
-) -> HTMLResponse:
-    def run() -> dict[str, Any]:
-        issued = accounts.create_account(
-            ctx.db, name.strip(), credits=credits, profile=profile or None
-        )
-        return _admin(ctx, issued=issued, issued_name=name.strip())
-
-    return _fragment(request, "admin", **await ctx.db.run_in_thread(run))
-
-
-@router.post("/partials/admin/accounts/{account_id}/credits", response_class=HTMLResponse)
-async def grant(
-    request: Request,
-    ctx: ContextDep,
-    _: AdminDep,
-    amount: Annotated[int, Form(ge=-MAX_GRANT, le=MAX_GRANT)],
-    note: Annotated[str, Form(max_length=200)] = "",
-    account_id: str = AccountIdPath,
-) -> HTMLResponse:
-    def run() -> dict[str, Any]:
-        ledger.grant(ctx.db, account_id, amount, note.strip() or "granted in the console")
-        return _admin(ctx, granted=account_id)
-
-    return _fragment(request, "admin", **await ctx.db.run_in_thread(run))
-
-
-@router.post("/partials/admin/maintenance", response_class=HTMLResponse)
-async def switch_maintenance(
-    request: Request,
-    ctx: ContextDep,
-    _: AdminDep,
-    enabled: Annotated[bool, Form()],
-) -> HTMLResponse:
-    def run() -> dict[str, Any]:
-        maintenance.switch(ctx.db, enabled)
-        return _admin(ctx)
-
-    return _fragment(request, "admin", **await ctx.db.run_in_thread(run))

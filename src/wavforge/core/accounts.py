@@ -19,7 +19,7 @@ from wavforge import profiles
 from wavforge.core import clock, ids, ledger
 from wavforge.db.database import Database
 from wavforge.db.models import Account, ApiKey
-from wavforge.errors import InvalidRequest, NotFound, Unauthorized
+from wavforge.errors import Conflict, InvalidRequest, NotFound, Unauthorized
 
 KEY_PREFIX = "wf_"
 VISIBLE_CHARS = 10
@@ -251,6 +251,47 @@ def set_profile(db: Database, account_id: str, profile: str | None) -> None:
         if account is None:
             raise NotFound(f"no account {account_id!r}")
         account.profile = checked_profile(profile)
+
+
+LAST_ADMIN = (
+    "this is the last admin account with a working key: make another account an admin "
+    "first, or nobody could administer the service from the API or the console"
+)
+
+
+def set_admin(db: Database, account_id: str, admin: bool) -> None:
+    """Grant or remove an account's admin rights; they hold from its keys' next request.
+
+    Removing them is refused (409) when no other admin account would keep a working key:
+    the operator would be locked out of the API and the console, with only the command line
+    on the server's machine left to recover.
+    """
+    with db.write() as session:
+        account = session.get(Account, account_id)
+        if account is None:
+            raise NotFound(f"no account {account_id!r}")
+        if account.is_admin and not admin:
+            _keep_another_admin(session, account_id)
+        account.is_admin = admin
+
+
+def _keep_another_admin(session: Session, leaving: str) -> None:
+    """Refuse unless an admin account besides ``leaving`` has a key that is not revoked.
+
+    The admin rows are locked first, in one order (PostgreSQL; SQLite has one writer at a
+    time), so two operators removing each other's rights at once cannot both succeed.
+    """
+    admins = session.scalars(
+        select(Account.id).where(Account.is_admin.is_(True)).order_by(Account.id).with_for_update()
+    ).all()
+    others = [found for found in admins if found != leaving]
+    working = others and session.scalar(
+        select(func.count())
+        .select_from(ApiKey)
+        .where(ApiKey.account_id.in_(others), ApiKey.revoked_at.is_(None))
+    )
+    if not working:
+        raise Conflict(LAST_ADMIN)
 
 
 def _info(key: ApiKey, account: Account) -> KeyInfo:

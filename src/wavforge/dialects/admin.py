@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from wavforge import profiles
 from wavforge.core import archive
+from wavforge.core.account_detail import AccountDetail, Totals
 from wavforge.core.accounts import AccountInfo, IssuedKey, KeyInfo
 from wavforge.core.archive import Link as ArchiveLink
 from wavforge.core.deletion import Deleted
@@ -95,6 +96,12 @@ class MaintenanceSwitch(BaseModel):
     enabled: bool
 
 
+class AdminChoice(BaseModel):
+    model_config = STRICT
+
+    admin: bool = Field(description="true: the account's keys may call the admin endpoints.")
+
+
 def issued(key: IssuedKey) -> dict[str, Any]:
     """A new key: the only time the key itself is ever shown."""
     return {
@@ -119,6 +126,43 @@ def key_info(row: KeyInfo) -> dict[str, Any]:
         "lastUsedTime": time(row.last_used_at),
         "revoked": row.revoked_at is not None,
         "profile": row.profile,
+    }
+
+
+def account_detail(found: AccountDetail) -> dict[str, Any]:
+    """An account as an operator looks into it: its row of the account list, every key
+    (never the key itself), and its usage ever and over the recent window."""
+    return account(found.account) | {
+        "keys": [account_key(row) for row in found.keys],
+        "usage": {
+            "since": time(found.since),
+            "allTime": totals(found.all_time),
+            "last30Days": totals(found.recent),
+        },
+    }
+
+
+def account_key(row: KeyInfo) -> dict[str, Any]:
+    return {
+        "keyId": row.key_id,
+        "prefix": row.prefix,
+        "name": row.name,
+        "createTime": time(row.created_at),
+        "lastUsedTime": time(row.last_used_at),
+        "revoked": row.revoked_at is not None,
+        "revokeTime": time(row.revoked_at),
+        "profile": row.profile,
+    }
+
+
+def totals(found: Totals) -> dict[str, Any]:
+    return {
+        "imports": found.imports,
+        "tracks": found.tracks,
+        "wavTasks": {status.value: count for status, count in found.wav_tasks.items()},
+        "creditsSpent": found.credits_spent,
+        # Milliseconds: a sum of floats carries noise in its last digits.
+        "secondsConverted": round(found.seconds_converted, 3),
     }
 
 
@@ -293,6 +337,54 @@ class AccountOverview(AccountRow):
     webhookSecret: str
     previousSecretValidUntil: Time | None
     usage: UsageSummary
+
+
+class AccountKey(Shape):
+    keyId: str
+    prefix: str = Field(description="The key's first characters, to recognise it by.")
+    name: str
+    createTime: Time
+    lastUsedTime: Time | None = Field(description="Recorded to the minute; null if never.")
+    revoked: bool
+    revokeTime: Time | None
+    profile: str | None = one_of(PROFILE_NAMES)
+
+
+class TaskCounts(Shape):
+    """WAV tasks by their state now; every state is present (0 when none)."""
+
+    PENDING: int = Field(ge=0)
+    RUNNING: int = Field(ge=0)
+    SUCCESS: int = Field(ge=0)
+    CREATE_TASK_FAILED: int = Field(ge=0)
+    GENERATE_WAV_FAILED: int = Field(ge=0)
+    CALLBACK_EXCEPTION: int = Field(ge=0)
+
+
+class UsageTotals(Shape):
+    imports: int = Field(ge=0, description="Import requests (music tasks).")
+    tracks: int = Field(ge=0, description="Tracks imported, deleted ones included.")
+    wavTasks: TaskCounts
+    creditsSpent: int = Field(description="Conversion charges less refunds.")
+    secondsConverted: float = Field(
+        ge=0, description="Audio written by the conversions that made their WAV, in seconds."
+    )
+
+
+class AccountUsage(Shape):
+    since: Time = Field(description="The start of the last 30 days (rows created since).")
+    allTime: UsageTotals
+    last30Days: UsageTotals
+
+
+class AccountInDetail(AccountRow):
+    keys: list[AccountKey] = Field(description="Every key of the account, oldest first.")
+    usage: AccountUsage
+
+
+class AccountAdmin(Shape):
+    accountId: str
+    admin: bool
 
 
 class LastTask(Shape):

@@ -57,8 +57,9 @@ MEANINGS: dict[int, str] = {
     403: "An admin endpoint called with another key, or a download link that was altered.",
     404: "No such record for this account (another account's id answers the same).",
     405: "Too many unfinished WAV tasks on the account (a quota, not a method error).",
-    409: "A live WAV record already holds the track (`data` names it), or a request with "
-    "the same `Idempotency-Key` is still running.",
+    409: "A live WAV record already holds the track (`data` names it), a request with "
+    "the same `Idempotency-Key` is still running, or (admin) a change that is refused: "
+    "tracks still converting, the last admin account with a working key losing its rights.",
     410: "The file of this download link has expired.",
     413: "A value or the body is too long.",
     429: "Not enough credits.",

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Path, Query
 
-from wavforge.core import accounts, deletion, ledger, maintenance
+from wavforge.core import account_detail, accounts, deletion, ledger, maintenance
 from wavforge.dialects import SUNO, admin
 from wavforge.errors import Conflict
 from wavforge.http.deps import AdminDep, ContextDep
@@ -49,6 +49,30 @@ async def create_account(body: admin.NewAccount, ctx: ContextDep, _: AdminDep) -
 async def list_accounts(ctx: ContextDep, _: AdminDep) -> dict[str, Any]:
     rows = await ctx.db.run_in_thread(accounts.list_accounts, ctx.db)
     return SUNO.success([admin.account(row) for row in rows])
+
+
+@router.get(
+    "/admin/accounts/{account_id}",
+    summary="One account in detail: its keys and its usage, ever and over 30 days",
+    **route(SUNO, admin.AccountInDetail, ADMIN_LOOKUP),
+)
+async def get_account(
+    ctx: ContextDep, _: AdminDep, account_id: str = AccountIdPath
+) -> dict[str, Any]:
+    found = await ctx.db.run_in_thread(account_detail.detail, ctx.db, account_id)
+    return SUNO.success(admin.account_detail(found))
+
+
+@router.put(
+    "/admin/accounts/{account_id}/admin",
+    summary="Grant or remove admin rights (never from the last admin with a working key)",
+    **route(SUNO, admin.AccountAdmin, (*ADMIN_LOOKUP, Conflict)),
+)
+async def set_admin(
+    body: admin.AdminChoice, ctx: ContextDep, _: AdminDep, account_id: str = AccountIdPath
+) -> dict[str, Any]:
+    await ctx.db.run_in_thread(accounts.set_admin, ctx.db, account_id, body.admin)
+    return SUNO.success({"accountId": account_id, "admin": body.admin})
 
 
 @router.get(
