@@ -178,7 +178,11 @@ class Settings(BaseSettings):
         description="How often a worker looks for lost tasks (expired leases, never queued).",
     )
     max_attempts: Annotated[int, Field(ge=1)] = Field(
-        default=3, description="Conversion attempts before a task is failed for good."
+        default=3,
+        description=(
+            "Conversion attempts before a task is failed for good (and runs of a source's "
+            "peaks job before it is given up)."
+        ),
     )
     max_duration_seconds: Annotated[float, Field(gt=0)] = Field(
         default=_LIMITS.max_duration_seconds,
@@ -202,6 +206,13 @@ class Settings(BaseSettings):
             "Measure loudness, loudness range and true peak in every conversion (about 1.4 s "
             "of CPU per 10 minutes of stereo, more than decoding an MP3 takes; false leaves "
             "those analysis fields null)."
+        ),
+    )
+    measure_source_peaks: bool = Field(
+        default=True,
+        description=(
+            "Measure each imported source's waveform peaks in the background, for players "
+            "(a whole decode per import, in a worker; false: sources have none)."
         ),
     )
     convert_memory_bytes: Annotated[int, Field(ge=64 * 1024**2)] | None = Field(
