@@ -34,7 +34,6 @@ __all__ = [
     "Done",
     "Failed",
     "Job",
-    "PeaksJob",
     "ProbeJob",
     "ProgressReport",
     "Ready",
@@ -80,16 +79,6 @@ class ConvertJob:
 
 
 @dataclass(frozen=True, slots=True)
-class PeaksJob:
-    """Measure the waveform peaks of ``src`` (``engine.measure_peaks``) in the child: a
-    source is as untrusted at its peaks as at its conversion."""
-
-    src: Path
-    wants_progress: bool
-    engine_kwargs: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
 class ProgressReport:
     """How far the job has got, from 0 to 1; the sender throttles these."""
 
@@ -98,8 +87,7 @@ class ProgressReport:
 
 @dataclass(frozen=True, slots=True)
 class Done(Generic[T]):
-    """The job's result: a ``ConversionResult``, an ``AudioInfo``, a ``Waveform`` or a
-    decoded span."""
+    """The job's result: a ``ConversionResult``, an ``AudioInfo`` or a decoded span."""
 
     result: T
 
@@ -134,7 +122,7 @@ class Failed:
         return rebuild(self.error_type, self.message)
 
 
-Job: TypeAlias = ProbeJob | ConvertJob | PeaksJob
+Job: TypeAlias = ProbeJob | ConvertJob
 Reply: TypeAlias = Ready | ProgressReport | Done[Any] | Failed
 _REPLIES = (Ready, ProgressReport, Done, Failed)
 
