@@ -64,8 +64,20 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """A transaction that commits on success and rolls back on any exception."""
-        with self._one_writer, self._writer.begin() as session:
+        """A transaction that commits on success and rolls back on any exception.
+
+        The connection is taken from the pool before this writer's turn, as in
+        :meth:`write_rows`: the two must take them in the same order. A thread holding the
+        turn that then waited for the pool could wait for good, for the pool may be empty
+        precisely because every connection is held by a thread queued for the turn (50
+        submissions at once did that, for the pool's 30 s timeout).
+        """
+        with (
+            self.engine.connect() as connection,
+            self._one_writer,
+            self._writer(bind=connection) as session,
+            session.begin(),
+        ):
             yield session
 
     @contextmanager
