@@ -294,9 +294,22 @@ def wavforge_rate(client: httpx.Client, tracks: list[str], receiver: Receiver) -
     return len(tracks) / (time.perf_counter() - began)
 
 
-def warm_up(client: httpx.Client, source: Path, workers: int, receiver: Receiver) -> None:
-    """One conversion per worker first: converter children started, caches warm."""
-    wavforge_rate(client, import_tracks(client, source.read_bytes(), workers, parallel=4), receiver)
+def settled(client: httpx.Client, tracks: list[str], timeout: float = 600) -> None:
+    """Wait until the imports' own background work (each source's waveform peaks) is done, so
+    the clock times conversions alone, as it does for ffmpeg and the engine."""
+    deadline = time.monotonic() + timeout
+    for track in tracks:
+        while client.get(f"/api/v1/account/tracks/{track}/peaks").status_code != 200:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the sources' peaks were not measured in time")
+            time.sleep(0.1)
+
+
+def warm_up(client: httpx.Client, source: Path, workers: int, receiver: Receiver) -> list[str]:
+    """One conversion per worker first: converter children started, caches warm; the tracks."""
+    tracks = import_tracks(client, source.read_bytes(), workers, parallel=4)
+    wavforge_rate(client, tracks, receiver)
+    return tracks
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -370,8 +383,10 @@ class Round:
         root.mkdir()
         backends = backends_for(mode, self.modes, root) | self.options.settings
         with deployment(root, backends, workers, self.cpus) as client:
-            warm_up(client, self.source, workers, self.receiver)
+            warm = warm_up(client, self.source, workers, self.receiver)
             tracks = import_tracks(client, self.source.read_bytes(), self.options.files, parallel=4)
+            if backends.get("WAVFORGE_MEASURE_SOURCE_PEAKS", "true").lower() != "false":
+                settled(client, [*warm, *tracks])
             rate = wavforge_rate(client, tracks, self.receiver)
         # Gigabytes of WAVs per configuration: left behind, their writeback would slow
         # whatever runs next.

@@ -269,7 +269,7 @@ def import_file(api: httpx.Client, path: Path, **form: str) -> dict[str, Any]:
 
 def break_stored_source(server: Server, track_id: str, tmp_path: Path) -> None:
     """Corrupt the stored source after import: the conversion, not the import, must fail."""
-    (key,) = server.stored(f"sources/{track_id}.")
+    (key,) = [k for k in server.stored(f"sources/{track_id}.") if not k.endswith(".peaks.json")]
     garbage = tmp_path / "garbage.mp3"
     garbage.write_bytes(b"\xff\xfb\x90\x00" + b"garbage" * 2000)
     server.storage().put(key, garbage)
@@ -294,6 +294,13 @@ def wait_until(predicate: Any, timeout: float = 30) -> Any:
             return value
         time.sleep(0.05)
     raise AssertionError("condition not reached")
+
+
+def wait_for_source_peaks(api: httpx.Client, track_id: str, timeout: float = 30) -> dict[str, Any]:
+    """The track's source peaks, once the background job that follows its import stored them."""
+    path = f"/api/v1/account/tracks/{track_id}/peaks"
+    answer = wait_until(lambda: (found := api.get(path)).status_code == 200 and found, timeout)
+    return dict(answer.json()["data"])
 
 
 def wait_for_wav(api: httpx.Client, task_id: str, timeout: float = 60) -> dict[str, Any]:

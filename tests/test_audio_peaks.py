@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from wavforge.audio import OutputOptions, convert
+from wavforge.audio import OutputOptions, UnsupportedAudio, convert, measure_peaks
 from wavforge.audio.engine import Peaks
 from wavforge.audio.options import Limits
 from wavforge.audio.peaks import MAX_POINTS, PeakMeter
@@ -89,6 +89,24 @@ def test_a_split_decode_measures_the_written_samples_exactly(
     assert np.array_equal(drawn[:, :, 0], low)
     assert np.array_equal(drawn[:, :, 1], high)
     assert high.max() > 100 and low.min() < -100  # a loud signal: not a comparison of silence
+
+
+def test_a_source_measured_alone_has_the_peaks_of_its_default_wav(
+    tmp_path: Path, long_mp3: Path
+) -> None:
+    """``measure_peaks`` decodes as a default conversion does and writes nothing: the
+    source's waveform is its default WAV's, pixel for pixel."""
+    fractions: list[float] = []
+    alone = measure_peaks(long_mp3, progress=fractions.append, progress_interval=0.0)
+    converted = convert(long_mp3, tmp_path / "out.wav", loudness=False).waveform
+    assert alone.document() == converted.document() is not None
+    assert fractions[-1] == 1.0 and len(fractions) > 2
+    assert list(tmp_path.iterdir()) == [tmp_path / "out.wav"]
+
+    junk = tmp_path / "junk.mp3"
+    junk.write_bytes(b"not audio at all\n" * 100)
+    with pytest.raises(UnsupportedAudio):
+        measure_peaks(junk)
 
 
 def test_no_peaks_when_not_asked_for(tmp_path: Path, long_mp3: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 import httpx
 
-from conftest import Server, import_file, wait_for_wav, wavforge
+from conftest import Server, import_file, wait_for_source_peaks, wait_for_wav, wavforge
 from support.deployments import S3Emulator, modes
 from support.processes import free_port
 
@@ -33,6 +33,7 @@ def convert_one(server: Server, mp3: Path) -> Converted:
         })  # fmt: skip
         task_id = submitted.json()["data"]["task_id"]
         wav = httpx.get(wait_for_wav(api, task_id)["response"]["audioWavUrl"], timeout=30).content
+        wait_for_source_peaks(api, track)  # measured after the import: one file more
         ledger = api.get("/api/v1/account/ledger").json()["data"]
     return Converted(key, track, task_id, wav, ledger)
 
@@ -43,7 +44,7 @@ def test_a_running_server_is_backed_up_and_restored_whole(tmp_path: Path, mp3: P
         key, track, task_id, wav, _ = convert_one(first, mp3)
         made = wavforge("backup", str(tmp_path / "copy"), "--json", env=first.env)
         facts = json.loads(made.stdout)
-        assert facts["files"] >= 2 and facts["database_bytes"] > 0  # the source and the WAV
+        assert facts["files"] == 4 and facts["database_bytes"] > 0  # source, WAV, their peaks
     finally:
         first.stop()
 
@@ -93,7 +94,7 @@ def test_the_embedded_mode_moves_to_postgresql_and_s3_whole(
             "migrate-to", "--database-url", url, "--storage-url", storage, "--json", env=env
         )  # fmt: skip
         facts = json.loads(moved.stdout)
-        assert facts["files"] == 3 and facts["rows"]["accounts"] == 1  # source, WAV, peaks
+        assert facts["files"] == 4 and facts["rows"]["accounts"] == 1  # source, WAV, their peaks
         again = wavforge("migrate-to", "--database-url", url, "--storage-url", storage, env=env,
                          check=False)  # fmt: skip
         assert again.returncode == 1 and "already holds accounts" in again.stderr

@@ -1,6 +1,7 @@
 """The console's player on an hour-long 24-bit WAV, in Chromium: it draws the waveform from the
 server's peaks and streams the audio by byte ranges, so the page's memory does not depend on
-the track's length (the old player downloaded and decoded the whole file: hundreds of MB)."""
+the track's length (the old player downloaded and decoded the whole file: hundreds of MB).
+The source's player draws the source's peaks, or a flat line while it has none."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from playwright.sync_api import Page, Request, expect
 
 from test_console import browser, page, sign_in  # noqa: F401 (the journey's fixtures)
 
-from audiogen import encode_blocks
-from conftest import Server, import_file, wait_for_wav, wait_until
+from audiogen import encode_blocks, make_music
+from conftest import Server, import_file, wait_for_source_peaks, wait_for_wav, wait_until
 from support.receiver import Receiver
 
 # The player is the console's, over the same core as the API, which is tested in both modes.
@@ -102,3 +103,36 @@ def test_an_hour_long_wav_plays_from_a_seek_point_without_downloading_it(
     starts = [int(value.removeprefix("bytes=").split("-")[0] or 0) for value in ranges]
     assert max(starts) > size // 3, ranges
     assert all(request.method == "GET" for request in wav_requests)
+
+
+def test_the_source_player_draws_the_sources_peaks_or_a_flat_line_without(
+    server: Server,
+    page: Page,  # noqa: F811
+    receiver: Receiver,
+    tmp_path: Path,
+) -> None:
+    key = server.create_key()["key"]
+    source = make_music(tmp_path / "song.flac", "flac", 4.0, peak=0.9)
+    with server.client(key) as api:
+        track = import_file(api, source)["tracks"][0]["id"]
+        wait_for_source_peaks(api, track)
+        answer = api.post(
+            "/api/v1/wav/generate", json={"audioId": track, "callBackUrl": receiver.url}
+        )
+        task = answer.json()["data"]["taskId"]
+        assert wait_for_wav(api, task)["successFlag"] == "SUCCESS"
+
+    page.goto(f"{server.url}/console")
+    sign_in(page, key)
+    page.goto(f"{server.url}/console/tasks/{task}")
+    player = page.locator("[data-player][data-label=source]")
+    expect(player).to_have_attribute("data-ready", "true", timeout=30_000)
+    expect(player).to_have_attribute("data-peaks", "drawn")
+    assert player.get_attribute("data-peaks-url") == f"/api/v1/account/tracks/{track}/peaks"
+
+    # A source without peaks (not measured yet, or imported before they were): a flat line.
+    (stored,) = server.stored(f"sources/{track}.peaks.json")
+    server.storage().delete(stored)
+    page.reload()
+    expect(player).to_have_attribute("data-ready", "true", timeout=30_000)
+    expect(player).to_have_attribute("data-peaks", "none")

@@ -36,7 +36,14 @@ from schemathesis import checks as st_checks
 from wavforge.errors import ALL_ERRORS
 from wavforge.http.openapi import MEANINGS
 
-from conftest import FUZZ_CASES, FUZZ_FAILURES, Server, wait_for_wav, wavforge
+from conftest import (
+    FUZZ_CASES,
+    FUZZ_FAILURES,
+    Server,
+    wait_for_source_peaks,
+    wait_for_wav,
+    wavforge,
+)
 from support.deployments import Modes
 from support.processes import free_port
 from support.receiver import Receiver
@@ -236,6 +243,8 @@ def world(fuzz_server: Server, callbacks: Receiver, mp3: Path) -> World:
         victims = [_created(root, ADMIN_PREFIX + "accounts", {"name": "victim"}) for _ in range(2)]
         links = [_wav_link(api, wavs[0]), source]
         callback_log = _data(api.get("/api/v1/wav/callbacks", params={"taskId": wavs[0]}))
+        for track in tracks[:4]:  # measured after the import: the peaks endpoint finds them
+            wait_for_source_peaks(api, track)
     tasks = [music["taskId"], *wavs]
     values = {
         "taskId": tasks,

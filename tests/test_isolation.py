@@ -260,6 +260,24 @@ def test_heartbeat_continues_while_the_child_is_silent_then_it_is_killed(
     assert gone(victim) and converter.pid is None
 
 
+def test_a_sources_peaks_are_measured_in_the_child_as_in_process(
+    audio: Fixtures, tmp_path: Path, shared: IsolatedConverter
+) -> None:
+    pid = live_pid(shared)
+    beats: list[float] = []
+    isolated = shared.measure_peaks(audio.flac, on_progress=beats.append, limits=Limits())
+    assert isolated.document() == engine.measure_peaks(audio.flac).document() is not None
+    assert (
+        isolated.document() == shared.convert(audio.flac, tmp_path / "out.wav").waveform.document()
+    )
+    assert beats[-1] == 1.0 and shared.pid == pid
+    with pytest.raises(UnsupportedAudio):
+        shared.measure_peaks(audio.junk)
+    with pytest.raises(LimitExceeded, match="the limit is"):
+        shared.measure_peaks(audio.flac, limits=Limits(max_duration_seconds=0.5))
+    assert shared.pid == pid  # ordinary failures do not cost the child
+
+
 def test_non_audio_is_unsupported_with_the_engine_message(
     audio: Fixtures, tmp_path: Path, shared: IsolatedConverter
 ) -> None:

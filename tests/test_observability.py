@@ -289,7 +289,7 @@ def test_a_conversion_moves_its_counters_and_logs_the_submitting_request(
     assert moved(before, after, CHARGED) == 1 and moved(before, after, REFUNDED) == 0
     submitted = {"method": "POST", "route": GENERATE, "status": "200"}
     assert moved(before, after, REQUEST_SECONDS, **submitted) == 1
-    assert after.label_values(DEPTH, "queue") == {"conversions", "callbacks"}
+    assert after.label_values(DEPTH, "queue") == {"conversions", "peaks", "callbacks"}
 
     log = server_log(observed)
     converted = wait_until(lambda: lines_of_request(log, request_id, "wavforge.core.conversion"))

@@ -19,8 +19,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from wavforge.core.peaks import peaks_key
-from wavforge.db.models import LedgerEntry, Track, WavTask
+from wavforge.core.peaks import peaks_key, source_peaks_key
+from wavforge.db.models import LedgerEntry, PeaksJob, Track, WavTask
 from wavforge.storage.s3 import S3Storage
 
 from audiogen import make_mp3
@@ -174,12 +174,21 @@ def check_callbacks(receiver: Receiver, task_ids: list[str]) -> None:
     assert len({next(iter(v)) for v in ids.values()}) == len(task_ids)
 
 
-def check_bucket(machine: Server, deployment: Deployment) -> None:
-    """The bucket holds exactly the sources of the tracks and the WAVs of the tasks."""
+def peaks_jobs(machine: Server) -> dict[str, int]:
     with machine.database() as db, db.read() as session:
-        expected = set(session.scalars(select(Track.source_key)))
+        rows = session.execute(select(PeaksJob.status, func.count()).group_by(PeaksJob.status))
+        return {status: int(count) for status, count in rows}
+
+
+def check_bucket(machine: Server, deployment: Deployment) -> None:
+    """The bucket holds exactly the sources of the tracks and the WAVs of the tasks, each
+    with its peaks (the sources' are measured after the conversions, which go first)."""
+    wait_until(lambda: peaks_jobs(machine) == {"DONE": TASKS}, timeout=120)
+    with machine.database() as db, db.read() as session:
+        sources = set(session.scalars(select(Track.source_key)))
         wavs = set(session.scalars(select(WavTask.wav_key).where(WavTask.wav_key.is_not(None))))
-        expected |= wavs | {peaks_key(wav) for wav in wavs}  # each WAV with its peaks
+        expected = sources | {source_peaks_key(source) for source in sources}
+        expected |= wavs | {peaks_key(wav) for wav in wavs}
         ledger_rows = session.scalar(select(func.count()).select_from(LedgerEntry))
     assert ledger_rows == 1 + TASKS  # the opening grant and one charge per task
     storage = machine.storage()

@@ -18,7 +18,7 @@ import soundfile
 from wavforge.db.models import WavTask
 
 from audiogen import ffmpeg_pcm, make_flac, make_mp3, read_wav
-from conftest import Server, import_file, wait_for_wav, wait_until
+from conftest import Server, import_file, wait_for_source_peaks, wait_for_wav, wait_until
 from support.receiver import Receiver
 
 
@@ -210,6 +210,8 @@ def _kill_a_converter_mid_task(
 ) -> None:
     first = import_file(api, make_mp3(tmp_path / "a.mp3", 2.0))["tracks"][0]
     second = import_file(api, make_mp3(tmp_path / "b.mp3", 2.0))["tracks"][0]
+    for track in (first, second):  # the imports' own work done: the next job is the task
+        wait_for_source_peaks(api, track["id"])
     (child,) = wait_until(lambda: converter_pids(own_server))
 
     os.kill(child, signal.SIGSTOP)  # hold it mid-task, then kill it as a segfault would

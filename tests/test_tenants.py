@@ -39,6 +39,8 @@ ENDPOINTS: dict[str, tuple[str, Probe]] = {
             "/api/v1/wav/generate", json={"audioId": i, "callBackUrl": "http://127.0.0.1:9/cb"}
         ),
     ),
+    "account wav peaks": ("wav", lambda c, i: c.get(f"/api/v1/account/wav-tasks/{i}/peaks")),
+    "account source peaks": ("track", lambda c, i: c.get(f"/api/v1/account/tracks/{i}/peaks")),
     "unified status of a wav task": ("wav", lambda c, i: c.get(f"/api/generate/status/{i}")),
     "unified status of a music task": ("music", lambda c, i: c.get(f"/api/generate/status/{i}")),
     "unified detail of a wav task": (

@@ -178,7 +178,11 @@ class Settings(BaseSettings):
         description="How often a worker looks for lost tasks (expired leases, never queued).",
     )
     max_attempts: Annotated[int, Field(ge=1)] = Field(
-        default=3, description="Conversion attempts before a task is failed for good."
+        default=3,
+        description=(
+            "Conversion attempts before a task is failed for good (and runs of a source's "
+            "peaks job before it is given up)."
+        ),
     )
     max_duration_seconds: Annotated[float, Field(gt=0)] = Field(
         default=_LIMITS.max_duration_seconds,
@@ -203,6 +207,13 @@ class Settings(BaseSettings):
             'those that ask ("loudness": true, or the distribution preset). It costs about '
             "three times the decoding of an MP3 (FFmpeg's ebur128 with true peak), so a "
             "service that measures everything converts about a quarter as many tracks."
+        ),
+    )
+    measure_source_peaks: bool = Field(
+        default=True,
+        description=(
+            "Measure each imported source's waveform peaks in the background, for players "
+            "(a whole decode per import, in a worker; false: sources have none)."
         ),
     )
     convert_memory_bytes: Annotated[int, Field(ge=64 * 1024**2)] | None = Field(

@@ -18,7 +18,7 @@ import pytest
 
 from wavforge.config import Settings
 from wavforge.core import clock as core_clock
-from wavforge.core import conversion, maintenance, telemetry
+from wavforge.core import conversion, leases, maintenance, telemetry
 from wavforge.core.context import Context
 from wavforge.core.link_key import link_key
 from wavforge.core.maintenance import MaintenanceGate
@@ -65,7 +65,8 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     frozen = Clock(datetime.now(UTC).replace(tzinfo=None, microsecond=0))
     monkeypatch.setattr(core_clock, "now", frozen.now)  # clock.later reads it too
     monotonic = SimpleNamespace(monotonic=frozen.monotonic)
-    monkeypatch.setattr(conversion, "time", monotonic)  # the lease heartbeat's interval
+    monkeypatch.setattr(conversion, "time", monotonic)  # a conversion's duration
+    monkeypatch.setattr(leases, "time", monotonic)  # the lease heartbeat's interval
     monkeypatch.setattr(maintenance, "time", monotonic)  # the maintenance switch's cache
     return frozen
 

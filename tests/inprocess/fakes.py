@@ -16,7 +16,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from wavforge.audio import Analysis, AudioInfo, ConversionResult, UnsupportedAudio
+import numpy as np
+
+from wavforge.audio import Analysis, AudioInfo, ConversionResult, UnsupportedAudio, Waveform
+from wavforge.audio.peaks import Peaks
 from wavforge.core.telemetry import CallbackOutcome, ConversionOutcome, PurgeKind
 from wavforge.outbound.post import Attempt
 
@@ -51,6 +54,7 @@ class RecordingDispatcher:
 
     converts: list[str] = field(default_factory=list)
     deliveries: list[tuple[str, float | None]] = field(default_factory=list)
+    peaks: list[str] = field(default_factory=list)
     down: bool = False  # every message fails, as with a queue that cannot be reached
 
     def convert(self, wav_task_id: str) -> None:
@@ -62,6 +66,16 @@ class RecordingDispatcher:
         if self.down:
             raise QueueDown("the queue cannot be reached")
         self.deliveries.append((delivery_id, delay))
+
+    def measure_peaks(self, track_id: str) -> None:
+        if self.down:
+            raise QueueDown("the queue cannot be reached")
+        self.peaks.append(track_id)
+
+    def take_peaks(self) -> list[str]:
+        """The peaks messages sent since the last call, oldest first."""
+        taken, self.peaks = self.peaks, []
+        return taken
 
     def take_converts(self) -> list[str]:
         """The conversion messages sent since the last call, oldest first."""
@@ -91,6 +105,7 @@ class FakeConverter:
 
     def __init__(self) -> None:
         self.calls: list[ConverterCall] = []
+        self.measured: list[ConverterCall] = []  # sources whose peaks were measured
         self._script: deque[Step] = deque()
 
     def fail_next(self, error: BaseException) -> None:
@@ -118,6 +133,25 @@ class FakeConverter:
             step(progress)
         progress(0.5)
         return self._write(dst)
+
+    def measure_peaks(
+        self,
+        src: Path,
+        *,
+        on_progress: Callable[[float], None] | None = None,
+        **engine_options: Any,
+    ) -> Waveform:
+        """A source's peaks as the engine measures them: silence, one pixel per 256 frames;
+        or, as scripted (the same script as conversions), an error or something meanwhile."""
+        self.measured.append(ConverterCall(src.read_bytes(), src, dict(engine_options)))
+        step = self._script.popleft() if self._script else None
+        if isinstance(step, BaseException):
+            raise step
+        if step is not None:
+            step(on_progress or (lambda _fraction: None))
+        pixels = -(-self.FRAMES // 256)
+        silence = np.zeros((pixels, self.CHANNELS), np.int16)
+        return Waveform(Peaks(256, 0, silence, silence.copy()), self.SAMPLE_RATE)
 
     def _write(self, dst: Path) -> ConversionResult:
         samples = bytes(self.FRAMES * self.CHANNELS * 2)

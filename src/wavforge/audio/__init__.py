@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from wavforge.audio.analysis import Analysis
-    from wavforge.audio.engine import ConversionResult, ProgressCallback, convert
+    from wavforge.audio.engine import ConversionResult, ProgressCallback, convert, measure_peaks
     from wavforge.audio.errors import (
         AudioError,
         ConversionFailed,
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         UnsupportedAudio,
     )
     from wavforge.audio.options import Limits, OutputOptions
+    from wavforge.audio.peaks import Waveform
     from wavforge.audio.sources import AudioInfo, probe
 
 _HOMES = {
@@ -33,7 +34,9 @@ _HOMES = {
     "OutputOptions": "options",
     "ProgressCallback": "engine",
     "UnsupportedAudio": "errors",
+    "Waveform": "peaks",
     "convert": "engine",
+    "measure_peaks": "engine",
     "probe": "sources",
 }
 __all__ = [
@@ -47,7 +50,9 @@ __all__ = [
     "OutputOptions",
     "ProgressCallback",
     "UnsupportedAudio",
+    "Waveform",
     "convert",
+    "measure_peaks",
     "probe",
 ]
 

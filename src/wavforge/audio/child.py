@@ -32,6 +32,7 @@ from wavforge.audio.messages import (
     ConvertJob,
     Done,
     Failed,
+    PeaksJob,
     ProbeJob,
     Ready,
     progress_sender,
@@ -121,7 +122,7 @@ def _serve(conn: Connection, cpu_seconds: float | None) -> None:
 
 
 def _run_job(conn: Connection, job: object, cpu_seconds: float | None) -> Done[Any] | Failed:
-    """Probe or convert one file; every exception becomes a ``Failed`` reply."""
+    """Probe, convert or measure one file; every exception becomes a ``Failed`` reply."""
     _arm_cpu_limit(cpu_seconds)
     try:
         match job:
@@ -130,6 +131,9 @@ def _run_job(conn: Connection, job: object, cpu_seconds: float | None) -> Done[A
             case ConvertJob(src, dst, wants_progress, engine_kwargs):
                 progress = progress_sender(conn) if wants_progress else None
                 return Done(engine.convert(src, dst, progress=progress, **engine_kwargs))
+            case PeaksJob(src, wants_progress, engine_kwargs):
+                progress = progress_sender(conn) if wants_progress else None
+                return Done(engine.measure_peaks(src, progress=progress, **engine_kwargs))
             case _:
                 raise TypeError(f"not a job: {type(job).__name__}")
     except Exception as error:

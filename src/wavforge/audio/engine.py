@@ -5,7 +5,8 @@ produce in the same sample format: decoding is FFmpeg's own (through PyAV), gapl
 (LAME/Xing, iTunSMPB, Opus pre-skip, ...) is applied by libavcodec exactly as in the CLI, and
 the sample conversion mirrors libswresample's formulas. Memory use does not depend on the
 track's length. The worker (inside an isolated child process) and ``wavforge convert-file``
-both call :func:`convert`.
+both call :func:`convert`. :func:`measure_peaks` runs the same decode without writing, for a
+source's waveform.
 """
 
 from __future__ import annotations
@@ -14,17 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wavforge.audio.analysis import Analysis, distribution_warnings, file_sha256, to_dbfs
-from wavforge.audio.decoding import Plan, SpanResult, plan
+from wavforge.audio.decoding import Plan, Span, SpanResult, decode_span, plan
 from wavforge.audio.errors import LimitExceeded, UnsupportedAudio
 from wavforge.audio.loudness import Loudness, LoudnessMeter, measure_written
 from wavforge.audio.options import Limits, OutputOptions
-from wavforge.audio.peaks import Peaks, samples_per_pixel
+from wavforge.audio.peaks import PeakMeter, Peaks, Waveform, samples_per_pixel
 from wavforge.audio.progress import PROGRESS_INTERVAL, Progress, ProgressCallback
 from wavforge.audio.segments import decode_spans, spans_for
 from wavforge.audio.sources import check_error_rate
 from wavforge.audio.wavfile import WavWriter
 
-__all__ = ["ConversionResult", "ProgressCallback", "convert"]
+__all__ = ["ConversionResult", "ProgressCallback", "convert", "measure_peaks"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,10 @@ class ConversionResult:
     bytes_written: int
     analysis: Analysis
     peaks: Peaks | None = None  # the waveform's per-pixel extremes (``peaks=True``)
+
+    @property
+    def waveform(self) -> Waveform:
+        return Waveform(self.peaks, self.sample_rate)
 
 
 def convert(
@@ -97,6 +102,37 @@ def convert(
         analysis=_analysis(job, total, measured, digest),
         peaks=Peaks.merge([part.peaks for part in parts if part.peaks]) if peaks else None,
     )
+
+
+def measure_peaks(
+    src: Path,
+    *,
+    limits: Limits = Limits(),
+    progress: ProgressCallback | None = None,
+    progress_interval: float = PROGRESS_INTERVAL,
+) -> Waveform:
+    """The waveform peaks of the WAV a default conversion of ``src`` would write, writing none.
+
+    The same plan, decode and sample conversion as :func:`convert` with no output options (the
+    source's rate, channels and bit depth; 16 bits for a lossy source), so a source's peaks
+    are exactly those of its default WAV. The samples go nowhere but to the meter; the limits
+    and the corruption checks are the conversion's. Decoded in one piece: it runs beside
+    conversions, whose cores a split decode would take.
+    """
+    src = Path(src)
+    job = plan(src, OutputOptions(), limits)
+    rate = job.output.sample_rate
+    meter = PeakMeter(samples_per_pixel(_expected_frames(job), rate))
+    tracker = Progress(progress, progress_interval)
+    whole = Span(size=src.stat().st_size)
+    total = decode_span(src, job, whole, _nowhere, tracker, peaks=meter)
+    _check_total(job, total)
+    tracker.finish()
+    return Waveform(total.peaks, rate)
+
+
+def _nowhere(_samples: memoryview) -> None:
+    """The sink of a decode whose samples are only measured."""
 
 
 def _expected_frames(job: Plan) -> int | None:

@@ -51,6 +51,7 @@ from wavforge.audio.messages import (
     Done,
     Failed,
     Job,
+    PeaksJob,
     ProbeJob,
     ProgressReport,
     Ready,
@@ -59,6 +60,7 @@ from wavforge.audio.messages import (
     send,
 )
 from wavforge.audio.options import Limits
+from wavforge.audio.peaks import Waveform
 from wavforge.audio.processes import signal_name
 from wavforge.audio.sources import AudioInfo
 
@@ -159,6 +161,18 @@ class IsolatedConverter:
         job = ConvertJob(src, dst, on_progress is not None, engine_kwargs)
         heartbeat = _Heartbeat(on_progress, self._heartbeat_seconds)
         return self._run(job, heartbeat, ConversionResult, output=dst)
+
+    def measure_peaks(
+        self,
+        src: Path,
+        *,
+        on_progress: ProgressCallback | None = None,
+        **engine_kwargs: Any,
+    ) -> Waveform:
+        """Run ``engine.measure_peaks(src, **engine_kwargs)`` in the child: the whole source is
+        decoded, so it is held to a conversion's limits. Raises as ``convert`` does."""
+        job = PeaksJob(src, on_progress is not None, engine_kwargs)
+        return self._run(job, _Heartbeat(on_progress, self._heartbeat_seconds), Waveform)
 
     def probe(self, src: Path) -> AudioInfo:
         """Run ``sources.probe(src)`` in the child: opening a crafted container can take as
@@ -292,6 +306,18 @@ class ConverterPool:
             if isinstance(limits, Limits) and self._others_busy():
                 engine_kwargs["limits"] = dataclasses.replace(limits, parallelism=1)
             return converter.convert(src, dst, on_progress=on_progress, **engine_kwargs)
+
+    def measure_peaks(
+        self,
+        src: Path,
+        *,
+        on_progress: ProgressCallback | None = None,
+        **engine_kwargs: Any,
+    ) -> Waveform:
+        """Lease a converter and measure a source's peaks on it (see
+        ``IsolatedConverter.measure_peaks``)."""
+        with self.lease() as converter:
+            return converter.measure_peaks(src, on_progress=on_progress, **engine_kwargs)
 
     def probe(self, src: Path) -> AudioInfo:
         """Lease a converter and probe ``src`` in its child (see ``IsolatedConverter.probe``)."""

@@ -34,6 +34,7 @@ __all__ = [
     "Done",
     "Failed",
     "Job",
+    "PeaksJob",
     "ProbeJob",
     "ProgressReport",
     "Ready",
@@ -79,6 +80,16 @@ class ConvertJob:
 
 
 @dataclass(frozen=True, slots=True)
+class PeaksJob:
+    """Measure the waveform peaks of ``src`` (``engine.measure_peaks``) in the child: a
+    source is as untrusted at its peaks as at its conversion."""
+
+    src: Path
+    wants_progress: bool
+    engine_kwargs: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class ProgressReport:
     """How far the job has got, from 0 to 1; the sender throttles these."""
 
@@ -87,7 +98,8 @@ class ProgressReport:
 
 @dataclass(frozen=True, slots=True)
 class Done(Generic[T]):
-    """The job's result: a ``ConversionResult``, an ``AudioInfo`` or a decoded span."""
+    """The job's result: a ``ConversionResult``, an ``AudioInfo``, a ``Waveform`` or a
+    decoded span."""
 
     result: T
 
@@ -122,7 +134,7 @@ class Failed:
         return rebuild(self.error_type, self.message)
 
 
-Job: TypeAlias = ProbeJob | ConvertJob
+Job: TypeAlias = ProbeJob | ConvertJob | PeaksJob
 Reply: TypeAlias = Ready | ProgressReport | Done[Any] | Failed
 _REPLIES = (Ready, ProgressReport, Done, Failed)
 

@@ -23,7 +23,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_POINTS", "MIN_SAMPLES_PER_PIXEL", "TARGET_POINTS", "PeakMeter", "Peaks"]
+__all__ = [
+    "MAX_POINTS",
+    "MIN_SAMPLES_PER_PIXEL",
+    "TARGET_POINTS",
+    "PeakMeter",
+    "Peaks",
+    "Waveform",
+    "samples_per_pixel",
+]
 
 TARGET_POINTS = 2048  # pixels for a track whose length the header tells
 MAX_POINTS = 4096  # never more, whatever the real length turns out to be
@@ -99,6 +107,20 @@ class Peaks:
             "length": pixels,
             "data": data.reshape(-1).tolist(),
         }
+
+
+@dataclass(frozen=True)
+class Waveform:
+    """Peaks and the sample rate they were measured at: all a stored document needs. A
+    conversion has one (``ConversionResult.waveform``), and so has a source measured alone
+    (``engine.measure_peaks``); ``peaks`` is None when none were measured."""
+
+    peaks: Peaks | None
+    sample_rate: int
+
+    def document(self) -> dict[str, Any] | None:
+        """The audiowaveform JSON document, or None without peaks."""
+        return None if self.peaks is None else self.peaks.audiowaveform(self.sample_rate)
 
 
 def samples_per_pixel(expected_frames: int | None, sample_rate: int) -> int:

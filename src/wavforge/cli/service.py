@@ -470,7 +470,9 @@ def purge(
     orphans: Annotated[
         bool,
         typer.Option(
-            "--orphans", help="Also delete WAVs no record points to (lists the whole store)."
+            "--orphans",
+            help="Also delete WAVs no record points to, and sources' peaks whose source is "
+            "gone (lists the whole store).",
         ),
     ] = False,
 ) -> None:

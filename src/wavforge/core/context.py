@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from wavforge.audio import AudioInfo, ConversionResult
+from wavforge.audio import AudioInfo, ConversionResult, Waveform
 from wavforge.config import Settings
 from wavforge.core.maintenance import MaintenanceGate
 from wavforge.core.rate_limits import RateLimiter
@@ -25,6 +25,8 @@ class Dispatcher(Protocol):
 
     def deliver(self, delivery_id: str, delay: float | None = None) -> None: ...
 
+    def measure_peaks(self, track_id: str) -> None: ...
+
 
 class Converter(Protocol):
     """Runs the audio engine, isolated from the calling process (see ``audio.isolation``)."""
@@ -37,6 +39,14 @@ class Converter(Protocol):
         on_progress: Callable[[float], None] | None = None,
         **engine_options: Any,
     ) -> ConversionResult: ...
+
+    def measure_peaks(
+        self,
+        src: Path,
+        *,
+        on_progress: Callable[[float], None] | None = None,
+        **engine_options: Any,
+    ) -> Waveform: ...
 
 
 class CallbackPoster(Protocol):

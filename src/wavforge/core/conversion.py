@@ -24,7 +24,13 @@ from wavforge.core import clock, ledger, peaks, telemetry
 from wavforge.core.context import Context
 from wavforge.core.deliveries import enqueue_event
 from wavforge.core.fair_share import claim_next
-from wavforge.core.leases import LeaseLost, renew_wav, worker_identity
+from wavforge.core.leases import (
+    RENEW_EVERY_SECONDS,
+    LeaseLost,
+    heartbeat,
+    renew_wav,
+    worker_identity,
+)
 from wavforge.core.records import wav_record
 from wavforge.core.states import FailureCode, WavStatus
 from wavforge.core.telemetry import ConversionOutcome as Outcome
@@ -33,7 +39,6 @@ from wavforge.storage import StorageError, StorageMissing
 
 log = logging.getLogger(__name__)
 
-RENEW_EVERY_SECONDS = 2.0
 # Failures of the service's own parts that pass: the task is tried again, not failed.
 TRANSIENT: tuple[type[Exception], ...] = (StorageError, OperationalError, InterfaceError)
 _OUTCOME_OF_FAILURE = {
@@ -89,8 +94,9 @@ def _convert(
                 loudness=output.measures_loudness(ctx.settings.measure_loudness),
             )
         wav_key = peaks.wav_key(task_id)
+        document = scratch.with_suffix(".peaks")
         with _lease_kept(ctx, task_id, owner):
-            peaks.store(ctx, wav_key, result, scratch.with_suffix(".peaks"))
+            peaks.store(ctx, peaks.peaks_key(wav_key), result.waveform, document)
             ctx.storage.put(wav_key, scratch)
     except LeaseLost:
         log.warning("task %s: lease lost, leaving it to its new owner", task_id)
@@ -152,18 +158,11 @@ def _scratch_path(ctx: Context, task_id: str) -> Path:
 
 def _heartbeat(ctx: Context, task_id: str, owner: str) -> Callable[[float], None]:
     """A progress callback that renews the lease and stores progress, a few times a minute."""
-    interval = min(RENEW_EVERY_SECONDS, ctx.settings.lease_seconds / 3)
-    last = time.monotonic()
 
-    def beat(fraction: float) -> None:
-        nonlocal last
-        if time.monotonic() - last < interval:
-            return
-        last = time.monotonic()
-        with ctx.db.write() as session:
-            renew_wav(session, task_id, owner, ctx.settings.lease_seconds, round(fraction, 4))
+    def renew(session: Session, fraction: float) -> None:
+        renew_wav(session, task_id, owner, ctx.settings.lease_seconds, round(fraction, 4))
 
-    return beat
+    return heartbeat(ctx, renew)
 
 
 @contextmanager

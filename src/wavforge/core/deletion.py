@@ -20,7 +20,7 @@ from datetime import datetime
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
-from wavforge.core import clock, peaks
+from wavforge.core import clock, peaks, source_peaks
 from wavforge.core.context import Context
 from wavforge.core.states import UNFINISHED
 from wavforge.db.models import Track, WavTask
@@ -81,6 +81,7 @@ def _mark(ctx: Context, tracks: Select[str]) -> Deleted:
         session.execute(
             update(WavTask).where(WavTask.track_id.in_(track_ids)).values(live_track_id=None)
         )
+        source_peaks.cancel(session, track_ids)
         task_ids = list(session.scalars(select(WavTask.id).where(WavTask.track_id.in_(track_ids))))
     return Deleted(track_ids, task_ids)
 
@@ -124,7 +125,7 @@ def _erase_track(ctx: Context, track_id: str) -> int:
             session.execute(update(WavTask).where(WavTask.id == task_id).values(wav_key=None))
         erased += 1
     if source_key:
-        ctx.storage.delete(source_key)
+        peaks.delete_source(ctx, source_key)  # the source with its peaks
         with ctx.db.write() as session:
             session.execute(update(Track).where(Track.id == track_id).values(source_key=ERASED))
         erased += 1

@@ -19,6 +19,17 @@ FAILED = (WavStatus.CREATE_TASK_FAILED, WavStatus.GENERATE_WAV_FAILED)
 WITH_FILE = (WavStatus.SUCCESS, WavStatus.CALLBACK_EXCEPTION)  # the WAV exists until it expires
 
 
+class PeaksStatus(StrEnum):
+    """A source's peaks job (``core.source_peaks``). Waiting and running are spelt as a WAV
+    task's, so the claims and the fair share (``core.leases``, ``core.fair_share``) serve
+    both tables."""
+
+    PENDING = WavStatus.PENDING.value
+    RUNNING = WavStatus.RUNNING.value
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+
 class DeliveryStatus(StrEnum):
     PENDING = "PENDING"
     DELIVERED = "DELIVERED"

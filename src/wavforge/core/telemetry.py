@@ -38,6 +38,7 @@ class PurgeKind(StrEnum):
     EXPIRED_WAV = "expired_wav"
     IDEMPOTENCY_KEY = "idempotency_key"
     ORPHAN_WAV = "orphan_wav"
+    ORPHAN_PEAKS = "orphan_peaks"  # a source's peaks whose source is gone
     PARTIAL_WRITE = "partial_write"
 
 

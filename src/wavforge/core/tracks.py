@@ -1,7 +1,8 @@
 """Track import: staged local files become one music task with one track per file.
 
 Either every file is accepted or nothing remains: files are checked first, moved into storage
-next, and rows written last in one transaction; any failure removes what was stored.
+next, and rows written last in one transaction; any failure removes what was stored. The
+sources' waveform peaks are measured after the import has answered (``source_peaks``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from wavforge import audio
-from wavforge.core import clock, ids
+from wavforge.core import clock, ids, source_peaks
 from wavforge.core.context import Context
 from wavforge.core.records import MusicRecord, music_record
 from wavforge.db.models import MusicTask, Track
@@ -86,10 +87,13 @@ def _store(
             session.add(task)
             session.flush()
             session.add_all(tracks)
+            session.flush()
+            measured = source_peaks.add_jobs(ctx, session, tracks)
     except BaseException:
         for key in stored:
             ctx.storage.delete(key)
         raise
+    source_peaks.dispatch(ctx, measured)
     return music_record(task, tracks, ctx.links, ctx.settings.retention_seconds)
 
 

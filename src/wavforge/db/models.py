@@ -181,6 +181,33 @@ class WavTask(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
 
 
+class PeaksJob(Base):
+    """Measuring one imported source's waveform peaks, in the background (``core.source_peaks``).
+
+    Its id is the track's. It has a WAV task's claim columns under the same names, so the
+    same claims, leases, sweep and fair share serve both. The row stays once the job is done
+    or failed: the fair share reads when an account was last served from it.
+    """
+
+    __tablename__ = "peaks_jobs"
+    __table_args__ = (
+        Index("ix_peaks_jobs_status_lease", "status", "lease_expires_at"),
+        Index("ix_peaks_jobs_account_status", "account_id", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(ForeignKey("tracks.id"), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    status: Mapped[str] = mapped_column(String(30))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(80))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
 class Delivery(Base):
     """An outbox row: one event to deliver to a callback URL, written with the state change."""
 

@@ -475,11 +475,12 @@ class AccountProfile(Shape):
 
 
 class WaveformPeaks(Shape):
-    """A WAV's waveform peaks in BBC audiowaveform's JSON layout (version 2, 8 bits)."""
+    """A WAV's or a source's waveform peaks in BBC audiowaveform's JSON layout (version 2,
+    8 bits); a source's are those of the WAV a default conversion of it writes."""
 
     version: Literal[2]
-    channels: int = Field(description="Channels of the WAV; `data` interleaves them.")
-    sample_rate: int = Field(description="Sample rate of the WAV, in Hz.")
+    channels: int = Field(description="Channels of the audio; `data` interleaves them.")
+    sample_rate: int = Field(description="Sample rate of the audio, in Hz.")
     samples_per_pixel: int = Field(description="Sample frames each pixel covers.")
     bits: Literal[8] = Field(description="Each value is the sample's top 8 bits, -128..127.")
     length: int = Field(description="Pixels; the last may cover fewer frames.")

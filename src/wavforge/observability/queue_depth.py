@@ -18,9 +18,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from wavforge.core import clock
+from wavforge.core.leases import Claimable
 from wavforge.core.states import UNFINISHED, DeliveryStatus
 from wavforge.db.database import Database
-from wavforge.db.models import Delivery, WavTask
+from wavforge.db.models import Delivery, PeaksJob, WavTask
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ class QueueDepth(Collector):
     """``wavforge_queue_depth{queue, state}`` and ``wavforge_database_up``.
 
     ``queue="conversions"``: WAV tasks ``pending`` (waiting for a worker) or ``running``.
+    ``queue="peaks"``: sources' peaks jobs, the same two states.
     ``queue="callbacks"``: deliveries ``due`` now (or being sent) or ``scheduled`` for a
     retry later. A database that does not answer makes ``wavforge_database_up`` 0 and the
     depths absent, rather than failing the whole scrape.
@@ -51,8 +53,8 @@ class QueueDepth(Collector):
         up.add_metric([], 1)
         family = GaugeMetricFamily(
             "wavforge_queue_depth",
-            "Work waiting or in progress, from the database: conversions pending or running, "
-            "callbacks due or scheduled for a retry.",
+            "Work waiting or in progress, from the database: conversions and sources' peaks "
+            "pending or running, callbacks due or scheduled for a retry.",
             labels=["queue", "state"],
         )
         for (queue, state), count in depths.items():
@@ -62,17 +64,22 @@ class QueueDepth(Collector):
 
     def _depths(self) -> dict[tuple[str, str], int]:
         with self._db.read() as session:
-            return {**_conversions(session), **_callbacks(session)}
+            return {
+                **_unfinished(session, WavTask, "conversions"),
+                **_unfinished(session, PeaksJob, "peaks"),
+                **_callbacks(session),
+            }
 
 
-def _conversions(session: Session) -> dict[tuple[str, str], int]:
+def _unfinished(session: Session, table: Claimable, queue: str) -> dict[tuple[str, str], int]:
+    """Pending and running rows of a table that workers claim (the same state names)."""
     rows = session.execute(
-        select(WavTask.status, func.count())
-        .where(WavTask.status.in_([status.value for status in UNFINISHED]))
-        .group_by(WavTask.status)
+        select(table.status, func.count())
+        .where(table.status.in_([status.value for status in UNFINISHED]))
+        .group_by(table.status)
     ).all()
     counts = {status: int(count) for status, count in rows}
-    return {("conversions", s.value.lower()): counts.get(s.value, 0) for s in UNFINISHED}
+    return {(queue, s.value.lower()): counts.get(s.value, 0) for s in UNFINISHED}
 
 
 def _callbacks(session: Session) -> dict[tuple[str, str], int]:

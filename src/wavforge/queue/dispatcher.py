@@ -1,4 +1,4 @@
-"""The Huey instance and the two messages wavforge sends through it."""
+"""The Huey instance and the three messages wavforge sends through it."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from huey import Huey, PriorityRedisHuey, SqliteHuey
 from huey.storage import SqliteStorage
 
 from wavforge.config import Settings
-from wavforge.core import conversion, deliveries
+from wavforge.core import conversion, deliveries, source_peaks
 from wavforge.core.context import Context
 from wavforge.db.checkpoints import Checkpointer, leave_the_log_alone
 from wavforge.db.database import WriterQueue
@@ -82,6 +82,7 @@ class QueueFile(SqliteStorage):  # type: ignore[misc]  # huey has no type hints
 log = logging.getLogger(__name__)
 
 DELIVERY_PRIORITY = 10  # conversions have Huey's default, 0
+PEAKS_PRIORITY = -10  # a source's peaks wait behind every conversion queued
 
 
 class HueyDispatcher:
@@ -102,6 +103,10 @@ class HueyDispatcher:
         # queue of conversions it would wait for all of them.
         self._deliver = huey.task(name="wavforge.deliver", priority=DELIVERY_PRIORITY)(
             self._bound(self._hand_to_senders)
+        )
+        # A player's convenience: no conversion waits for one (``core.source_peaks``).
+        self._peaks = huey.task(name="wavforge.peaks", priority=PEAKS_PRIORITY)(
+            self._bound(source_peaks.run)
         )
 
     def bind(self, context: Context) -> None:
@@ -126,6 +131,9 @@ class HueyDispatcher:
 
     def convert(self, wav_task_id: str) -> None:
         self._convert(wav_task_id, request_id=current_request_id())
+
+    def measure_peaks(self, track_id: str) -> None:
+        self._peaks(track_id, request_id=current_request_id())
 
     def deliver(self, delivery_id: str, delay: float | None = None) -> None:
         carried = {"request_id": current_request_id()}

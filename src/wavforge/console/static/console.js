@@ -449,7 +449,7 @@
     try {
       doc = await api(box.dataset.peaksUrl);
     } catch (_) {
-      return null; // a WAV made before peaks were kept: play it without a waveform
+      return null; // none (yet): a WAV made before peaks were kept, a source not measured yet
     }
     const { channels, length, data } = doc;
     const scale = 2 ** (doc.bits - 1);
