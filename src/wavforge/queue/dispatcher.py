@@ -18,7 +18,7 @@ from wavforge.config import Settings
 from wavforge.core import conversion, deliveries, source_peaks
 from wavforge.core.context import Context
 from wavforge.db.checkpoints import Checkpointer, leave_the_log_alone
-from wavforge.db.database import WriterQueue
+from wavforge.db.database import WouldWait, WriterQueue
 from wavforge.observability.logs import current_request_id, request_context
 
 
@@ -98,6 +98,7 @@ class HueyDispatcher:
         self.huey = huey
         self._context: Context | None = None
         self._senders: ThreadPoolExecutor | None = None
+        self._late_sender = ThreadPoolExecutor(1, thread_name_prefix="enqueue")  # see _send
         self._convert = huey.task(name="wavforge.convert")(self._bound(conversion.run))
         # A callback is milliseconds of work telling a client its file is ready; behind a
         # queue of conversions it would wait for all of them.
@@ -113,7 +114,9 @@ class HueyDispatcher:
         self._context = context
 
     def close(self) -> None:
-        """Let the callbacks being sent finish (each within its timeout)."""
+        """Send the messages handed to the late sender, and let the callbacks being sent
+        finish (each within its timeout)."""
+        self._late_sender.shutdown(wait=True)
         if self._senders is not None:
             self._senders.shutdown(wait=True)
 
@@ -130,18 +133,35 @@ class HueyDispatcher:
         self._senders.submit(run)
 
     def convert(self, wav_task_id: str) -> None:
-        self._convert(wav_task_id, request_id=current_request_id())
+        self._send(partial(self._convert, wav_task_id, request_id=current_request_id()))
 
     def measure_peaks(self, track_id: str) -> None:
-        self._peaks(track_id, request_id=current_request_id())
+        self._send(partial(self._peaks, track_id, request_id=current_request_id()))
 
     def deliver(self, delivery_id: str, delay: float | None = None) -> None:
         carried = {"request_id": current_request_id()}
         if delay:
             # Huey keeps the schedule in its own store; the row's next_attempt_at backs it up.
-            self._deliver.schedule(args=(delivery_id,), kwargs=carried, delay=delay)
+            self._send(
+                partial(self._deliver.schedule, args=(delivery_id,), kwargs=carried, delay=delay)
+            )
         else:
-            self._deliver(delivery_id, **carried)
+            self._send(partial(self._deliver, delivery_id, **carried))
+
+    def _send(self, enqueue: Callable[[], object]) -> None:
+        """Enqueue now, or a moment later from a thread of this dispatcher's own.
+
+        The API sends a submission's message from its event loop on SQLite, where nothing
+        may wait for a lock (``db.database.in_place``): when a worker holds the queue file
+        just then, the enqueue raises ``WouldWait``. The row is committed by then, so the
+        message must still go: left to the sweep, as it once was, the task waited over a
+        minute (one submission in a few hundred under a burst). The late sender's thread
+        is outside the event loop, so there it waits for the file like any writer.
+        """
+        try:
+            enqueue()
+        except WouldWait:
+            self._late_sender.submit(_send_late, enqueue)
 
     def _bound(self, run: Callable[[Context, str], None]) -> Callable[..., None]:
         def task(row_id: str, request_id: str | None = None) -> None:
@@ -151,6 +171,13 @@ class HueyDispatcher:
                 run(self._context, row_id)
 
         return task
+
+
+def _send_late(enqueue: Callable[[], object]) -> None:
+    try:
+        enqueue()
+    except Exception:
+        log.exception("could not enqueue a message; the sweep sends it again")
 
 
 def _send(context: Context, delivery_id: str, request_id: str | None) -> None:
