@@ -28,7 +28,10 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("wavforge_request_id", default=N
 # Loggers uvicorn configures for itself; ours take their lines instead.
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 # httpx logs every request with its full URL; a callback's attempt is logged by the core.
-QUIET_LOGGERS = ("httpx", "httpcore")
+# Huey logs two lines for every message it runs (three or four messages a conversion): the
+# core logs what a task did, and formatting Huey's lines took about 1 % of a worker's CPU.
+# Their warnings and errors still come through.
+QUIET_LOGGERS = ("httpx", "httpcore", "huey")
 
 
 def current_request_id() -> str | None:
