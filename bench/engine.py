@@ -890,11 +890,15 @@ def write_report(
 
 
 def plot(timed: dict[int, dict[str, Result]], memory: dict[str, Result], path: Path) -> None:
-    """``engine.png``: median wall time per input with min/max whiskers, and peak RSS."""
-    import matplotlib
+    """``engine.png``: median wall time per input with min/max whiskers, and peak RSS. Not
+    drawn without matplotlib (the ``bench`` extra): the report holds every figure anyway."""
+    try:
+        import matplotlib
 
-    matplotlib.use("Agg")  # no display needed; must precede the pyplot import
-    import matplotlib.pyplot as plt
+        matplotlib.use("Agg")  # no display needed; must precede the pyplot import
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
 
     figure, (time_axes, rss_axes) = plt.subplots(1, 2, figsize=(13, 5))
     plot_times(time_axes, timed)
@@ -1030,10 +1034,15 @@ def run(settings: Settings, console: Console) -> None:
         startup=startup,
         busy_cores=settings.busy_cores,
     )
+    (settings.out / "engine.png").unlink(missing_ok=True)  # never a stale plot beside the report
     plot(timed, memory, settings.out / "engine.png")
     shutil.rmtree(scratch)  # only stderr logs are left in it, and they were all empty of news
     for name in ("report.md", "engine.png"):
-        console.print(f"wrote {settings.out / name}")
+        if (settings.out / name).exists():
+            console.print(f"wrote {settings.out / name}")
+        else:
+            hint = "matplotlib is not installed (pip install '.[bench]')"
+            console.print(f"[yellow]no {name}: {escape(hint)}[/]")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
