@@ -32,6 +32,8 @@ UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 # core logs what a task did, and formatting Huey's lines took about 1 % of a worker's CPU.
 # Their warnings and errors still come through.
 QUIET_LOGGERS = ("httpx", "httpcore", "huey")
+# ...but its consumer's few lines (started, shutting down gracefully) keep the chosen level.
+HUEY_CONSUMER = "huey.consumer"
 
 
 def current_request_id() -> str | None:
@@ -143,6 +145,7 @@ def logging_config(log_format: LogFormat, level: str = "INFO") -> dict[str, Any]
         "loggers": {
             **{name: {"handlers": [], "propagate": True} for name in UVICORN_LOGGERS},
             **{name: {"level": "WARNING"} for name in QUIET_LOGGERS},
+            HUEY_CONSUMER: {"level": level},
         },
     }
 
