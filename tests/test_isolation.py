@@ -28,9 +28,9 @@ from wavforge.audio import engine
 from wavforge.audio.errors import ConversionFailed, LimitExceeded, UnsupportedAudio
 from wavforge.audio.isolation import RECOMMENDED_MEMORY_BYTES, ConverterPool, IsolatedConverter
 from wavforge.audio.options import Limits
-from wavforge.capacity import usable_cpus
 
 from audiogen import ffmpeg_s16, make_flac, make_mp3, wav_pcm_bytes
+from conftest import needs_two_cpus
 
 LIMITS: dict[str, Any] = {
     "memory_bytes": RECOMMENDED_MEMORY_BYTES,
@@ -195,7 +195,7 @@ def test_child_killed_while_writing_leaves_nothing(
     assert wav_pcm_bytes(dst)[3] == ffmpeg_s16(audio.mp3)
 
 
-@pytest.mark.skipif(usable_cpus() < 2, reason="the engine splits only on multi-core")
+@needs_two_cpus
 def test_kill_reaches_the_engines_helper_processes(
     tmp_path: Path, converters: Callable[..., IsolatedConverter]
 ) -> None:

@@ -87,6 +87,7 @@ class Checkpointer:
                     if copied < frames:  # a reader held some back: try again next time
                         self._seen = None
                 except sqlite3.Error as error:
+                    self._seen = None  # the log is still to copy: try again next time
                     if str(error) != last_error:  # once, not five times a second
                         log.warning("checkpoint of %s failed: %s", self._path.name, error)
                     last_error = str(error)
