@@ -156,12 +156,16 @@ def parse(
 def detail(ctx: Context, account_id: str, webhook_id: str) -> DeliveryDetail:
     """One of the account's deliveries with every try in full, oldest try first."""
     with ctx.db.read() as session:
+        # The tries first, so the row, read after them, is never older than they are. On
+        # PostgreSQL each statement has its own snapshot, and read the other way round a try
+        # could show beside the row as it was before that try was recorded (pending, with
+        # no next attempt time).
+        attempts = _attempts(session, [webhook_id])
         row = session.scalar(
             select(Delivery).where(Delivery.id == webhook_id, Delivery.account_id == account_id)
         )
         if row is None:
             raise NotFound(f"no delivery {webhook_id!r}")
-        attempts = _attempts(session, [row.id])
         body = canonical_body(row.payload).decode()
         return DeliveryDetail(_summary(row), body, [_attempt(a) for a in attempts])
 
