@@ -33,7 +33,7 @@ from conftest import (
 )
 from hostile import ape_claiming_frames
 from support.imports import import_tracks
-from support.processes import free_port
+from support.processes import free_port, stop_or_kill
 from support.receiver import Receiver
 
 # Most of these are refused or held in the HTTP layer, the same in both modes; the ones that
@@ -390,8 +390,7 @@ def test_one_account_flooding_the_queue_delays_another_by_a_conversion_at_most(
         try:
             assert wait_until(finished_of_flood, timeout=60) - 1 < 10
         finally:
-            worker.terminate()
-            worker.wait(timeout=30)
+            stop_or_kill(worker)
 
 
 # Leftovers -----------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # After the grace period a handed-back conversion stops at its next lease renewal.
 STOP_MARGIN_SECONDS = 10.0
 RESTART_PAUSE_SECONDS = 1.0
+SIGNAL_LOOK_SECONDS = 0.5  # see until_asked_to_stop
 BACKLOG = 2048  # uvicorn's own default
 
 
@@ -95,15 +96,13 @@ def _serve_in_several(settings: Settings, *, with_worker: bool) -> None:
     if with_worker:
         worker_stop = settings.shutdown_grace_seconds + settings.lease_seconds + STOP_MARGIN_SECONDS
         children.append(Supervised(run_worker, "wavforge-worker", worker_stop))
-    asked_to_stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: asked_to_stop.set())
+    asked_to_stop = stop_signals()
     for child in children:
         child.start()
     banner(settings)
     log.info("%d API processes", settings.api_processes)
     with presence.running(settings):
-        asked_to_stop.wait()
+        until_asked_to_stop(asked_to_stop)
     for child in children:
         child.terminate()
     for child in children:
@@ -216,6 +215,29 @@ def _prepare_shared_state(settings: Settings) -> None:
     metrics.prepare_multiprocess_dir(Path(os.environ[METRICS_DIR_VARIABLE]))
 
 
+def stop_signals() -> threading.Event:
+    """An event that SIGINT or SIGTERM sets (handlers installed now, in the main thread)."""
+    asked = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: asked.set())
+    return asked
+
+
+def until_asked_to_stop(asked: threading.Event) -> None:
+    """Block the main thread until ``asked`` is set, looking again every half second.
+
+    Why not ``asked.wait()``: the kernel hands a process's signal to any thread that does
+    not block it, and Python runs the handler only in the main thread, when that thread
+    next runs. A main thread asleep in a wait with no timeout is woken only if the signal
+    happened to land on it; when it lands on a converter or consumer thread, the handler
+    never runs. Seen under load: a ``wavforge worker`` went on for over 30 s after its
+    SIGTERM, until it was killed. A bounded wait lets the main thread run the handler
+    within ``SIGNAL_LOOK_SECONDS`` wherever the signal landed.
+    """
+    while not asked.wait(SIGNAL_LOOK_SECONDS):
+        pass
+
+
 class Supervised:
     """A child process of ``serve``, started again if it dies while the service runs."""
 
@@ -283,12 +305,10 @@ def run_worker(settings: Settings | None = None) -> None:
     runtime = build_runtime(settings)
     runtime.sweep_scratch()
     running = runtime.worker()
-    asked_to_stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: asked_to_stop.set())
+    asked_to_stop = stop_signals()
     running.start()
     log.info("wavforge %s worker running", __version__)
-    asked_to_stop.wait()
+    until_asked_to_stop(asked_to_stop)
     running.stop()
     if exporter:
         exporter.shutdown()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 from contextlib import suppress
 from pathlib import Path
 
@@ -45,3 +46,16 @@ def signal_all(pids: list[int], signum: signal.Signals) -> None:
     for pid in pids:
         with suppress(ProcessLookupError):
             os.kill(pid, signum)
+
+
+def stop_or_kill(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM, and the process must be gone within ``timeout``; if not, it and its children
+    are killed (so nothing outlives the test that started it) and the test fails."""
+    tree = descendants(process.pid)
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        signal_all([process.pid, *descendants(process.pid), *tree], signal.SIGKILL)
+        process.wait()
+        raise AssertionError(f"pid {process.pid} ignored SIGTERM for {timeout:g} s") from None
