@@ -24,7 +24,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from audiogen import make_mp3
 from conftest import Server, assert_envelope, wait_until, wavforge
-from support.processes import descendants, signal_all
+from support.processes import converters, signal_all
 
 CHROMIUM = os.environ.get("WAVFORGE_TEST_CHROMIUM", "/usr/bin/chromium")
 # As root in a closed network: no sandbox, and none of Chromium's calls home.
@@ -164,8 +164,8 @@ def test_console_journey(server: Server, page: Page, tmp_path: Path) -> None:
     # Convert it to 24-bit and watch it finish on its page, without a reload. The server's
     # converter processes are frozen meanwhile, so the page is seen waiting first.
     assert server.process is not None
-    converters = descendants(server.process.pid)
-    signal_all(converters, signal.SIGSTOP)
+    frozen = converters(server.process.pid)
+    signal_all(frozen, signal.SIGSTOP)
     try:
         page.get_by_label("WAV format").select_option(label="24-bit PCM")
         page.get_by_label("Measure loudness").check()
@@ -175,7 +175,7 @@ def test_console_journey(server: Server, page: Page, tmp_path: Path) -> None:
         expect(page.get_by_test_id("task-status")).to_have_text(re.compile("Queued|Converting"))
         shot("05-task-waiting")
     finally:
-        signal_all(converters, signal.SIGCONT)
+        signal_all(frozen, signal.SIGCONT)
     expect(page.get_by_test_id("task-status")).to_have_text("Ready", timeout=60_000)
     assert page.evaluate("window.stillThisPage") is True
     expect(page.get_by_test_id("analysis")).to_contain_text("24-bit")

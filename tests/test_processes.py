@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 from conftest import MakeServer, Server, import_file, wait_for_wav, wait_until
-from support.processes import descendants
+from support.processes import converters, descendants
 from support.receiver import Receiver
 
 
@@ -249,9 +249,9 @@ def test_conversion_limits_left_empty_mean_none(
         response = client.post("/api/v1/wav/generate", json=body)
         assert wait_for_wav(client, response.json()["data"]["taskId"])["successFlag"] == "SUCCESS"
     assert server.process is not None
-    converters = descendants(server.process.pid)
-    assert converters  # the conversion's child, kept for the next task
-    for child in converters:
+    children = converters(server.process.pid)
+    assert children  # the conversion's child, kept for the next task
+    for child in children:
         limits = Path(f"/proc/{child}/limits").read_text()
         assert re.search(r"Max address space\s+unlimited", limits), limits
         assert re.search(r"Max cpu time\s+unlimited", limits), limits

@@ -17,7 +17,7 @@ from test_task_lifecycle import generate, task_row, wait_until_running
 
 from audiogen import make_mp3
 from conftest import Server, import_file, wait_for_wav, wait_until
-from support.processes import descendants, signal_all
+from support.processes import converters, signal_all
 from support.receiver import Receiver
 
 # uvicorn ends by re-raising the signal it stopped for; systemd counts that as a clean stop.
@@ -33,7 +33,7 @@ def start_a_stalled_conversion(
     with server.client(key) as api:
         track = import_file(api, make_mp3(tmp_path / "song.mp3", 30.0))
         assert server.process is not None
-        children = descendants(server.process.pid)
+        children = converters(server.process.pid)
         signal_all(children, signal.SIGSTOP)  # before the job: it cannot finish early
         task_id = generate(api, receiver, taskId=track["taskId"]).json()["data"]["taskId"]
     wait_until_running(server, task_id)

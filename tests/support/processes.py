@@ -59,3 +59,14 @@ def stop_or_kill(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
         signal_all([process.pid, *descendants(process.pid), *tree], signal.SIGKILL)
         process.wait()
         raise AssertionError(f"pid {process.pid} ignored SIGTERM for {timeout:g} s") from None
+
+
+def converters(pid: int) -> list[int]:
+    """The converter children below ``pid`` (named ``wf-convert`` or ``wf-probe``), without
+    the fork server they are forked from: freezing that would stop the server's own exit."""
+    found = []
+    for child in descendants(pid):
+        with suppress(OSError):
+            if Path(f"/proc/{child}/comm").read_text().startswith("wf-"):
+                found.append(child)
+    return found

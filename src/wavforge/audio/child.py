@@ -49,10 +49,16 @@ def main(
     conn: Connection,
     memory_bytes: int | None,
     cpu_seconds: float | None,
-    parent_pid: int,
     role: str,
+    *,
+    parent_pid: int,
 ) -> None:
-    """Isolate, limit, announce readiness, then serve jobs until the parent closes the pipe."""
+    """Isolate, limit, announce readiness, then serve jobs until the parent closes the pipe.
+
+    The child is a fork of the fork server (``zygote``), which has warmed the engine up.
+    ``parent_pid`` is that server's: it exits when the process that uses the converters does,
+    and the child follows it.
+    """
     _name_process(role)
     logging.basicConfig(
         level=logging.INFO,
@@ -61,7 +67,6 @@ def main(
     os.setsid()
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     die_with_parent(parent_pid)
-    _warm_up()
     if memory_bytes is not None:
         _limit_address_space(memory_bytes)
     send(conn, Ready())
@@ -82,8 +87,9 @@ def _limit_address_space(memory_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _warm_up() -> None:
-    """Convert a tiny generated WAV once, before the memory limit applies.
+def warm_up() -> None:
+    """Convert a tiny generated WAV once, before any memory limit applies: the fork server
+    does it (``zygote``), so every child starts warm.
 
     PyAV and the engine import some modules and initialise some tables on first use. Under a
     tight ``RLIMIT_AS`` such a late import fails to map its shared object and surfaces as an
