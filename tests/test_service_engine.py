@@ -19,6 +19,7 @@ from wavforge.db.models import WavTask
 
 from audiogen import ffmpeg_pcm, make_flac, make_mp3, read_wav
 from conftest import Server, import_file, wait_for_source_peaks, wait_for_wav, wait_until
+from support.processes import converters
 from support.receiver import Receiver
 
 
@@ -169,15 +170,12 @@ def _save(tmp_path: Path, content: bytes) -> Path:
 
 
 def converter_pids(server: Server) -> list[int]:
-    """The server's conversion processes (children that named themselves ``wf-convert``)."""
+    """The server's conversion processes (children of its fork server that named themselves
+    ``wf-convert``; import probers are ``wf-probe``)."""
     assert server.process is not None
-    found = subprocess.run(
-        ["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True
-    ).stdout.split()
     pids = []
-    for pid in map(int, found):
+    for pid in converters(server.process.pid):
         with contextlib.suppress(FileNotFoundError):
-            # Conversion children name themselves; import probers are "wf-probe".
             if Path(f"/proc/{pid}/comm").read_text().strip() == "wf-convert":
                 pids.append(pid)
     return pids
