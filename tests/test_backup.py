@@ -94,7 +94,8 @@ def test_the_embedded_mode_moves_to_postgresql_and_s3_whole(
             "migrate-to", "--database-url", url, "--storage-url", storage, "--json", env=env
         )  # fmt: skip
         facts = json.loads(moved.stdout)
-        assert facts["files"] == 4 and facts["rows"]["accounts"] == 1  # source, WAV, their peaks
+        # Source, WAV and their peaks; the customer's account and the tests' admin account.
+        assert facts["files"] == 4 and facts["rows"]["accounts"] == 2
         again = wavforge("migrate-to", "--database-url", url, "--storage-url", storage, env=env,
                          check=False)  # fmt: skip
         assert again.returncode == 1 and "already holds accounts" in again.stderr

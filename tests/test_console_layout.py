@@ -249,7 +249,7 @@ def test_maintenance_shows_on_every_page_and_disables_new_work(
             page.goto(f"{server.url}/console/tracks")
             expect(convert).to_be_enabled()
         finally:
-            api.post("/api/v1/admin/maintenance", json={"enabled": False}, headers=switch)
+            api.put("/api/v1/admin/maintenance", json={"enabled": False}, headers=switch)
 
 
 def test_keys_page_warns_before_revoking_this_tab_and_folds_revoked_keys(

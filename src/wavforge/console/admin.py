@@ -95,7 +95,7 @@ async def switch_maintenance(
     enabled: Annotated[bool, Form()],
 ) -> HTMLResponse:
     def run() -> dict[str, Any]:
-        maintenance.switch(ctx.db, enabled)
+        ctx.maintenance.switch(enabled)
         return _admin(ctx)
 
     return _fragment(request, "admin", **await ctx.db.run_in_thread(run))

@@ -2,7 +2,9 @@
 
 The switch is a row in the database, so ``wavforge maintenance on`` or the admin API flips
 every API process at run time. Each process rereads it at most once per ``CACHE_SECONDS``:
-a submission then costs no extra query, and a switch takes effect within that time.
+a submission then costs no extra query, and a switch takes effect within that time in the
+other processes. The process that makes the switch (:meth:`MaintenanceGate.switch`) sees it at
+once: an operator who turns maintenance off and submits is not refused by a stale view.
 """
 
 from __future__ import annotations
@@ -56,6 +58,12 @@ class MaintenanceGate:
         """Raise :class:`Maintenance` while the switch is on."""
         if self._current():
             raise Maintenance()
+
+    def switch(self, enabled: bool) -> None:
+        """Flip the switch for every process, and for this one's view now."""
+        switch(self._db, enabled)
+        with self._lock:
+            self._on, self._checked_at = enabled, time.monotonic()
 
     def _current(self) -> bool:
         with self._lock:

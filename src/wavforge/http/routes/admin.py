@@ -174,5 +174,5 @@ async def maintenance_state(ctx: ContextDep, _: AdminDep) -> dict[str, Any]:
 async def switch_maintenance(
     body: admin.MaintenanceSwitch, ctx: ContextDep, _: AdminDep
 ) -> dict[str, Any]:
-    await ctx.db.run_in_thread(maintenance.switch, ctx.db, body.enabled)
+    await ctx.db.run_in_thread(ctx.maintenance.switch, body.enabled)
     return SUNO.success({"enabled": body.enabled})
