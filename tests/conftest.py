@@ -169,7 +169,7 @@ class Server:
         if self.process is None or self.process.poll() is not None:
             return _key_by_command(self.env, credits, name, profile)
         body = {"name": name, "credits": credits} | ({"profile": profile} if profile else {})
-        with self.client(self._admin_key()) as admin:
+        with self.admin() as admin:
             answer = admin.post("/api/v1/admin/accounts", json=body)
         if answer.status_code != 200:  # a test's own rate limit or maintenance, say
             return _key_by_command(self.env, credits, name, profile)
@@ -191,6 +191,10 @@ class Server:
             )
             self.admin_key = str(json.loads(made.stdout)["key"])
         return self.admin_key
+
+    def admin(self) -> httpx.Client:
+        """A client with the tests' own admin key, for setting up what a test then reads."""
+        return self.client(self._admin_key())
 
     def client(self, key: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from conftest import Server, assert_envelope, wait_for_wav, wavforge
+from conftest import Server, assert_envelope, wait_for_wav
 from support.imports import import_tracks
 from support.receiver import Receiver
 
@@ -154,10 +154,11 @@ def test_another_accounts_rows_never_appear(server: Server, api: httpx.Client, m
 
 def test_the_ledger_pages_past_ten_rows(server: Server, api: httpx.Client) -> None:
     account_id = page(api, "/api/v1/account")["accountId"]
-    for amount in range(1, 13):
-        wavforge(
-            "credits", "grant", account_id, str(amount), "--note", f"gift {amount}", env=server.env
-        )
+    with server.admin() as admin:  # `wavforge credits grant` is tested in test_limits
+        for amount in range(1, 13):
+            grant = {"amount": amount, "note": f"gift {amount}"}
+            granted = admin.post(f"/api/v1/admin/accounts/{account_id}/credits", json=grant)
+            assert granted.status_code == 200, granted.text
     found, (total,) = every_page(api, LEDGER, "note", limit=5)
     assert total == 13
     assert found == [f"gift {n}" for n in range(12, 0, -1)] + ["opening balance"]
