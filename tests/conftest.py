@@ -144,7 +144,7 @@ class Server:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
-                time.sleep(0.1)
+                time.sleep(0.05)
         raise RuntimeError("server did not start")
 
     def kill(self) -> None:
