@@ -18,7 +18,6 @@ thing; ``bench/README.md`` explains how to read what it writes.
 from __future__ import annotations
 
 import argparse
-import compileall
 import contextlib
 import hashlib
 import importlib.metadata
@@ -44,6 +43,8 @@ from typing import IO, Any
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from tests.support.bytecode import compile_packages
 
 REFERENCE = "ffmpeg"
 # "wavforge-loudness" is wavforge with its loudness meter on (--loudness): the meter's cost;
@@ -305,18 +306,13 @@ def startup_commands(clip: Path, scratch: Path) -> dict[str, list[str]]:
 
 
 def compile_bytecode() -> str:
-    """Compile the wavforge package the benchmark runs, as ``pip install`` does.
-
-    Python caches compiled modules beside their source, unless ``PYTHONDONTWRITEBYTECODE`` is
-    set or the folder is not writable; then every run would compile wavforge anew, a cost no
-    installed copy pays. Its own dependencies were compiled when they were installed.
-    """
-    spec = importlib.util.find_spec("wavforge")
-    if spec is None or not spec.submodule_search_locations:
-        raise ToolFailed(f"wavforge is not importable by {sys.executable}")
-    (package,) = spec.submodule_search_locations
-    compiled = compileall.compile_dir(package, quiet=1)
-    return f"compiled before the runs ({package})" if compiled else f"could not compile {package}"
+    """Compile the wavforge package the benchmark runs, as ``pip install`` does (see
+    ``tests/support/bytecode.py``); its dependencies were compiled when they were installed."""
+    try:
+        compiled = compile_packages("wavforge")
+    except ModuleNotFoundError as error:
+        raise ToolFailed(f"{error} by {sys.executable}") from error
+    return f"compiled before the runs ({compiled[0]})" if compiled else "could not compile wavforge"
 
 
 def measure(argv: Sequence[str], log: Path) -> Run:

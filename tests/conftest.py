@@ -29,11 +29,19 @@ from wavforge.db.database import Database
 from wavforge.storage import Storage, open_storage
 
 from audiogen import make_mp3
+from support.bytecode import compile_packages
 from support.deployments import MODES, Deployment, Modes, S3Emulator, modes
 from support.processes import free_port
 from support.receiver import Receiver
 
 STARTUP_SECONDS = 30
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile wavforge once, in the controlling process before any test process starts, so
+    the servers and commands the tests start read bytecode (see ``support.bytecode``)."""
+    if not hasattr(config, "workerinput"):
+        compile_packages("wavforge", "wavforge_client")
 
 
 def wavforge(
