@@ -62,6 +62,24 @@ def test_the_analysis_shows_human_values_and_the_audio_data_size() -> None:
     assert list(rows)[-2:] == ["WAV audio data", "SHA-256 of the WAV"]
 
 
+def test_null_loudness_says_whether_it_was_measured() -> None:
+    """Loudness is measured only when asked: null figures beside a peak are "not measured"."""
+    names = ("peakDbfs", "truePeakDbtp", "integratedLoudness", "loudnessRange")
+
+    def shown(*values: float | None) -> list[str]:
+        rows = dict(formatting.analysis_rows(dict(zip(names, values, strict=True))))
+        return [rows[label] for label in ("Peak level", "True peak", "Integrated loudness")] + [
+            rows["Loudness range"]
+        ]
+
+    assert shown(-6.7, None, None, None) == ["-6.70 dBFS", *["not measured"] * 3]
+    assert shown(None, None, None, None) == ["silent", "silent", "silent", "—"]
+    assert shown(-80.0, -79.9, None, None) == [
+        "-80.00 dBFS", "-79.90 dBTP", "below -70 LUFS (gated out)", "—"
+    ]  # fmt: skip
+    assert shown(-1.0, 0.3, -9.84, 5.1) == ["-1.00 dBFS", "+0.30 dBTP", "-9.8 LUFS", "5.1 LU"]
+
+
 def test_counted_states_tell_the_two_failures_apart() -> None:
     labels = [formatting.state_label(status) for status in WavStatus]
     assert len(set(labels)) == len(labels)

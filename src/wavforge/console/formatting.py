@@ -182,7 +182,7 @@ def analysis_rows(analysis: dict[str, object] | None) -> list[tuple[str, str]]:
     if not analysis:
         return []
     rows = [
-        (label, _analysis_value(name, analysis[name]))
+        (label, _shown(name, analysis))
         for name, label in ANALYSIS_LABELS.items()
         if name in analysis
     ]
@@ -203,9 +203,29 @@ def _sample_bytes(analysis: dict[str, object]) -> int | None:
     return frames * count * bits // 8
 
 
-def _analysis_value(name: str, value: object) -> str:
-    if value is None:
-        return "silent" if name in ("peakDbfs", "truePeakDbtp", "integratedLoudness") else "—"
+def _shown(name: str, analysis: dict[str, object]) -> str:
+    value = analysis[name]
+    return _missing(name, analysis) if value is None else _value(name, value)
+
+
+def _missing(name: str, analysis: dict[str, object]) -> str:
+    """What a null figure means. Loudness is measured only when a task asks, so null loudness
+    beside a peak level means "not measured", not "silent": a measured file with any signal
+    has a true peak (it is never below the sample peak), while its integrated loudness may
+    still be null, below the absolute gate."""
+    silent = analysis.get("peakDbfs") is None
+    if name == "peakDbfs" or (silent and name in ("truePeakDbtp", "integratedLoudness")):
+        return "silent"
+    if name in ("truePeakDbtp", "integratedLoudness", "loudnessRange") and (
+        analysis.get("truePeakDbtp") is None and not silent
+    ):
+        return "not measured"
+    if name == "integratedLoudness":
+        return "below -70 LUFS (gated out)"
+    return "—"
+
+
+def _value(name: str, value: object) -> str:
     match name:
         case "sourceLossy":
             return "yes: the WAV holds the decoded samples, not the master" if value else "no"
