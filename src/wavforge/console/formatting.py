@@ -203,6 +203,9 @@ def _sample_bytes(analysis: dict[str, object]) -> int | None:
     return frames * count * bits // 8
 
 
+LOUDNESS = ("truePeakDbtp", "integratedLoudness", "loudnessRange")
+
+
 def _shown(name: str, analysis: dict[str, object]) -> str:
     value = analysis[name]
     return _missing(name, analysis) if value is None else _value(name, value)
@@ -214,11 +217,10 @@ def _missing(name: str, analysis: dict[str, object]) -> str:
     has a true peak (it is never below the sample peak), while its integrated loudness may
     still be null, below the absolute gate."""
     silent = analysis.get("peakDbfs") is None
+    measured = analysis.get("truePeakDbtp") is not None
     if name == "peakDbfs" or (silent and name in ("truePeakDbtp", "integratedLoudness")):
         return "silent"
-    if name in ("truePeakDbtp", "integratedLoudness", "loudnessRange") and (
-        analysis.get("truePeakDbtp") is None and not silent
-    ):
+    if name in LOUDNESS and not (measured or silent):
         return "not measured"
     if name == "integratedLoudness":
         return "below -70 LUFS (gated out)"
